@@ -1,0 +1,52 @@
+# deskpilot: `make run` sets up and starts the app; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch (a local wheel on our machines); override for a CUDA build: make TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+
+# Debian/Ubuntu packages: X libraries Qt's xcb plugin needs, Xvfb/Xorg-dummy for tests, fonts (CJK too).
+SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip \
+	xserver-xorg-core xserver-xorg-video-dummy \
+	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
+	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
+	fonts-dejavu-core fonts-noto-cjk
+
+.PHONY: run test system venv venv-test bench clean
+
+run: system venv
+	$(BIN)/deskpilot gui --practice
+
+test: system venv-test
+	$(BIN)/python -m pytest -q
+
+bench: system venv-test
+	$(BIN)/deskpilot bench
+
+system:
+	@command -v dpkg-query >/dev/null 2>&1 || { echo "not Debian/Ubuntu: install Xvfb and Qt's X libraries yourself"; exit 0; }; \
+	missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(VENV)/.run-installed
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+venv-test: $(VENV)/.test-installed
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev,local]"
+	touch $@ $(VENV)/.run-installed
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,111 @@
+"""Pieces every reply syntax shares: proposals in model space, thinking, numbers, quoting."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.errors import ParseError
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+# Tokens that carry no meaning for us wherever they appear (end of turn, Qwen-Agent rendering marks).
+_NOISE = re.compile(r"<\|im_end\|>|<\|endoftext\|>|<\|im_start\|>(?:assistant)?|^\s*\[ANSWER\]\s*", re.M)
+_THINK_BLOCK = re.compile(r"<(think|thinking)>(.*?)</\1>", re.S)
+_THINK_CLOSE = re.compile(r"</(think|thinking)>")
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+NUMBER_RE = re.compile(_NUMBER)
+QUOTE_LIMIT = 160
+
+
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """The offending part of a reply, shortened, as it appears in error messages."""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One action as the model wrote it: coordinates still in the model's space."""
+
+    kind: str  # a sandbox action kind: click, move, drag, scroll, type, hotkey, wait, finish
+    source: str  # the part of the reply it came from
+    point: Point | None = None  # click/move/scroll point, drag start
+    end: Point | None = None  # drag end
+    box: Box | None = None  # the model's box when it gave one (the point is its centre)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def split_thinking(raw: str) -> tuple[str | None, str]:
+    """Separate `<think>...</think>` (or a lone `</think>`) from the answer; thinking is never parsed."""
+    text = _NOISE.sub("", raw)
+    thoughts = [m.group(2).strip() for m in _THINK_BLOCK.finditer(text)]
+    text = _THINK_BLOCK.sub("", text)
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:  # the chat template opened <think>; everything up to the last close is thinking
+        last = closes[-1]
+        thoughts.insert(0, _THINK_CLOSE.sub("", text[: last.start()]).replace("<think>", "").strip())
+        text = text[last.end():]
+    elif "<think>" in text:  # opened and never closed: the whole rest is thinking, no answer
+        head, _, tail = text.partition("<think>")
+        thoughts.append(tail.strip())
+        text = head
+    thought = "\n".join(t for t in thoughts if t) or None
+    return thought, text.strip()
+
+
+def to_number(value: object, what: str, source: str) -> float:
+    """A finite number from a JSON value; numeric strings are accepted (models emit `"time": "3"`)."""
+    if isinstance(value, bool):
+        raise ParseError(f"{what} must be a number, got {value!r} in {quote(source)}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*" + _NUMBER + r"\s*", value):
+        number = float(value)
+    else:
+        raise ParseError(f"{what} must be a number, got {value!r} in {quote(source)}")
+    if not math.isfinite(number):
+        raise ParseError(f"{what} is not finite ({value!r}) in {quote(source)}")
+    return number
+
+
+def to_point(value: object, what: str, source: str) -> Point:
+    """[x, y] from JSON (numbers or numeric strings)."""
+    if isinstance(value, str):
+        numbers = NUMBER_RE.findall(value)
+        if len(numbers) == 2 and re.fullmatch(r"[\s\[\]\(\),\d.eE+-]*", value):
+            return float(numbers[0]), float(numbers[1])
+        raise ParseError(f"{what} must be [x, y], got {value!r} in {quote(source)}")
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ParseError(f"{what} must be [x, y], got {value!r} in {quote(source)}")
+    return to_number(value[0], what, source), to_number(value[1], what, source)
+
+
+def box_centre(box: Box) -> Point:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def click_at_box(box: Box, source: str) -> Proposal:
+    return Proposal("click", source, point=box_centre(box), box=box, params={"button": "left", "count": 1})
+
+
+def click_at(point: Point, source: str) -> Proposal:
+    return Proposal("click", source, point=point, params={"button": "left", "count": 1})
+
+
+def type_then_enter(text: str, source: str) -> list[Proposal]:
+    """UI-TARS convention: a trailing newline in typed text means press Enter after typing it."""
+    proposals: list[Proposal] = []
+    body = text[:-1] if text.endswith("\n") else text
+    if body:
+        proposals.append(Proposal("type", source, params={"text": body}))
+    if text.endswith("\n"):
+        proposals.append(Proposal("hotkey", source, params={"keys": ("enter",)}))
+    if not proposals:
+        raise ParseError(f"type has no text in {quote(source)}")
+    return proposals

@@ -1,0 +1,122 @@
+"""Qwen2.5-VL / Qwen3-VL grounding answers: a reply that only points is a left click there.
+
+Accepted (model-formats.md §1.3/§1.4): JSON `bbox_2d`/`point_2d` objects or lists (in a ```json fence or
+not, prose after it allowed; `bbox`/`point` keys too, as prompts rename them), a JSON object whose point is
+under `coordinate` or `result` (a common custom schema, with an optional `thought`), a bare `[x, y]` or
+`[x1, y1, x2, y2]`, `<points x1=".." y1=".." alt="..">text</points>`, and plain `x1,y1,x2,y2 label` lines.
+Repairs (documented and tested): when the JSON is broken (a stray `{`), the `"bbox_2d": [..]` entries are
+read one by one; stray spaces inside `< points ... >` tags are allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agent.errors import ParseError
+from agent.parsing.common import NUMBER_RE, Proposal, click_at, click_at_box, quote, to_number
+
+BOX_KEYS = ("bbox_2d", "bbox")
+POINT_KEYS = ("point_2d", "point", "coordinate", "result")
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
+_KEYED_LIST = re.compile(r'"(bbox_2d|bbox|point_2d|point)"\s*:\s*\[([^\[\]]*)\]')
+_XML_POINTS = re.compile(r"<\s*points\b([^>]*)>(.*?)<\s*/\s*points\s*>", re.S)
+_XML_ATTR = re.compile(r'([xy])(\d+)\s*=\s*"\s*(' + NUMBER_RE.pattern + r')\s*"')
+_PLAIN_BOX = re.compile(r"^\s*(" + "\\s*,\\s*".join([NUMBER_RE.pattern] * 4) + r")(?:\s+(.*))?$", re.M)
+
+
+def parse(text: str) -> tuple[str | None, list[Proposal]]:
+    stripped = text.strip()
+    if not stripped:
+        raise ParseError("empty reply")
+    fenced = _FENCE.search(stripped)
+    candidate = fenced.group(1) if fenced else stripped
+    value = _first_json(candidate)
+    if value is not None:
+        thought = value.get("thought") if isinstance(value, dict) and isinstance(value.get("thought"), str) else None
+        return thought, _from_json(value, candidate)
+    keyed = list(_KEYED_LIST.finditer(candidate))
+    if keyed:  # repair: broken JSON, read each "bbox_2d": [..] on its own
+        return None, [_from_keyed(m.group(1), m.group(2), m.group(0)) for m in keyed]
+    points = list(_XML_POINTS.finditer(stripped))
+    if points:
+        return None, [p for m in points for p in _from_xml(m)]
+    boxes = list(_PLAIN_BOX.finditer(stripped))
+    if boxes:
+        return None, [click_at_box(tuple(float(n) for n in NUMBER_RE.findall(m.group(1))), m.group(0))  # type: ignore[arg-type]
+                      for m in boxes]
+    raise ParseError(f"no tool call or grounding found in {quote(stripped)}")
+
+
+def _first_json(text: str) -> Any:
+    """The JSON value that starts at the first `[` or `{`, or None when there is none that parses."""
+    starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
+    if not starts:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, min(starts))
+    except json.JSONDecodeError:
+        return None
+    return value
+
+
+def _from_json(value: Any, source: str) -> list[Proposal]:
+    if isinstance(value, list) and value and all(isinstance(v, (int, float, str)) for v in value):
+        return [_from_numbers(value, source)]
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ParseError(f"empty grounding list in {quote(source)}")
+    proposals = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ParseError(f"grounding entry must be an object, got {quote(json.dumps(item, ensure_ascii=False))}")
+        proposals.append(_from_object(item))
+    return proposals
+
+
+def _from_object(item: dict[str, Any]) -> Proposal:
+    source = json.dumps(item, ensure_ascii=False)
+    for key in BOX_KEYS:
+        if key in item:
+            return _box(item[key], key, source)
+    for key in POINT_KEYS:
+        if key in item:
+            return _point(item[key], key, source)
+    raise ParseError(f"grounding entry has none of {', '.join(BOX_KEYS + POINT_KEYS)}: {quote(source)}")
+
+
+def _from_numbers(values: list[Any], source: str) -> Proposal:
+    if len(values) == 4:
+        return _box(values, "box", source)
+    if len(values) == 2:
+        return _point(values, "point", source)
+    raise ParseError(f"a bare list must be [x, y] or [x1, y1, x2, y2], got {quote(source)}")
+
+
+def _from_keyed(key: str, body: str, source: str) -> Proposal:
+    values = [v.strip() for v in body.split(",")]
+    return _box(values, key, source) if key in BOX_KEYS else _point(values, key, source)
+
+
+def _box(value: Any, key: str, source: str) -> Proposal:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise ParseError(f"{key} must be [x1, y1, x2, y2], got {value!r} in {quote(source)}")
+    x1, y1, x2, y2 = (to_number(v, key, source) for v in value)
+    return click_at_box((x1, y1, x2, y2), source)
+
+
+def _point(value: Any, key: str, source: str) -> Proposal:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ParseError(f"{key} must be [x, y], got {value!r} in {quote(source)}")
+    return click_at((to_number(value[0], key, source), to_number(value[1], key, source)), source)
+
+
+def _from_xml(match: re.Match[str]) -> list[Proposal]:
+    attrs: dict[str, dict[str, float]] = {}
+    for axis, index, number in _XML_ATTR.findall(match.group(1)):
+        attrs.setdefault(index, {})[axis] = float(number)
+    points = [(v["x"], v["y"]) for _, v in sorted(attrs.items()) if "x" in v and "y" in v]
+    if not points:
+        raise ParseError(f"<points> without x1/y1 in {quote(match.group(0))}")
+    return [click_at(p, match.group(0)) for p in points]

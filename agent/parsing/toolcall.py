@@ -1,0 +1,182 @@
+"""Qwen2.5-VL / Qwen3-VL replies: `<tool_call>` computer_use/mobile_use calls, else JSON grounding."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agent.errors import ParseError
+from agent.parsing import grounding
+from agent.parsing.common import Proposal, quote, to_number, to_point
+from sandbox.keys import split_combo
+
+TOOLS = ("computer_use", "mobile_use")
+_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+# Qwen-Agent's rendering of a call: "[TOOL_CALL] name\n{json}" (optionally followed by a response marker)
+_RENDERED = re.compile(r"\[TOOL_CALL\]\s*([\w.-]+)\s*\n(.*?)(?=\[TOOL_RESPONSE\]|\[TOOL_CALL\]|\Z)", re.S)
+_CLICKS = {
+    "left_click": ("left", 1), "click": ("left", 1), "right_click": ("right", 1),
+    "middle_click": ("middle", 1), "double_click": ("left", 2), "triple_click": ("left", 3),
+}
+_MOBILE_ONLY = ("long_press", "open", "system_button")
+
+
+def parse(text: str) -> tuple[str | None, list[Proposal]]:
+    """Prose (for the thought) and proposals in model space. Raises ParseError."""
+    calls, prose = _extract_calls(text)
+    if calls:
+        proposals: list[Proposal] = []
+        for name, arguments, source in calls:
+            proposals.extend(_call_to_proposals(name, arguments, source))
+        return _thought_from_prose(prose), proposals
+    if "<tool_call>" in text or "</tool_call>" in text:
+        raise ParseError(f"unbalanced <tool_call> tags in {quote(text)}")
+    return grounding.parse(text)
+
+
+def _extract_calls(text: str) -> tuple[list[tuple[str, dict[str, Any], str]], str]:
+    calls: list[tuple[str, dict[str, Any], str]] = []
+    prose_parts: list[str] = []
+    position = 0
+    for match in _BLOCK.finditer(text):
+        prose_parts.append(text[position: match.start()])
+        calls.extend(_decode_block(match.group(1), match.group(0)))
+        position = match.end()
+    rest = text[position:]
+    if "<tool_call>" in rest:  # tolerated: a missing </tool_call> when the JSON before it is complete
+        head, _, tail = rest.partition("<tool_call>")
+        prose_parts.append(head)
+        calls.extend(_decode_block(tail, "<tool_call>" + tail))
+    else:
+        prose_parts.append(rest)
+    prose = "".join(prose_parts)
+    if not calls:
+        for match in _RENDERED.finditer(prose):
+            arguments = _decode_json_values(match.group(2), match.group(0))
+            if len(arguments) != 1 or not isinstance(arguments[0], dict):
+                raise ParseError(f"tool call {match.group(1)!r} needs one JSON object of arguments in {quote(match.group(0))}")
+            calls.append((match.group(1), arguments[0], match.group(0)))
+        if calls:
+            prose = _RENDERED.sub("", prose)
+    return calls, prose
+
+
+def _decode_json_values(body: str, source: str) -> list[Any]:
+    """One or more JSON values written one after another (vLLM has seen two objects in one block)."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    index, body = 0, body.strip()
+    while index < len(body):
+        try:
+            value, end = decoder.raw_decode(body, index)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"invalid JSON in tool call ({exc.msg} at char {exc.pos}): {quote(source)}") from None
+        values.append(value)
+        index = end
+        while index < len(body) and body[index] in " \t\r\n,":
+            index += 1
+    if not values:
+        raise ParseError(f"empty tool call {quote(source)}")
+    return values
+
+
+def _decode_block(body: str, source: str) -> list[tuple[str, dict[str, Any], str]]:
+    calls = []
+    for value in _decode_json_values(body, source):
+        if not isinstance(value, dict) or "name" not in value:
+            raise ParseError(f"a tool call must be an object with name and arguments: {quote(source)}")
+        arguments = value.get("arguments", {})
+        if isinstance(arguments, str):  # OpenAI-style: arguments as a JSON string
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                raise ParseError(f"tool call arguments are not valid JSON: {quote(source)}") from None
+        if not isinstance(arguments, dict):
+            raise ParseError(f"tool call arguments must be an object: {quote(source)}")
+        calls.append((str(value["name"]), arguments, source))
+    return calls
+
+
+def _call_to_proposals(name: str, args: dict[str, Any], source: str) -> list[Proposal]:
+    if name not in TOOLS:
+        raise ParseError(f"unknown tool {name!r} (known: {', '.join(TOOLS)}) in {quote(source)}")
+    action = args.get("action")
+    if not isinstance(action, str):
+        raise ParseError(f"tool call has no action in {quote(source)}")
+
+    def point(key: str = "coordinate") -> tuple[float, float]:
+        if key not in args:
+            raise ParseError(f"{action} needs {key} in {quote(source)}")
+        return to_point(args[key], key, source)
+
+    if action in _CLICKS:
+        button, count = _CLICKS[action]
+        return [Proposal("click", source, point=point(), params={"button": button, "count": count})]
+    if action == "mouse_move":
+        return [Proposal("move", source, point=point())]
+    if action == "left_click_drag":  # only the end point: the drag starts where the pointer is
+        return [Proposal("drag", source, end=point())]
+    if action == "swipe":  # mobile_use: from coordinate to coordinate2
+        return [Proposal("drag", source, point=point(), end=point("coordinate2"))]
+    if action in ("scroll", "hscroll"):
+        return [_scroll(action, args, source)]
+    if action == "type":
+        text = args.get("text")
+        if not isinstance(text, str) or text == "":
+            raise ParseError(f"type needs a non-empty text in {quote(source)}")
+        return [Proposal("type", source, params={"text": text})]
+    if action == "key":
+        return [Proposal("hotkey", source, params={"keys": _keys(args, source)})]
+    if action == "wait":
+        seconds = to_number(args.get("time", args.get("seconds", 1)), "time", source)
+        return [Proposal("wait", source, params={"seconds": seconds})]
+    if action == "terminate":
+        status = args.get("status", "success")
+        if status not in ("success", "failure"):
+            raise ParseError(f"terminate status must be success or failure, got {status!r} in {quote(source)}")
+        return [Proposal("finish", source, params={"status": status, "answer": None})]
+    if action == "answer":
+        text = args.get("text")
+        if not isinstance(text, str):
+            raise ParseError(f"answer needs a text in {quote(source)}")
+        return [Proposal("finish", source, params={"status": "success", "answer": text})]
+    if action == "system_button" and str(args.get("button", "")).lower() == "enter":
+        return [Proposal("hotkey", source, params={"keys": ("enter",)})]
+    if action in _MOBILE_ONLY:
+        raise ParseError(f"{action} is a phone action with no desktop equivalent in {quote(source)}")
+    raise ParseError(f"unknown action {action!r} in {quote(source)}")
+
+
+def _scroll(action: str, args: dict[str, Any], source: str) -> Proposal:
+    # One `pixels` unit is one wheel notch, as the official executors pass it to pyautogui.scroll.
+    pixels = to_number(args.get("pixels"), "pixels", source) if "pixels" in args else None
+    if pixels is None or pixels == 0:
+        raise ParseError(f"{action} needs a non-zero pixels in {quote(source)}")
+    if action == "scroll":
+        direction = "up" if pixels > 0 else "down"
+    else:
+        direction = "right" if pixels > 0 else "left"
+    where = to_point(args["coordinate"], "coordinate", source) if "coordinate" in args else None
+    return Proposal("scroll", source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))})
+
+
+def _keys(args: dict[str, Any], source: str) -> tuple[str, ...]:
+    raw = args.get("keys", args.get("text"))  # computer_use: keys (array); mobile_use: text
+    if isinstance(raw, str):
+        parts = split_combo(raw)
+    elif isinstance(raw, list) and raw and all(isinstance(k, str) for k in raw):
+        parts = list(raw)
+    else:
+        raise ParseError(f"key needs keys as a list of names in {quote(source)}")
+    return tuple(parts)
+
+
+def _thought_from_prose(prose: str) -> str | None:
+    text = prose.strip()
+    labelled = re.search(r"(?:^|\n)\s*Thought\s*[:：]\s*(.*?)(?=\n\s*Action\s*[:：]|\Z)", text, re.S)
+    if labelled:
+        return labelled.group(1).strip() or None
+    text = re.sub(r"^\s*Action\s*[:：]\s*", "", text)
+    return text.strip() or None
+

@@ -1,0 +1,74 @@
+"""`deskpilot` command line: one subcommand per capability (shared/CONTRACT.md).
+
+Exit codes: 0 done, 1 ended without success, 2 bad input, 3 refused or stopped.
+Errors are one stderr line starting `error: `; `--debug` adds the traceback.
+Commands that need no window never import Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from typing import NoReturn, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+
+# subcommand -> module under app.commands that defines add_arguments(parser) and run(args) -> int
+COMMANDS: dict[str, str] = {
+    "parse": "parse",
+}
+
+
+class UsageError(Exception):
+    """A wrong flag or value on the command line (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="deskpilot", description="Plain-language tasks done on your desktop by a local VLM.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        command = importlib.import_module(f"app.commands.{module}")
+        sub_parser = sub.add_parser(name, help=command.__doc__.splitlines()[0] if command.__doc__ else None)
+        sub_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        command.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=command.run)
+    return parser
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    """Print the contract's one-line error and return its exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            if "gui" in COMMANDS:
+                args = build_parser().parse_args(["gui", *argv])
+            else:
+                raise UsageError("deskpilot: a command is required (try --help)")
+        return int(args._run(args))
+    except UsageError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", EXIT_REFUSED)
+    except Exception as exc:  # the last line of defence: one line, no traceback unless --debug
+        if debug:
+            traceback.print_exc()
+        return fail(f"{type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

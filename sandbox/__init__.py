@@ -1,0 +1,1 @@
+"""deskpilot sandbox: the closed action vocabulary, geometry, policy, executor and capture (the trust anchor)."""

@@ -1,0 +1,86 @@
+"""Key names: one lower-case spelling for every key, whatever the model or the user wrote."""
+
+from __future__ import annotations
+
+import re
+
+from sandbox.errors import KeyNameError
+
+MODIFIERS: tuple[str, ...] = ("ctrl", "alt", "shift", "super")
+
+NAMED_KEYS: frozenset[str] = frozenset(
+    {
+        *MODIFIERS,
+        "enter", "esc", "tab", "space", "backspace", "delete", "insert", "home", "end",
+        "pageup", "pagedown", "up", "down", "left", "right", "capslock", "printscreen",
+        "menu", "numlock", "scrolllock", "pause",
+        *(f"f{n}" for n in range(1, 25)),
+    }
+)
+
+# Alias -> canonical name. Lookups happen after lower-casing and removing "_", "-" and spaces,
+# and after dropping an X keysym's side suffix (Control_L -> control).
+_ALIASES: dict[str, str] = {
+    "control": "ctrl", "ctl": "ctrl", "strg": "ctrl",
+    "option": "alt", "opt": "alt", "altgr": "alt", "meta": "super",
+    "cmd": "super", "command": "super", "win": "super", "windows": "super", "hyper": "super",
+    "return": "enter", "kpenter": "enter",
+    "escape": "esc",
+    "del": "delete", "ins": "insert",
+    "pgup": "pageup", "prior": "pageup", "pgdn": "pagedown", "pgdown": "pagedown", "next": "pagedown",
+    "arrowup": "up", "arrowdown": "down", "arrowleft": "left", "arrowright": "right",
+    "uparrow": "up", "downarrow": "down", "leftarrow": "left", "rightarrow": "right",
+    "caps": "capslock", "print": "printscreen", "prtsc": "printscreen", "prtscr": "printscreen",
+    "prtscn": "printscreen", "printscrn": "printscreen", "sysrq": "printscreen",
+    "apps": "menu", "contextmenu": "menu", "scroll": "scrolllock", "break": "pause",
+    "spacebar": "space", "bksp": "backspace", "back": "backspace",
+}
+
+_SIDE_SUFFIX = re.compile(r"^(.+?)[_-]?[lr]$")
+_SIDED = {"control", "ctrl", "alt", "shift", "super", "meta", "hyper", "cmd", "win", "option"}
+
+
+def normalize_key(name: str) -> str:
+    """Return deskpilot's name for one key (`Control_L` -> `ctrl`, `Return` -> `enter`, `A` -> `a`)."""
+    if not isinstance(name, str) or name == "":
+        raise KeyNameError(f"key name must be a non-empty string, got {name!r}")
+    if len(name) == 1:
+        return "space" if name == " " else name.lower()
+    squashed = re.sub(r"[\s_\-]", "", name.strip().lower())
+    if squashed == "":
+        raise KeyNameError(f"unknown key {name!r}")
+    if squashed in NAMED_KEYS:
+        return squashed
+    if squashed in _ALIASES:
+        return _ALIASES[squashed]
+    side = _SIDE_SUFFIX.match(name.strip().lower())
+    if side and side.group(1).replace("_", "") in _SIDED:
+        return normalize_key(side.group(1))
+    if len(squashed) == 1:
+        return squashed
+    raise KeyNameError(f"unknown key {name!r}")
+
+
+def split_combo(combo: str) -> list[str]:
+    """Split `ctrl+shift+t`, `ctrl shift t` or `Control_L+Alt+Del` into raw key names."""
+    text = combo.strip()
+    if text in ("+", " "):
+        return [text]
+    parts = [p for p in re.split(r"\s*\+\s*|\s+", text) if p != ""]
+    if text.endswith("++"):  # "ctrl++" means ctrl and the plus key
+        parts.append("+")
+    if not parts:
+        raise KeyNameError(f"empty key combination {combo!r}")
+    return parts
+
+
+def normalize_combo(keys: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Normalise every key and put modifiers first (in their given order), rejecting repeats."""
+    names = [normalize_key(k) for k in keys]
+    if not names:
+        raise KeyNameError("a hotkey needs at least one key")
+    if len(set(names)) != len(names):
+        raise KeyNameError(f"a key is repeated in {list(keys)!r}")
+    mods = [n for n in names if n in MODIFIERS]
+    rest = [n for n in names if n not in MODIFIERS]
+    return tuple(mods + rest)
