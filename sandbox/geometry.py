@@ -46,6 +46,23 @@ def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_p
 
 
 @dataclass(frozen=True, slots=True)
+class Rect:
+    """A rectangle in screen (logical) pixels: x, y is its top-left; right and bottom edges excluded."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    name: str = ""
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x <= x < self.x + self.width and self.y <= y < self.y + self.height
+
+    def to_json(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
 class Monitor:
     """One monitor: its rectangle in screen (logical) pixels and its scale (physical per logical)."""
 
