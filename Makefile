@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 
 # Debian/Ubuntu packages: X libraries Qt's xcb plugin needs, Xvfb/Xorg-dummy for tests, fonts (CJK too).
 SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip \
-	xserver-xorg-core xserver-xorg-video-dummy \
+	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
 	fonts-dejavu-core fonts-noto-cjk

@@ -18,6 +18,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 # subcommand -> module under app.commands that defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {
     "parse": "parse",
+    "act": "act",
 }
 
 

@@ -7,7 +7,8 @@
     ├── PolicyError              a policy file that cannot be loaded (names the file and key)
     ├── UncheckedActionError     an executor was handed something the policy did not check
     ├── DriverError              the input driver or screen capture failed (no display, ...)
-    └── StoppedError             the stop key (or the user's own input) ended the run
+    └── StoppedError             the stop key (or an explicit stop) ended the run
+        └── PausedByUserError    the user's own mouse or keyboard took over; the run pauses
 
 Refusals by the policy are values (Deny, Confirm), never exceptions.
 """
@@ -45,3 +46,7 @@ class DriverError(SandboxError):
 
 class StoppedError(SandboxError):
     """The run was stopped (stop key, user input, or an explicit stop)."""
+
+
+class PausedByUserError(StoppedError):
+    """The user moved the mouse or typed while deskpilot acted: their input wins, the run pauses."""

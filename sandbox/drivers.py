@@ -1,0 +1,224 @@
+"""Input drivers: the only code that moves the real mouse or presses real keys.
+
+A driver does one primitive at a time (move, press, release, one click, one wheel notch, one key, a
+short piece of text); the executor composes actions from them and checks the stop flag before each.
+Hardware libraries are imported inside the drivers: pyautogui and pynput fail at import without a display.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sandbox.actions import Button, Direction
+from sandbox.errors import DriverError
+
+PYAUTOGUI_PAUSE_S = 0.0  # pyautogui sleeps 0.1 s after every call by default; the executor paces instead
+DRIVER_NAMES = ("pyautogui", "pynput", "dry-run")
+
+
+class InputDriver(Protocol):
+    name: str
+
+    def position(self) -> tuple[int, int]: ...
+    def move(self, x: int, y: int) -> None: ...
+    def button_down(self, button: Button) -> None: ...
+    def button_up(self, button: Button) -> None: ...
+    def click(self, button: Button) -> None: ...
+    def scroll(self, direction: Direction, notches: int) -> None: ...
+    def key_down(self, key: str) -> None: ...
+    def key_up(self, key: str) -> None: ...
+    def type_text(self, text: str) -> None: ...
+
+
+@dataclass
+class DryRunDriver:
+    """Records what would have been done; touches nothing."""
+
+    name: str = "dry-run"
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    pointer: tuple[int, int] = (0, 0)
+
+    def position(self) -> tuple[int, int]:
+        return self.pointer
+
+    def move(self, x: int, y: int) -> None:
+        self.pointer = (x, y)
+        self.calls.append(("move", x, y))
+
+    def button_down(self, button: Button) -> None:
+        self.calls.append(("button_down", button))
+
+    def button_up(self, button: Button) -> None:
+        self.calls.append(("button_up", button))
+
+    def click(self, button: Button) -> None:
+        self.calls.append(("click", button))
+
+    def scroll(self, direction: Direction, notches: int) -> None:
+        self.calls.append(("scroll", direction, notches))
+
+    def key_down(self, key: str) -> None:
+        self.calls.append(("key_down", key))
+
+    def key_up(self, key: str) -> None:
+        self.calls.append(("key_up", key))
+
+    def type_text(self, text: str) -> None:
+        self.calls.append(("type_text", text))
+
+
+# deskpilot key name -> pyautogui key name (single characters pass through)
+_PYAUTOGUI_KEYS = {
+    "ctrl": "ctrl", "alt": "alt", "shift": "shift", "super": "win", "enter": "enter", "esc": "esc",
+    "tab": "tab", "space": "space", "backspace": "backspace", "delete": "delete", "insert": "insert",
+    "home": "home", "end": "end", "pageup": "pageup", "pagedown": "pagedown", "up": "up", "down": "down",
+    "left": "left", "right": "right", "capslock": "capslock", "printscreen": "printscreen", "menu": "apps",
+    "numlock": "numlock", "scrolllock": "scrolllock", "pause": "pause",
+    **{f"f{n}": f"f{n}" for n in range(1, 25)},
+}
+# deskpilot key name -> pynput Key attribute
+_PYNPUT_KEYS = {
+    "ctrl": "ctrl", "alt": "alt", "shift": "shift", "super": "cmd", "enter": "enter", "esc": "esc",
+    "tab": "tab", "space": "space", "backspace": "backspace", "delete": "delete", "insert": "insert",
+    "home": "home", "end": "end", "pageup": "page_up", "pagedown": "page_down", "up": "up", "down": "down",
+    "left": "left", "right": "right", "capslock": "caps_lock", "printscreen": "print_screen", "menu": "menu",
+    "numlock": "num_lock", "scrolllock": "scroll_lock", "pause": "pause",
+    **{f"f{n}": f"f{n}" for n in range(1, 25)},
+}
+_DISPLAY_LOCK = threading.Lock()
+
+
+def _require_display() -> None:
+    if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        import sys
+
+        if sys.platform.startswith("linux"):
+            raise DriverError("no display: $DISPLAY is not set (run inside a desktop session or use --isolated)")
+
+
+class PynputDriver:
+    """Mouse and keyboard through pynput (types any Unicode text on X11, Windows and macOS)."""
+
+    name = "pynput"
+
+    def __init__(self) -> None:
+        _require_display()
+        try:
+            with _DISPLAY_LOCK:
+                from pynput import keyboard, mouse
+
+                self._mouse = mouse.Controller()
+                self._keyboard = keyboard.Controller()
+        except Exception as exc:  # Xlib errors, missing accessibility permission, ...
+            raise DriverError(f"cannot start the pynput driver: {exc}") from exc
+        self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
+        self._keys = keyboard.Key
+
+    def position(self) -> tuple[int, int]:
+        x, y = self._mouse.position
+        return int(x), int(y)
+
+    def move(self, x: int, y: int) -> None:
+        self._mouse.position = (x, y)
+
+    def button_down(self, button: Button) -> None:
+        self._mouse.press(self._buttons[button])
+
+    def button_up(self, button: Button) -> None:
+        self._mouse.release(self._buttons[button])
+
+    def click(self, button: Button) -> None:
+        self._mouse.click(self._buttons[button], 1)
+
+    def scroll(self, direction: Direction, notches: int) -> None:
+        dx, dy = {"up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0)}[direction]
+        self._mouse.scroll(dx * notches, dy * notches)
+
+    def _key(self, key: str) -> Any:
+        if key in _PYNPUT_KEYS:
+            try:
+                return getattr(self._keys, _PYNPUT_KEYS[key])
+            except AttributeError:
+                raise DriverError(f"key {key!r} is not available on this platform (pynput)") from None
+        return key  # a single character
+
+    def key_down(self, key: str) -> None:
+        self._keyboard.press(self._key(key))
+
+    def key_up(self, key: str) -> None:
+        self._keyboard.release(self._key(key))
+
+    def type_text(self, text: str) -> None:
+        self._keyboard.type(text)
+
+
+class PyAutoGUIDriver:
+    """Mouse and keys through pyautogui (FAILSAFE on: the pointer in a screen corner aborts).
+
+    pyautogui silently drops non-ASCII characters, so text that is not plain ASCII is typed through
+    pynput instead; everything else goes through pyautogui.
+    """
+
+    name = "pyautogui"
+
+    def __init__(self) -> None:
+        _require_display()
+        try:
+            with _DISPLAY_LOCK:
+                import pyautogui
+        except Exception as exc:
+            raise DriverError(f"cannot start the pyautogui driver: {exc}") from exc
+        pyautogui.PAUSE = PYAUTOGUI_PAUSE_S
+        pyautogui.FAILSAFE = True
+        self._gui = pyautogui
+        self._unicode: PynputDriver | None = None
+
+    def position(self) -> tuple[int, int]:
+        x, y = self._gui.position()
+        return int(x), int(y)
+
+    def move(self, x: int, y: int) -> None:
+        self._gui.moveTo(x, y, _pause=False)
+
+    def button_down(self, button: Button) -> None:
+        self._gui.mouseDown(button=button, _pause=False)
+
+    def button_up(self, button: Button) -> None:
+        self._gui.mouseUp(button=button, _pause=False)
+
+    def click(self, button: Button) -> None:
+        self._gui.click(button=button, _pause=False)
+
+    def scroll(self, direction: Direction, notches: int) -> None:
+        if direction in ("up", "down"):
+            self._gui.scroll(notches if direction == "up" else -notches, _pause=False)
+        else:
+            self._gui.hscroll(notches if direction == "right" else -notches, _pause=False)
+
+    def key_down(self, key: str) -> None:
+        self._gui.keyDown(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+
+    def key_up(self, key: str) -> None:
+        self._gui.keyUp(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+
+    def type_text(self, text: str) -> None:
+        if text.isascii():
+            self._gui.write(text, interval=0, _pause=False)
+            return
+        if self._unicode is None:
+            self._unicode = PynputDriver()
+        self._unicode.type_text(text)
+
+
+def make_driver(name: str) -> InputDriver:
+    """A driver by name: pyautogui (default), pynput, or dry-run."""
+    if name == "pyautogui":
+        return PyAutoGUIDriver()
+    if name == "pynput":
+        return PynputDriver()
+    if name == "dry-run":
+        return DryRunDriver()
+    raise DriverError(f"unknown input driver {name!r} (known: {', '.join(DRIVER_NAMES)})")

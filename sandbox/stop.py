@@ -1,0 +1,258 @@
+"""The stop key, and the pause when the user's own mouse or keyboard takes over.
+
+`StopFlag` is shared by everything that can wait or act (the loop, generation, the executor); the
+`StopKeyListener` sets it from a global hotkey (pynput), `UserInputWatcher` pauses it when input arrives
+that deskpilot did not send itself. What deskpilot sends is noted in a `SelfInputLedger` by the executor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from sandbox.errors import DriverError, PausedByUserError, StoppedError
+from sandbox.keys import normalize_combo, normalize_key, split_combo
+
+DEFAULT_STOP_KEY = "ctrl+alt+x"
+OWN_INPUT_WINDOW_S = 0.3  # input that arrives this long after we sent something can be our own echo
+OWN_POINT_TOLERANCE_PX = 1
+
+
+class StopFlag:
+    """A thread-safe stop (final) and pause (until resumed) signal, with the reason for each."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._changed = threading.Condition()
+        self.reason: str | None = None
+        self.pause_reason: str | None = None
+        self.stopped_at: float | None = None  # time.perf_counter() of stop()
+
+    def stop(self, reason: str = "stopped") -> None:
+        with self._changed:
+            if not self._stop.is_set():
+                self.reason = reason
+                self.stopped_at = time.perf_counter()
+                self._stop.set()
+            self._changed.notify_all()
+
+    def pause(self, reason: str) -> None:
+        with self._changed:
+            if not self._pause.is_set():
+                self.pause_reason = reason
+                self._pause.set()
+            self._changed.notify_all()
+
+    def resume(self) -> None:
+        with self._changed:
+            self._pause.clear()
+            self.pause_reason = None
+            self._changed.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def check(self) -> None:
+        """Raise StoppedError (or PausedByUserError) if the run must not go on right now."""
+        if self._stop.is_set():
+            raise StoppedError(self.reason or "stopped")
+        if self._pause.is_set():
+            raise PausedByUserError(self.pause_reason or "paused")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up and raise as soon as the run is stopped or paused."""
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while True:
+                self.check()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(left)
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        """Block until resumed or stopped; True when the run may go on."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._pause.is_set() and not self._stop.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(left)
+        return not self._stop.is_set()
+
+
+class SelfInputLedger:
+    """What deskpilot itself sent, so that its own echo is never mistaken for the user's input."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._points: deque[tuple[float, int, int]] = deque(maxlen=512)
+        self._busy_until = 0.0
+        self._depth = 0
+
+    def note_point(self, x: int, y: int) -> None:
+        with self._lock:
+            self._points.append((self._clock(), x, y))
+
+    def acting(self) -> _Acting:
+        """Context manager around every driver call: input during it (and just after) may be ours."""
+        return _Acting(self)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._depth += 1
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            self._busy_until = self._clock() + OWN_INPUT_WINDOW_S
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._depth > 0 or self._clock() < self._busy_until
+
+    def is_own_point(self, x: float, y: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            return any(now - t <= 1.0 and abs(px - x) <= OWN_POINT_TOLERANCE_PX and abs(py - y) <= OWN_POINT_TOLERANCE_PX
+                       for t, px, py in self._points)
+
+
+class _Acting:
+    def __init__(self, ledger: SelfInputLedger) -> None:
+        self._ledger = ledger
+
+    def __enter__(self) -> None:
+        self._ledger._enter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._ledger._exit()
+
+
+def _key_name(key: Any, listener: Any) -> str | None:
+    """deskpilot's name for a pynput key event, or None for keys it has no name for."""
+    try:
+        key = listener.canonical(key)
+    except Exception:  # pragma: no cover - canonical() exists on every pynput backend we use
+        pass
+    name = getattr(key, "name", None) or getattr(key, "char", None)
+    if not name:
+        return None
+    try:
+        return normalize_key(str(name))
+    except Exception:
+        return None
+
+
+class StopKeyListener:
+    """A global hotkey (pynput) that stops the run; works while the model generates or an action runs."""
+
+    def __init__(self, flag: StopFlag, combo: str = DEFAULT_STOP_KEY) -> None:
+        self.flag = flag
+        self.combo = combo
+        self.keys = frozenset(normalize_combo(split_combo(combo)))
+        self._held: set[str] = set()
+        self._listener: Any = None
+
+    def start(self) -> StopKeyListener:
+        try:
+            from pynput import keyboard
+        except Exception as exc:
+            raise DriverError(f"cannot listen for the stop key {self.combo}: {exc}") from exc
+
+        def on_press(key: Any, injected: bool = False) -> None:
+            name = _key_name(key, self._listener)
+            if name is not None:
+                self._held.add(name)
+                if self.keys <= self._held:
+                    self.flag.stop(f"stop key {self.combo} pressed")
+
+        def on_release(key: Any, injected: bool = False) -> None:
+            name = _key_name(key, self._listener)
+            self._held.discard(name or "")
+
+        self._listener = keyboard.Listener(on_press=on_press, on_release=on_release)
+        self._listener.start()
+        self._listener.wait()
+        return self
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+
+    def __enter__(self) -> StopKeyListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class UserInputWatcher:
+    """Pauses the run when the user moves the mouse, clicks, scrolls or types while the agent acts.
+
+    Our own input is recognised by the ledger: pointer motion to a point we moved to, and key or button
+    events while (or just after) a driver call. Platforms that flag injected events (Windows, macOS) are
+    trusted too.
+    """
+
+    def __init__(self, flag: StopFlag, ledger: SelfInputLedger) -> None:
+        self.flag = flag
+        self.ledger = ledger
+        self._listeners: list[Any] = []
+
+    def _user(self, what: str) -> None:
+        self.flag.pause(f"paused: you used the {what} while deskpilot was acting")
+
+    def start(self) -> UserInputWatcher:
+        try:
+            from pynput import keyboard, mouse
+        except Exception as exc:
+            raise DriverError(f"cannot watch for user input: {exc}") from exc
+
+        def on_move(x: float, y: float, injected: bool = False) -> None:
+            if not injected and not self.ledger.is_own_point(x, y):
+                self._user("mouse")
+
+        def on_click(x: float, y: float, button: Any, pressed: bool, injected: bool = False) -> None:
+            if not injected and not (self.ledger.busy() and self.ledger.is_own_point(x, y)):
+                self._user("mouse")
+
+        def on_scroll(x: float, y: float, dx: int, dy: int, injected: bool = False) -> None:
+            if not injected and not (self.ledger.busy() and self.ledger.is_own_point(x, y)):
+                self._user("mouse wheel")
+
+        def on_key(key: Any, injected: bool = False) -> None:
+            if not injected and not self.ledger.busy():
+                self._user("keyboard")
+
+        self._listeners = [
+            mouse.Listener(on_move=on_move, on_click=on_click, on_scroll=on_scroll),
+            keyboard.Listener(on_press=on_key),
+        ]
+        for listener in self._listeners:
+            listener.start()
+        for listener in self._listeners:
+            listener.wait()
+        return self
+
+    def stop(self) -> None:
+        for listener in self._listeners:
+            listener.stop()
+        self._listeners = []
+
+    def __enter__(self) -> UserInputWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,151 @@
+"""The executor runs only checked actions, re-checks them, composes them from driver primitives, and
+honours the stop flag before every primitive (dry-run driver: no display needed)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from sandbox.actions import Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
+from sandbox.drivers import DryRunDriver
+from sandbox.errors import PausedByUserError, StoppedError, UncheckedActionError
+from sandbox.executor import CheckedAction, Executor
+from sandbox.geometry import Monitor, ScreenGeometry
+from sandbox.policy import Allow, Confirm, Deny, Policy, PolicyChecker, parse_policy
+from sandbox.stop import StopFlag
+
+SCREEN = ScreenGeometry((Monitor(0, 0, 1920, 1080), Monitor(1920, 0, 1280, 1024)))
+
+
+def make(policy: Policy | None = None, stop: StopFlag | None = None) -> tuple[Executor, DryRunDriver]:
+    driver = DryRunDriver()
+    executor = Executor(checker=PolicyChecker(policy or Policy()), driver=driver, screen=lambda: SCREEN, stop=stop)
+    return executor, driver
+
+
+def test_click_is_move_then_clicks() -> None:
+    executor, driver = make()
+    assert isinstance(executor.execute(executor.check(Click(100, 200, "right", 2))), Allow)
+    assert driver.calls == [("move", 100, 200), ("click", "right"), ("click", "right")]
+
+
+def test_each_action_kind_composes_from_primitives() -> None:
+    executor, driver = make()
+    for action in (Move(5, 6), Scroll(10, 10, "down", 3), Type("héllo wörld 你好 🙂"), Hotkey(("ctrl", "shift", "t")),
+                   Drag(10, 10, 100, 10), Wait(0.01), Finish()):
+        assert isinstance(executor.execute(executor.check(action)), Allow)
+    kinds = [c[0] for c in driver.calls]
+    assert ("scroll", "down", 1) in driver.calls and kinds.count("scroll") == 3
+    assert "".join(c[1] for c in driver.calls if c[0] == "type_text") == "héllo wörld 你好 🙂"
+    downs = [c[1] for c in driver.calls if c[0] == "key_down"]
+    ups = [c[1] for c in driver.calls if c[0] == "key_up"]
+    assert downs == ["ctrl", "shift", "t"] and ups == ["t", "shift", "ctrl"]
+    press = driver.calls.index(("button_down", "left"))
+    assert driver.calls[press - 1] == ("move", 10, 10) and driver.calls[press + 1][0] == "move"
+    assert ("move", 100, 10) in driver.calls and driver.calls.index(("button_up", "left")) > press
+
+
+def test_unchecked_or_replayed_or_denied_actions_cannot_run() -> None:
+    executor, driver = make()
+    forged = CheckedAction(Click(1, 1), Allow(), False, object())
+    with pytest.raises(UncheckedActionError):
+        executor.execute(forged)
+    checked = executor.check(Click(1, 1))
+    executor.execute(checked)
+    with pytest.raises(UncheckedActionError):
+        executor.execute(checked)  # one-shot
+    other, _ = make()
+    with pytest.raises(UncheckedActionError):
+        other.execute(executor.check(Click(2, 2)))  # a ticket issued by another executor
+    denied = executor.check(Click(2500, 1050))  # on no monitor
+    assert isinstance(denied.verdict, Deny) and denied.verdict.rule == "off_screen"
+    with pytest.raises(UncheckedActionError):
+        executor.execute(denied)
+    assert driver.calls == [("move", 1, 1), ("click", "left")]
+
+
+def test_confirm_needs_the_users_yes() -> None:
+    executor, driver = make(parse_policy('[keys]\nconfirm = ["alt+f4"]\n', source="t.toml"))
+    pending = executor.check(Hotkey(("alt", "f4")))
+    assert isinstance(pending.verdict, Confirm) and not pending.runnable
+    with pytest.raises(UncheckedActionError):
+        executor.execute(pending)
+    assert driver.calls == []
+    assert isinstance(executor.execute(executor.check(Hotkey(("alt", "f4")), confirmed=True)), Confirm)
+    assert [c[0] for c in driver.calls] == ["key_down", "key_down", "key_up", "key_up"]
+
+
+def test_recheck_at_execution_uses_the_current_screen() -> None:
+    screens = [SCREEN]
+    driver = DryRunDriver()
+    executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: screens[0])
+    checked = executor.check(Click(2500, 500))  # on the right monitor
+    screens[0] = ScreenGeometry.single(1920, 1080)  # the right monitor was unplugged
+    verdict = executor.execute(checked)
+    assert isinstance(verdict, Deny) and verdict.rule == "off_screen" and driver.calls == []
+
+
+def test_stop_before_any_primitive_does_nothing() -> None:
+    stop = StopFlag()
+    executor, driver = make(stop=stop)
+    checked = executor.check(Click(1, 1))
+    stop.stop("stop key")
+    with pytest.raises(StoppedError, match="stop key"):
+        executor.execute(checked)
+    assert driver.calls == []
+
+
+class SlowDriver(DryRunDriver):
+    def __init__(self, stop_after: int, stop: StopFlag) -> None:
+        super().__init__()
+        self.stop_after, self.flag = stop_after, stop
+
+    def _count(self) -> None:
+        if len(self.calls) == self.stop_after:
+            self.flag.stop("stop key")
+
+    def type_text(self, text: str) -> None:
+        super().type_text(text)
+        self._count()
+
+    def key_down(self, key: str) -> None:
+        super().key_down(key)
+        self._count()
+
+    def move(self, x: int, y: int) -> None:
+        super().move(x, y)
+        self._count()
+
+
+def test_stop_mid_action_stops_the_next_primitive_and_releases_what_is_held() -> None:
+    stop = StopFlag()
+    driver = SlowDriver(3, stop)
+    executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: SCREEN, stop=stop)
+    with pytest.raises(StoppedError):
+        executor.execute(executor.check(Type("x" * 200)))
+    assert len(driver.calls) == 3  # nothing after the stop
+    stop2 = StopFlag()
+    driver2 = SlowDriver(2, stop2)
+    executor2 = Executor(checker=PolicyChecker(Policy()), driver=driver2, screen=lambda: SCREEN, stop=stop2)
+    with pytest.raises(StoppedError):
+        executor2.execute(executor2.check(Hotkey(("ctrl", "alt", "t"))))
+    assert driver2.calls == [("key_down", "ctrl"), ("key_down", "alt"), ("key_up", "alt"), ("key_up", "ctrl")]
+    stop3 = StopFlag()
+    driver3 = SlowDriver(4, stop3)
+    executor3 = Executor(checker=PolicyChecker(Policy()), driver=driver3, screen=lambda: SCREEN, stop=stop3)
+    with pytest.raises(StoppedError):
+        executor3.execute(executor3.check(Drag(10, 10, 1000, 10)))
+    assert driver3.calls[-1] == ("button_up", "left")
+
+
+def test_user_input_pauses_and_wait_is_interruptible() -> None:
+    stop = StopFlag()
+    executor, driver = make(stop=stop)
+    checked = executor.check(Wait(30))
+    threading.Timer(0.05, stop.pause, args=("paused: you used the mouse",)).start()
+    with pytest.raises(PausedByUserError):
+        executor.execute(checked)
+    assert stop.paused
+    stop.resume()
+    assert stop.wait_while_paused(timeout=0.1)
