@@ -1,0 +1,212 @@
+"""The model path users take (agent.backends.hf_loading), run for real on tiny random Qwen-VL models offline.
+
+The weights are random, so the replies are noise; what is checked is everything around them: the
+directory loads offline like a download, the processor resizes exactly as agent.families says (token
+counts (W/f)*(H/f)), the chat template puts one image where the model expects it, and generate runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from agent.backends.hf_loading import (  # noqa: E402
+    expected_image_tokens,
+    image_token_count,
+    load_model,
+    load_processor,
+    processed_image_sizes,
+)
+from agent.errors import BackendError, ConfigError  # noqa: E402
+from agent.families import get_family, model_input_size  # noqa: E402
+from tests.helpers.fixtures import tiny_model_dir  # noqa: E402,F401  (the fixture)
+
+FAMILIES = ("qwen2.5-vl", "qwen3-vl")
+SHOTS = ((1280, 720), (1920, 1080))
+LOW_BUDGET = {"qwen2.5-vl": 1280 * 28 * 28, "qwen3-vl": 1280 * 32 * 32}  # the READMEs' suggested max_pixels
+PAD = "<|vision_start|><|image_pad|><|vision_end|>"
+
+TinyDir = Callable[[str], Path]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _screenshot(width: int, height: int) -> Any:
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), (40, 90, 160))
+    image.paste((230, 230, 230), (width // 4, height // 4, width // 2, height // 2))
+    return image
+
+
+def _inputs(processor: Any, image: Any, text: str = "Click the OK button.", **kwargs: Any) -> Any:
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return processor(text=[prompt], images=[image], return_tensors="pt", **kwargs)
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+@pytest.mark.parametrize("shot", SHOTS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("budget", ["default", "low"])
+def test_processor_resizes_as_the_family_says(tiny_model_dir: TinyDir, family_name: str, shot: tuple[int, int],
+                                              budget: str) -> None:
+    family = get_family(family_name)
+    max_pixels = family.max_pixels if budget == "default" else LOW_BUDGET[family_name]
+    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
+                               max_pixels=max_pixels, family=family)
+    inputs = _inputs(processor, _screenshot(*shot))
+    width, height = model_input_size(family, *shot, max_pixels=max_pixels)
+    assert processed_image_sizes(inputs, processor) == [(width, height)]
+    assert image_token_count(inputs, processor) == (width // family.factor) * (height // family.factor)
+    assert image_token_count(inputs, processor) == expected_image_tokens(family, *shot, max_pixels=max_pixels)
+
+
+def test_known_token_counts(tiny_model_dir: TinyDir) -> None:
+    """The table of shared/reference/model-formats.md §3.4, through the real processors."""
+    cases = [("qwen2.5-vl", None, 2691), ("qwen2.5-vl", LOW_BUDGET["qwen2.5-vl"], 1222),
+             ("qwen3-vl", None, 2040), ("qwen3-vl", LOW_BUDGET["qwen3-vl"], 1222)]
+    for family_name, max_pixels, tokens in cases:
+        family = get_family(family_name)
+        processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
+                                   max_pixels=max_pixels or family.max_pixels, family=family)
+        assert image_token_count(_inputs(processor, _screenshot(1920, 1080)), processor) == tokens, family_name
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+def test_chat_template_is_the_familys(tiny_model_dir: TinyDir, family_name: str) -> None:
+    family = get_family(family_name)
+    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
+                               max_pixels=family.max_pixels, family=family)
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Open 文件."}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" if family_name == "qwen2.5-vl" else ""
+    assert prompt == f"{system}<|im_start|>user\n{PAD}Open 文件.<|im_end|>\n<|im_start|>assistant\n"
+    tokenizer = processor.tokenizer
+    call = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [1, 2]}}'
+    ids = tokenizer.encode(call + "\n</tool_call><|im_end|>", add_special_tokens=False)
+    assert ids[0] == tokenizer.convert_tokens_to_ids("<tool_call>")
+    assert ids[-1] == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tokenizer.decode(ids, skip_special_tokens=True) == call + "\n</tool_call>"  # <tool_call> is not special
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+def test_pre_resized_image_without_resize_gives_the_same_tokens(tiny_model_dir: TinyDir, family_name: str) -> None:
+    family = get_family(family_name)
+    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
+                               max_pixels=LOW_BUDGET[family_name], family=family)
+    shot = _screenshot(1920, 1080)
+    size = model_input_size(family, 1920, 1080, max_pixels=LOW_BUDGET[family_name])
+    resized = _inputs(processor, shot.resize(size), do_resize=False)
+    assert processed_image_sizes(resized, processor) == [size]
+    assert image_token_count(resized, processor) == image_token_count(_inputs(processor, shot), processor)
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+def test_generate_runs_and_decodes(tiny_model_dir: TinyDir, family_name: str) -> None:
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    family = get_family(family_name)
+    directory = str(tiny_model_dir(family_name))
+    processor = load_processor(directory, min_pixels=family.min_pixels, max_pixels=family.max_pixels, family=family)
+    model = load_model(directory)
+    assert model.device.type == "cpu" and model.dtype == torch.float32 and not model.training
+    assert model.config._attn_implementation == "sdpa"
+    inputs = _inputs(processor, _screenshot(1280, 720))
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    new = out[:, inputs["input_ids"].shape[1]:]
+    assert 1 <= new.shape[1] <= 8
+    assert isinstance(processor.batch_decode(new, skip_special_tokens=True)[0], str)
+
+    class AfterTwo(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = input_ids.shape[1] - inputs["input_ids"].shape[1] >= 2
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+    with torch.inference_mode():
+        stopped = model.generate(**inputs, max_new_tokens=8, do_sample=False,
+                                 stopping_criteria=StoppingCriteriaList([AfterTwo()]))
+    assert stopped.shape[1] - inputs["input_ids"].shape[1] == 2
+    assert torch.equal(stopped, out[:, : stopped.shape[1]])  # greedy: the same tokens, just fewer
+
+
+def test_wrong_family_is_refused(tiny_model_dir: TinyDir) -> None:
+    family = get_family("qwen3-vl")
+    with pytest.raises(BackendError, match="multiples of 28.*expects 32"):
+        load_processor(str(tiny_model_dir("qwen2.5-vl")), min_pixels=family.min_pixels,
+                       max_pixels=family.max_pixels, family=family)
+
+
+def test_missing_models_are_one_line_errors(tmp_path: Path, tiny_model_dir: TinyDir) -> None:
+    with pytest.raises(BackendError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set"):
+        load_model("deskpilot-tests/no-such-model")
+    with pytest.raises(BackendError, match="does not exist"):
+        load_processor(str(tmp_path / "nowhere"), min_pixels=3136, max_pixels=12845056)
+    with pytest.raises(BackendError, match="no config.json"):
+        load_model(str(tmp_path))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    source = tiny_model_dir("qwen2.5-vl")
+    for item in source.iterdir():
+        if item.name != "model.safetensors":
+            (broken / item.name).write_bytes(item.read_bytes())
+    with pytest.raises(BackendError, match="no weights") as caught:
+        load_model(str(broken))
+    assert "\n" not in str(caught.value)
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(BackendError, match="broken config"):
+        load_model(str(broken))
+
+
+def test_load_options_and_progress(tiny_model_dir: TinyDir) -> None:
+    directory = str(tiny_model_dir("qwen3-vl"))
+    seen: list[tuple[str, int, int | None]] = []
+    model = load_model(directory, attn="eager", dtype="float32", on_progress=lambda *a: seen.append(a))
+    assert model.config._attn_implementation == "eager"
+    assert seen == [("load", 0, 1), ("load", 1, 1)]  # offline: nothing to download, nothing breaks
+    with pytest.raises(ConfigError, match="dtype"):
+        load_model(directory, dtype="fp8")
+    with pytest.raises(ConfigError, match="attention"):
+        load_model(directory, attn="flash")
+    with pytest.raises(ConfigError, match="min_pixels"):
+        load_processor(directory, min_pixels=0, max_pixels=10)
+
+
+def test_refused_attention_falls_back_and_oom_is_one_line(tiny_model_dir: TinyDir,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    import transformers
+
+    directory = str(tiny_model_dir("qwen2.5-vl"))
+    real = transformers.AutoModelForImageTextToText.from_pretrained
+    asked: list[str] = []
+
+    def no_sdpa(path: str, **kwargs: Any) -> Any:
+        asked.append(kwargs["attn_implementation"])
+        if kwargs["attn_implementation"] == "sdpa":
+            raise ValueError("This model does not support `attn_implementation='sdpa'` yet.")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", no_sdpa)
+    assert load_model(directory).config._attn_implementation == "eager"
+    assert asked == ["sdpa", "eager"]
+    with pytest.raises(BackendError, match="sdpa"):
+        load_model(directory, attn="sdpa")  # asked for explicitly: no quiet fallback
+
+    def oom(path: str, **kwargs: Any) -> Any:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", oom)
+    with pytest.raises(BackendError, match="CUDA ran out of memory") as caught:
+        load_model(directory)
+    assert "\n" not in str(caught.value)
