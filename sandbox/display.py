@@ -61,9 +61,9 @@ class IsolatedDisplay:
     def start(self) -> IsolatedDisplay:
         size = f"{self.width}x{self.height}"
         if self.server == "Xephyr":
-            command = ["Xephyr", self.name, "-screen", size, "-title", "deskpilot isolated display", "-nolisten", "tcp"]
+            command = ["Xephyr", self.name, "-screen", size, "-title", "deskpilot isolated display", "-nolisten", "tcp", "-noreset"]
         else:
-            command = ["Xvfb", self.name, "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
+            command = ["Xvfb", self.name, "-screen", "0", f"{size}x24", "-nolisten", "tcp", "-noreset"]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

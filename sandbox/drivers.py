@@ -8,12 +8,15 @@ Hardware libraries are imported inside the drivers: pyautogui and pynput fail at
 from __future__ import annotations
 
 import os
+import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sandbox.actions import Button, Direction
 from sandbox.errors import DriverError
+from sandbox.xunicode import typer_for
 
 PYAUTOGUI_PAUSE_S = 0.0  # pyautogui sleeps 0.1 s after every call by default; the executor paces instead
 DRIVER_NAMES = ("pyautogui", "pynput", "dry-run")
@@ -92,11 +95,8 @@ _DISPLAY_LOCK = threading.Lock()
 
 
 def _require_display() -> None:
-    if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        import sys
-
-        if sys.platform.startswith("linux"):
-            raise DriverError("no display: $DISPLAY is not set (run inside a desktop session or use --isolated)")
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise DriverError("no display: $DISPLAY is not set (run inside a desktop session or use --isolated)")
 
 
 class PynputDriver:
@@ -152,7 +152,17 @@ class PynputDriver:
         self._keyboard.release(self._key(key))
 
     def type_text(self, text: str) -> None:
-        self._keyboard.type(text)
+        """Type text exactly. On X11, characters outside plain ASCII go through XUnicodeTyper."""
+        if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+            self._keyboard.type(text)
+            return
+        for run in re.findall(r"[\x20-\x7e\n\t]+|[^\x20-\x7e\n\t]+", text):
+            if run[0].isascii():
+                self._keyboard.type(run)
+                continue
+            typer = typer_for(os.environ["DISPLAY"])
+            for char in run:
+                typer.type_char(char)
 
 
 class PyAutoGUIDriver:

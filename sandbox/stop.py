@@ -18,6 +18,7 @@ from sandbox.keys import normalize_combo, normalize_key, split_combo
 DEFAULT_STOP_KEY = "ctrl+alt+x"
 OWN_INPUT_WINDOW_S = 0.3  # input that arrives this long after we sent something can be our own echo
 OWN_POINT_TOLERANCE_PX = 1
+LISTENER_JOIN_S = 2.0
 
 
 class StopFlag:
@@ -139,6 +140,33 @@ class _Acting:
         self._ledger._exit()
 
 
+def _stop_listeners(listeners: list[Any]) -> None:
+    """Stop pynput listeners and wait for their threads.
+
+    On X11 pynput sends the RECORD disable request on the connection its own thread is blocked on; after a
+    burst of events that request can sit unsent and the thread never ends. Sending it again on a fresh
+    connection ends it at once.
+    """
+    for listener in listeners:
+        listener.stop()
+    for listener in listeners:
+        listener.join(0.1)
+    stuck = [listener for listener in listeners if listener.is_alive() and hasattr(listener, "_context")]
+    if stuck:
+        try:
+            from Xlib import display as xdisplay
+
+            connection = xdisplay.Display()
+            for listener in stuck:
+                connection.record_disable_context(listener._context)
+            connection.flush()
+            connection.close()
+        except Exception:  # the display may be gone; the threads are daemons and end with the process
+            pass
+    for listener in listeners:
+        listener.join(LISTENER_JOIN_S)
+
+
 def _key_name(key: Any, listener: Any) -> str | None:
     """deskpilot's name for a pynput key event, or None for keys it has no name for."""
     try:
@@ -188,7 +216,7 @@ class StopKeyListener:
 
     def stop(self) -> None:
         if self._listener is not None:
-            self._listener.stop()
+            _stop_listeners([self._listener])
             self._listener = None
 
     def __enter__(self) -> StopKeyListener:
@@ -247,8 +275,7 @@ class UserInputWatcher:
         return self
 
     def stop(self) -> None:
-        for listener in self._listeners:
-            listener.stop()
+        _stop_listeners(self._listeners)
         self._listeners = []
 
     def __enter__(self) -> UserInputWatcher:

@@ -1,0 +1,97 @@
+"""`deskpilot act` as the contract says, on real X displays: the session's Xvfb and a real two-monitor
+Xorg desktop (clicks and text on the second monitor; a point on no monitor is refused)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.target import TargetWindow
+
+pytestmark = pytest.mark.display
+DESKPILOT = Path(sys.executable).with_name("deskpilot")
+Factory = Callable[..., TargetWindow]
+
+
+def act(action: dict | str, *args: str, display: str | None = None) -> tuple[int, dict | None, str]:
+    env = {**os.environ, **({"DISPLAY": display} if display else {})}
+    payload = action if isinstance(action, str) else json.dumps(action, ensure_ascii=False)
+    out = subprocess.run([str(DESKPILOT), "act", payload, *args], capture_output=True, text=True, env=env, timeout=60)
+    report = json.loads(out.stdout) if out.stdout.strip() else None
+    return out.returncode, report, out.stderr
+
+
+def test_allowed_click_runs_and_reports(target_window: Factory) -> None:
+    target = target_window(x=120, y=120)
+    x, y = target.centre("Submit")
+    code, report, _ = act({"kind": "click", "x": x, "y": y})
+    assert code == 0 and report == {"verdict": "allow", "rule": None, "reason": None, "executed": True}
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+
+
+def test_dry_run_and_refusals_perform_nothing(target_window: Factory) -> None:
+    target = target_window(x=120, y=120)
+    x, y = target.centre("Submit")
+    started = time.time()
+    code, report, _ = act({"kind": "click", "x": x, "y": y}, "--dry-run")
+    assert code == 0 and report == {"verdict": "allow", "rule": None, "reason": None, "executed": False}
+    code, report, _ = act({"kind": "click", "x": 5000, "y": 10})
+    assert code == 3 and report is not None and report["rule"] == "off_screen" and not report["executed"]
+    code, report, _ = act({"kind": "hotkey", "keys": ["Control_L", "Alt", "Del"]})
+    assert code == 3 and report is not None and report["rule"] == "forbidden_hotkey"
+    code, report, _ = act({"kind": "type", "text": "x" * 2001})
+    assert code == 3 and report is not None and report["rule"] == "text_length"
+    code, report, _ = act({"kind": "hotkey", "keys": ["ctrl", "alt", "x"]})  # the stop key itself
+    assert code == 3 and report is not None and report["rule"] == "forbidden_hotkey"
+    time.sleep(0.3)
+    assert [e for e in target.events() if e["t"] >= started and e["event"] != "move"] == []
+
+
+def test_confirm_needs_yes(target_window: Factory) -> None:
+    target = target_window(x=120, y=120)
+    target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name")
+    code, report, _ = act({"kind": "type", "text": "rm -rf /tmp/x"})
+    assert code == 3 and report is not None and report["verdict"] == "confirm" and not report["executed"]
+    code, report, _ = act({"kind": "type", "text": "rm -rf /tmp/x"}, "--yes")
+    assert code == 0 and report is not None and report["verdict"] == "confirm" and report["executed"]
+    target.wait_for(lambda e: e["event"] == "text" and e["text"] == "rm -rf /tmp/x")
+
+
+def test_bad_input_exits_2(tmp_path: Path) -> None:
+    for payload, message in [("{not json", "not valid JSON"), ('{"kind": "explode"}', "unknown action kind"),
+                             ('{"kind": "click", "x": 1}', "missing field")]:
+        code, report, err = act(payload)
+        assert code == 2 and report is None and err.startswith("error: ") and message in err, err
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[actions]\nmax_per_minut = 3\n")
+    code, _, err = act({"kind": "wait", "seconds": 0}, "--policy", str(policy))
+    assert code == 2 and "max_per_minut" in err and str(policy) in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("driver", ["pyautogui", "pynput"])
+def test_second_monitor_of_a_real_two_monitor_desktop(driver: str, two_monitor_display: str) -> None:
+    with TargetWindow(display=two_monitor_display, x=2000, y=100, width=1000, height=700) as target:
+        x, y = target.centre("Submit")
+        assert x > 1920
+        code, report, err = act({"kind": "click", "x": x, "y": y}, "--driver", driver, display=two_monitor_display)
+        assert code == 0 and report is not None and report["executed"], err
+        target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+        press = target.wait_for(lambda e: e["event"] == "press")
+        assert (press["x"], press["y"]) == (x, y)
+        nx, ny = target.centre("Name")
+        act({"kind": "click", "x": nx, "y": ny}, "--driver", driver, display=two_monitor_display)
+        code, report, err = act({"kind": "type", "text": "héllo wörld 你好 🙂"}, "--driver", driver, display=two_monitor_display)
+        assert code == 0, err
+        target.wait_for(lambda e: e["event"] == "text" and e["text"] == "héllo wörld 你好 🙂")
+        started = time.time()
+        code, report, _ = act({"kind": "click", "x": 2500, "y": 1050}, "--driver", driver, display=two_monitor_display)
+        assert code == 3 and report is not None and report["rule"] == "off_screen" and not report["executed"]
+        time.sleep(0.3)
+        assert not [e for e in target.events() if e["t"] >= started and e["event"] in ("press", "release")]

@@ -1,0 +1,47 @@
+"""The isolated display: a private X server (Xvfb, or Xephyr nested in the current display) where
+programs start and where capture and input go, leaving the user's display alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.capture import ScreenCapture
+from sandbox.display import IsolatedDisplay, display_answers
+from tests.helpers.target import TargetWindow
+
+pytestmark = pytest.mark.display
+DESKPILOT = Path(sys.executable).with_name("deskpilot")
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_programs_capture_and_input_stay_inside(nested: bool, tmp_path: Path) -> None:
+    if nested and shutil.which("Xephyr") is None:
+        pytest.skip("Xephyr is not installed")
+    with IsolatedDisplay(1280, 800, nested=nested) as isolated:
+        assert isolated.server == ("Xephyr" if nested else "Xvfb")
+        assert isolated.name != os.environ["DISPLAY"] and display_answers(isolated.name)
+        with ScreenCapture(display=isolated.name) as capture:
+            monitors = capture.geometry().monitors
+            assert [(m.width, m.height) for m in monitors] == [(1280, 800)]
+        with TargetWindow(display=isolated.name, x=50, y=50, width=900, height=600, log_dir=tmp_path) as inside, \
+                TargetWindow(x=50, y=50, width=900, height=600, log_dir=tmp_path) as outside:
+            x, y = inside.centre("Submit")
+            env = {**os.environ, "DISPLAY": isolated.name}
+            out = subprocess.run([str(DESKPILOT), "act", json.dumps({"kind": "click", "x": x, "y": y})],
+                                 env=env, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            inside.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+            time.sleep(0.3)
+            assert not outside.events("press")  # the user's display saw nothing
+        child = isolated.launch([sys.executable, "-c", "import os, time; print(os.environ['DISPLAY']); time.sleep(30)"])
+        assert child.poll() is None
+    assert child.poll() is not None  # programs started inside end with the display
+    assert not display_answers(isolated.name)
