@@ -4,6 +4,7 @@
     ├── ConfigError            a bad family, size budget, backend option or script file
     ├── ParseError             a model reply that is not well formed (quotes the offending part)
     ├── BackendError           a model backend failed (load, HTTP, generation)
+    │   └── ScriptExhausted    the scripted backend has no replies left
     └── SessionError           a session folder that cannot be read or written (names file and line)
 
 Policy refusals are values (sandbox.policy), not errors.
@@ -30,3 +31,7 @@ class BackendError(AgentError):
 
 class SessionError(AgentError):
     """A session folder that cannot be read or written."""
+
+
+class ScriptExhausted(BackendError):
+    """The scripted backend ran out of replies before the task finished."""

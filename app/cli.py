@@ -19,6 +19,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 COMMANDS: dict[str, str] = {
     "parse": "parse",
     "act": "act",
+    "run": "run",
 }
 
 

@@ -76,7 +76,8 @@ class Executor:
         if not (isinstance(again, Allow) or (isinstance(again, Confirm) and checked.confirmed)):
             return again
         self.stop.check()
-        self._perform(checked.action)
+        with self.ledger.armed():  # the user's own input now pauses the run
+            self._perform(checked.action)
         self.checker.record(checked.action)
         return again
 

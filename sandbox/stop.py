@@ -7,16 +7,18 @@ that deskpilot did not send itself. What deskpilot sends is noted in a `SelfInpu
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sandbox.errors import DriverError, PausedByUserError, StoppedError
 from sandbox.keys import normalize_combo, normalize_key, split_combo
 
 DEFAULT_STOP_KEY = "ctrl+alt+x"
 OWN_INPUT_WINDOW_S = 0.3  # input that arrives this long after we sent something can be our own echo
+ARMED_TAIL_S = 1.0  # the user's input still counts as "while acting" this long after an action ended
 OWN_POINT_TOLERANCE_PX = 1
 LISTENER_JOIN_S = 2.0
 
@@ -100,6 +102,8 @@ class SelfInputLedger:
         self._points: deque[tuple[float, int, int]] = deque(maxlen=512)
         self._busy_until = 0.0
         self._depth = 0
+        self._armed = 0
+        self._armed_until = 0.0
 
     def note_point(self, x: int, y: int) -> None:
         with self._lock:
@@ -108,6 +112,23 @@ class SelfInputLedger:
     def acting(self) -> _Acting:
         """Context manager around every driver call: input during it (and just after) may be ours."""
         return _Acting(self)
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """While armed (the agent is acting), the user's own input pauses the run."""
+        with self._lock:
+            self._armed += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._armed -= 1
+                self._armed_until = self._clock() + ARMED_TAIL_S
+
+    @property
+    def is_armed(self) -> bool:
+        with self._lock:
+            return self._armed > 0 or self._clock() < self._armed_until
 
     def _enter(self) -> None:
         with self._lock:
@@ -234,13 +255,27 @@ class UserInputWatcher:
     trusted too.
     """
 
-    def __init__(self, flag: StopFlag, ledger: SelfInputLedger) -> None:
+    def __init__(self, flag: StopFlag, ledger: SelfInputLedger, *, auto_resume_after_s: float | None = None) -> None:
         self.flag = flag
         self.ledger = ledger
+        self.auto_resume_after_s = auto_resume_after_s  # None: only an explicit resume() (the window's button)
+        self.last_user_input = 0.0
         self._listeners: list[Any] = []
+        self._resumer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _user(self, what: str) -> None:
-        self.flag.pause(f"paused: you used the {what} while deskpilot was acting")
+        self.last_user_input = time.monotonic()
+        if self.ledger.is_armed:
+            self.flag.pause(f"paused: you used the {what} while deskpilot was acting")
+
+    def _auto_resume(self) -> None:
+        """Resume a paused run once the user has left mouse and keyboard alone for a while."""
+        assert self.auto_resume_after_s is not None
+        while not self._closing.wait(0.1):
+            idle = time.monotonic() - self.last_user_input
+            if self.flag.paused and not self.flag.stopped and idle >= self.auto_resume_after_s:
+                self.flag.resume()
 
     def start(self) -> UserInputWatcher:
         try:
@@ -272,9 +307,17 @@ class UserInputWatcher:
             listener.start()
         for listener in self._listeners:
             listener.wait()
+        if self.auto_resume_after_s is not None:
+            self._closing.clear()
+            self._resumer = threading.Thread(target=self._auto_resume, name="deskpilot-resume", daemon=True)
+            self._resumer.start()
         return self
 
     def stop(self) -> None:
+        self._closing.set()
+        if self._resumer is not None:
+            self._resumer.join(LISTENER_JOIN_S)
+            self._resumer = None
         _stop_listeners(self._listeners)
         self._listeners = []
 

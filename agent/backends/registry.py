@@ -1,0 +1,51 @@
+"""Make a backend by name from user settings (the command line and the window both come through here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.backends.base import Backend
+from agent.errors import ConfigError
+from agent.families import Family
+
+BACKENDS = ("ocr", "transformers", "openai", "scripted")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    name: str
+    model: str | None = None  # transformers: a directory or hub id; openai: the served model name
+    endpoint: str | None = None  # openai: http://host:8000/v1
+    script: Path | None = None  # scripted: a JSONL file
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+
+def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
+    """A backend, not yet loaded (load() does the slow part). ConfigError for missing settings."""
+    if settings.name == "ocr":
+        from agent.backends.ocr import OcrBackend
+
+        return OcrBackend()
+    if settings.name == "transformers":
+        if not settings.model:
+            raise ConfigError("--backend transformers needs --model (a model directory or a Hugging Face id, "
+                              f"e.g. {family.hf_example})")
+        from agent.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(settings.model, family=family, min_pixels=settings.min_pixels,
+                                   max_pixels=settings.max_pixels)
+    if settings.name == "openai":
+        if not settings.endpoint:
+            raise ConfigError("--backend openai needs --endpoint (e.g. http://localhost:8000/v1)")
+        from agent.backends.openai_compat import OpenAIBackend
+
+        return OpenAIBackend(settings.endpoint, model=settings.model)
+    if settings.name == "scripted":
+        if settings.script is None:
+            raise ConfigError("--backend scripted needs --script FILE (one {\"raw\": \"...\"} per line)")
+        from agent.backends.scripted import ScriptedBackend
+
+        return ScriptedBackend(settings.script)
+    raise ConfigError(f"unknown backend {settings.name!r} (known: {', '.join(BACKENDS)})")

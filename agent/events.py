@@ -1,0 +1,144 @@
+"""What a run reports as it goes: frozen events that a CLI, the Qt window and the session recorder consume.
+
+The loop knows no UI; it yields these in order. Each carries what its consumers need (the recorder writes
+the screenshots and the raw reply; the window draws the preview), and nothing refers back into the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from PIL import Image
+
+from agent.parsing import ParsedAction
+from agent.prompts import Message
+from sandbox.actions import Action
+from sandbox.geometry import ModelFrame, ScreenGeometry
+from sandbox.policy import Verdict
+
+Outcome = Literal["success", "failure", "refused", "stopped", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    task: str
+    backend: str
+    model: str | None
+    family: str
+    min_pixels: int
+    max_pixels: int
+    screen: ScreenGeometry
+    monitor: int
+    policy_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoading:
+    stage: str  # download, files, load
+    done: int
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenCaptured:
+    step: int
+    screenshot: Image.Image  # full resolution, physical pixels of the captured monitor
+    model_image: Image.Image  # exactly what the model is given
+    frame: ModelFrame
+    cursor: tuple[int, int] | None
+    settle_s: float
+    capture_s: float
+    prepare_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReplied:
+    step: int
+    raw: str
+    messages: tuple[Message, ...]
+    elapsed_s: float
+    input_tokens: int | None
+    output_tokens: int | None
+    image_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyParsed:
+    step: int
+    thought: str | None
+    actions: tuple[ParsedAction, ...]
+    parse_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParseFailed:
+    step: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionProposed:
+    step: int
+    index: int
+    parsed: ParsedAction
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ActionBlocked:
+    """Refused by the policy (deny), or a confirmation that was needed and not given."""
+
+    step: int
+    index: int
+    action: Action
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRejected:
+    """The user said no in approve mode; the note goes back to the model."""
+
+    step: int
+    index: int
+    action: Action
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionExecuted:
+    step: int
+    index: int
+    action: Action  # what ran (the user may have moved the point before approving)
+    edited: bool
+    confirmed: bool
+    check_s: float
+    execute_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaused:
+    step: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunResumed:
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    outcome: Outcome
+    reason: str
+    steps: int
+    answer: str | None = None
+
+
+Event = Union[RunStarted, ModelLoading, StepStarted, ScreenCaptured, ModelReplied, ReplyParsed, ParseFailed,
+              ActionProposed, ActionBlocked, ActionRejected, ActionExecuted, RunPaused, RunResumed, RunFinished]

@@ -1,0 +1,294 @@
+"""The step loop: a task in plain language, done on the screen one step at a time. No Qt, no drivers.
+
+    capture -> prepare image -> prompt -> backend -> parse -> policy -> (approve) -> execute -> next
+
+It yields agent.events as it goes. A parse error, a refusal or a rejection goes back to the model as
+feedback; `max_failures` of them in a row end the run. The same action on an unchanged screen is not
+repeated: the model is told, and `max_repeats` such steps end the run. The stop flag is honoured in every
+phase (generation included: backends check it); the user's own input pauses the run until it resumes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Generator, Iterator, Protocol, Sequence, Union
+
+from PIL import Image
+
+from agent.backends.base import Backend, ModelRequest
+from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
+from agent.events import (
+    ActionBlocked, ActionExecuted, ActionProposed, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed,
+    ReplyParsed, RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured, StepStarted,
+)
+from agent.families import Family, model_frame, model_input_size
+from agent.imaging import difference, fingerprint, prepare_image
+from agent.parsing import ParsedAction, parse_reply
+from agent.prompts import Turn, build_messages
+from sandbox.actions import Action, Finish, Wait
+from sandbox.capture import Screenshot
+from sandbox.errors import PausedByUserError, SandboxError, StoppedError
+from sandbox.executor import Executor
+from sandbox.geometry import Rect, ScreenGeometry
+from sandbox.policy import Confirm, Deny
+from sandbox.stop import StopFlag
+
+GROUNDING_SYNTAXES = ("qwen-vl-ref", "qwen2-vl-box")  # models that only point: one step, then done
+
+
+class Capturer(Protocol):
+    """What the loop needs of sandbox.capture.ScreenCapture."""
+
+    def geometry(self) -> ScreenGeometry: ...
+    def grab(self, monitor: int = 0, *, mask: Sequence[Rect] = ()) -> Screenshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Approve:
+    """Go ahead; `action` replaces the proposed one when the user moved the target."""
+
+    action: Action | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    note: str | None = None
+
+
+Decision = Union[Approve, Reject]
+Approver = Callable[[ActionProposed], Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    max_steps: int = 15
+    max_failures: int = 3  # parse errors, refusals, rejections in a row
+    max_repeats: int = 3  # the same action on an unchanged screen
+    history_images: int = 2  # screenshots kept in the prompt, the newest included
+    monitor: int = 0
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_new_tokens: int = 512
+    yes: bool = False  # perform `confirm` verdicts without asking
+    settle_threshold: float = 0.5  # mean grey difference of two frames (0..255) below which the screen is still
+    settle_cap_s: float = 2.0
+    settle_poll_s: float = 0.05
+    model_name: str | None = None
+    policy_digest: str = ""
+
+
+@dataclass
+class _State:
+    step: int = 0
+    failures: int = 0
+    repeats: int = 0
+    last_failure: str = ""
+    feedback: str | None = None
+    last_actions: tuple[Action, ...] = ()
+    last_print: bytes = b""
+
+
+def run_task(task: str, *, backend: Backend, family: Family, executor: Executor, capture: Capturer,
+             options: RunOptions = RunOptions(), approve: Approver | None = None,
+             own_windows: Callable[[], Sequence[Rect]] = tuple) -> Iterator[Event]:
+    """Run one task; yields events and ends with exactly one RunFinished."""
+    stop = executor.stop
+    lo = options.min_pixels if options.min_pixels is not None else family.min_pixels
+    hi = options.max_pixels if options.max_pixels is not None else family.max_pixels
+    yield RunStarted(task, backend.name, options.model_name, family.name, lo, hi, capture.geometry(),
+                     options.monitor, options.policy_digest)
+    try:
+        yield from _load(backend, stop)
+    except (BackendError, StoppedError) as exc:
+        yield _finished_by(exc, 0)
+        return
+    state = _State()
+    history: list[Turn] = []
+    try:
+        while state.step < options.max_steps:
+            state.step += 1
+            yield StepStarted(state.step)
+            stop.check()
+            settle_s = _settle(capture, options, stop)
+            started = time.perf_counter()
+            shot = capture.grab(options.monitor, mask=own_windows())
+            captured = time.perf_counter()
+            image, monitor = shot.image, shot.monitor
+            size = model_input_size(family, *image.size, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
+            model_image = prepare_image(image, size)
+            frame = model_frame(family, *image.size, origin=(monitor.x, monitor.y), scale=monitor.scale,
+                                min_pixels=options.min_pixels, max_pixels=options.max_pixels)
+            prepared = time.perf_counter()
+            yield ScreenCaptured(state.step, image, model_image, frame, shot.cursor, settle_s,
+                                 captured - started, prepared - captured)
+            print_now = fingerprint(model_image)
+
+            messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
+            request = ModelRequest(family, messages, task, model_image, state.step, options.max_new_tokens)
+            reply = backend.generate(request, stop=stop)
+            yield ModelReplied(state.step, reply.raw, messages, reply.elapsed_s, reply.input_tokens,
+                               reply.output_tokens, reply.image_tokens)
+            turn_image = model_image
+            t0 = time.perf_counter()
+            try:
+                parsed = parse_reply(reply.raw, family=family, frame=frame)
+            except ParseError as exc:
+                yield ParseFailed(state.step, str(exc))
+                history.append(Turn(turn_image, reply.raw, f"Your reply could not be used: {exc}. Reply with one valid action."))
+                if _fail(state, "malformed", options):
+                    yield RunFinished("error", f"{options.max_failures} unusable replies in a row; last: {exc}", state.step)
+                    return
+                continue
+            yield ReplyParsed(state.step, parsed.thought, parsed.actions, time.perf_counter() - t0)
+
+            actions = tuple(p.action for p in parsed.actions)
+            if _repeats(state, actions, print_now, options):
+                feedback = "You repeated the same action and the screen did not change. Try something different."
+                history.append(Turn(turn_image, reply.raw, feedback))
+                state.repeats += 1
+                if state.repeats >= options.max_repeats:
+                    yield RunFinished("failure", "stuck: the same action kept leaving the screen unchanged", state.step)
+                    return
+                continue
+            outcome = yield from _act(state, parsed.actions, executor, approve, options)
+            history.append(Turn(turn_image, reply.raw, state.feedback))
+            if state.feedback is None:  # every action ran: remember them to notice a repeat on an unchanged screen
+                state.last_actions, state.last_print = actions, print_now
+            if outcome is not None:
+                yield outcome
+                return
+            state.repeats = 0
+            if family.syntax in GROUNDING_SYNTAXES and state.failures == 0:
+                yield RunFinished("success", "the grounding model pointed and the click was made", state.step)
+                return
+        yield RunFinished("failure", f"reached the step limit ({options.max_steps}) before the task finished", state.step)
+    except ScriptExhausted as exc:
+        yield RunFinished("failure", str(exc), state.step)
+    except (StoppedError, BackendError) as exc:
+        yield _finished_by(exc, state.step)
+    except (AgentError, SandboxError) as exc:
+        yield RunFinished("error", str(exc), state.step)
+
+
+def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, approve: Approver | None,
+         options: RunOptions) -> Generator[Event, None, RunFinished | None]:
+    """Check, approve and execute a step's actions in order. Returns a RunFinished when the run ends here."""
+    state.feedback = None
+    for index, proposal in enumerate(parsed):
+        t0 = time.perf_counter()
+        checked = executor.check(proposal.action, confirmed=options.yes)
+        proposed = ActionProposed(state.step, index, proposal, checked.verdict)
+        yield proposed
+        if isinstance(checked.verdict, Deny):
+            yield ActionBlocked(state.step, index, proposal.action, checked.verdict)
+            state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
+            if _fail(state, "refused", options):
+                return RunFinished("refused", f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
+            return None
+        action, edited, confirmed = proposal.action, False, options.yes
+        if approve is not None:
+            decision = approve(proposed)
+            if isinstance(decision, Reject):
+                yield ActionRejected(state.step, index, proposal.action, decision.note)
+                state.feedback = "The user rejected that action" + (f": {decision.note}" if decision.note else ".")
+                if _fail(state, "rejected", options):
+                    return RunFinished("refused", "the user rejected the actions", state.step)
+                return None
+            confirmed = True
+            if decision.action is not None and decision.action != action:
+                action, edited = decision.action, True
+            checked = executor.check(action, confirmed=True)
+            if isinstance(checked.verdict, Deny):
+                yield ActionBlocked(state.step, index, action, checked.verdict)
+                state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason})."
+                return None
+        elif isinstance(checked.verdict, Confirm) and not options.yes:
+            yield ActionBlocked(state.step, index, action, checked.verdict)
+            return RunFinished("refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
+        check_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        try:
+            verdict = executor.execute(checked)
+        except PausedByUserError as exc:
+            yield RunPaused(state.step, str(exc))
+            if not executor.stop.wait_while_paused():
+                return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
+            yield RunResumed(state.step)
+            state.feedback = "The user took over the mouse or keyboard for a moment; look at the screen again."
+            return None
+        if isinstance(verdict, Deny):
+            yield ActionBlocked(state.step, index, action, verdict)
+            state.feedback = f"That action was refused ({verdict.rule}: {verdict.reason})."
+            return None
+        yield ActionExecuted(state.step, index, action, edited, confirmed, check_s, time.perf_counter() - t1)
+        state.failures = 0
+        if isinstance(action, Finish):
+            if action.status == "success":
+                return RunFinished("success", "the model finished the task", state.step, action.answer)
+            return RunFinished("failure", "the model gave up", state.step, action.answer)
+    return None
+
+
+def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:
+    """Load the backend on a helper thread so that its progress streams out as events."""
+    events: queue.Queue[ModelLoading] = queue.Queue()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            backend.load(progress=lambda stage, done, total: events.put(ModelLoading(stage, done, total)))
+        except BaseException as exc:  # handed to the loop's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="deskpilot-load", daemon=True)
+    thread.start()
+    while thread.is_alive() or not events.empty():
+        try:
+            yield events.get(timeout=0.05)
+        except queue.Empty:
+            stop.check()
+    if errors:
+        raise errors[0]
+
+
+def _settle(capture: Capturer, options: RunOptions, stop: StopFlag) -> float:
+    """Wait until two frames in a row barely differ (or the cap), so the model sees a finished screen."""
+    started = time.perf_counter()
+    previous = b""
+    while time.perf_counter() - started < options.settle_cap_s:
+        shot = capture.grab(options.monitor)
+        current = fingerprint(shot.image)
+        if previous and difference(previous, current) < options.settle_threshold:
+            break
+        previous = current
+        stop.sleep(options.settle_poll_s)
+    return time.perf_counter() - started
+
+
+def _trim(history: list[Turn], keep: int) -> tuple[Turn, ...]:
+    """Keep the last `keep - 1` earlier screenshots (the newest is the current one); older ones become text."""
+    cut = max(0, len(history) - max(0, keep - 1))
+    return tuple(replace(turn, image=None) if n < cut else turn for n, turn in enumerate(history))
+
+
+def _fail(state: _State, kind: str, options: RunOptions) -> bool:
+    state.failures += 1
+    state.last_failure = kind
+    return state.failures >= options.max_failures
+
+
+def _repeats(state: _State, actions: tuple[Action, ...], print_now: bytes, options: RunOptions) -> bool:
+    if not state.last_actions or actions != state.last_actions:
+        return False
+    if all(isinstance(a, (Wait, Finish)) for a in actions):
+        return False
+    return difference(state.last_print, print_now) < options.settle_threshold
+
+
+def _finished_by(exc: BaseException, steps: int) -> RunFinished:
+    if isinstance(exc, StoppedError):
+        return RunFinished("stopped", str(exc), steps)
+    return RunFinished("error", str(exc), steps)

@@ -1,0 +1,138 @@
+"""Run one task without the window; a line per step on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from agent.backends.registry import BACKENDS, BackendSettings, make_backend
+from agent.errors import AgentError
+from agent.events import (
+    ActionBlocked, ActionExecuted, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed, ReplyParsed,
+    RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured,
+)
+from agent.families import get_family
+from agent.loop import RunOptions, run_task
+from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
+from app.commands.common import add_family_arguments, positive_int
+from sandbox.actions import describe
+from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
+from sandbox.errors import SandboxError
+from sandbox.executor import Executor
+from sandbox.policy import PolicyChecker, load_policy
+from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+
+EXIT_FOR_OUTCOME = {"success": EXIT_OK, "failure": EXIT_FAILED, "refused": EXIT_REFUSED, "stopped": EXIT_REFUSED,
+                    "error": EXIT_BAD_INPUT}
+RESUME_AFTER_IDLE_S = 3.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", metavar="TASK", help='what to do, e.g. "click Submit"')
+    parser.add_argument("--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)")
+    parser.add_argument("--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name")
+    parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
+    parser.add_argument("--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per step')
+    add_family_arguments(parser, required=False)
+    parser.add_argument("--max-steps", type=positive_int, default=15)
+    parser.add_argument("--monitor", type=int, default=0, help="which monitor to capture (0 = the first)")
+    parser.add_argument("--policy", type=Path, default=None, metavar="FILE")
+    parser.add_argument("--yes", action="store_true", help="perform actions whose verdict is 'confirm'")
+    parser.add_argument("--dry-run", action="store_true", help="decide every step but perform nothing")
+    parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui")
+    parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
+    parser.add_argument("--isolated", action="store_true",
+                        help="act on a private nested X display (Xephyr window, or Xvfb) instead of yours")
+    parser.add_argument("--launch", action="append", default=[], metavar="CMD",
+                        help="with --isolated: start this program in it first (repeatable)")
+
+
+def _line(event: Event, *, dry_run: bool) -> str | None:
+    if isinstance(event, RunStarted):
+        return f"run: {event.task!r} with {event.backend} ({event.family}), monitor {event.monitor}"
+    if isinstance(event, ModelLoading) and event.total:
+        return f"loading model: {event.stage} {event.done}/{event.total}"
+    if isinstance(event, ScreenCaptured):
+        w, h = event.screenshot.size
+        mw, mh = event.model_image.size
+        return f"step {event.step}: screen {w}x{h} -> model {mw}x{mh}"
+    if isinstance(event, ModelReplied):
+        return f"step {event.step}: model replied in {event.elapsed_s:.2f} s"
+    if isinstance(event, ReplyParsed) and event.thought:
+        return f"step {event.step}: thought: {event.thought.splitlines()[0][:160]}"
+    if isinstance(event, ParseFailed):
+        return f"step {event.step}: unusable reply: {event.error}"
+    if isinstance(event, ActionBlocked):
+        return f"step {event.step}: refused {describe(event.action)} ({event.verdict.rule}: {event.verdict.reason})"
+    if isinstance(event, ActionRejected):
+        return f"step {event.step}: rejected {describe(event.action)}"
+    if isinstance(event, ActionExecuted):
+        return f"step {event.step}: {'would' if dry_run else 'did'} {describe(event.action)}"
+    if isinstance(event, RunPaused):
+        return f"step {event.step}: {event.reason}; resuming {RESUME_AFTER_IDLE_S:g} s after you stop"
+    if isinstance(event, RunResumed):
+        return f"step {event.step}: resumed"
+    if isinstance(event, RunFinished):
+        answer = f" answer: {event.answer}" if event.answer else ""
+        return f"finished: {event.outcome} after {event.steps} step(s): {event.reason}{answer}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (AgentError, SandboxError) as exc:
+        return fail(str(exc))
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = BackendSettings(args.backend, model=args.model, endpoint=args.endpoint, script=args.script,
+                               min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    if args.launch and not args.isolated:
+        return fail("--launch starts programs inside the isolated display: use it with --isolated")
+    family_name = args.family or "qwen2.5-vl"
+    backend = make_backend(settings, family=get_family(family_name))
+    if backend.family is not None and args.family not in (None, backend.family):
+        return fail(f"--backend {backend.name} answers as {backend.family}; drop --family {args.family}")
+    family = get_family(backend.family or family_name)
+    policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key)
+
+    with ExitStack() as stack:
+        display = None
+        if args.isolated:
+            from sandbox.display import IsolatedDisplay
+
+            isolated = stack.enter_context(IsolatedDisplay())
+            isolated.bind_input()  # drivers made below act on the isolated display only
+            display = isolated.name
+            for command in args.launch:
+                isolated.launch(command.split())
+            print(f"isolated display {display} ({isolated.server})", file=sys.stderr)
+        from sandbox.capture import ScreenCapture
+
+        capture = stack.enter_context(ScreenCapture(display=display))
+        stop, ledger = StopFlag(), SelfInputLedger()
+        driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
+        executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry, stop=stop, ledger=ledger)
+        stack.enter_context(StopKeyListener(stop, args.stop_key))
+        if not args.dry_run:
+            stack.enter_context(UserInputWatcher(stop, ledger, auto_resume_after_s=RESUME_AFTER_IDLE_S))
+        stack.callback(backend.close)
+        options = RunOptions(max_steps=args.max_steps, monitor=args.monitor, min_pixels=args.min_pixels,
+                             max_pixels=args.max_pixels, yes=args.yes, model_name=args.model,
+                             policy_digest=policy.digest())
+        finished: RunFinished | None = None
+        for event in run_task(args.task, backend=backend, family=family, executor=executor, capture=capture,
+                              options=options):
+            line = _line(event, dry_run=args.dry_run)
+            if line:
+                print(line, file=sys.stderr, flush=True)
+            if isinstance(event, RunFinished):
+                finished = event
+    assert finished is not None
+    if finished.outcome == "error":
+        return fail(finished.reason)
+    return EXIT_FOR_OUTCOME[finished.outcome]
