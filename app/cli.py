@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "parse": "parse",
     "act": "act",
     "run": "run",
+    "bench": "bench",
 }
 
 

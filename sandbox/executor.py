@@ -46,7 +46,8 @@ class CheckedAction:
 class Executor:
     def __init__(self, *, checker: PolicyChecker, driver: InputDriver, screen: Callable[[], ScreenGeometry],
                  stop: StopFlag | None = None, ledger: SelfInputLedger | None = None,
-                 own_windows: Callable[[], Sequence[Rect]] = tuple) -> None:
+                 own_windows: Callable[[], Sequence[Rect]] = tuple, pace: bool = True) -> None:
+        """`pace=False` skips the waits that give real apps time to react (for dry runs: nothing reacts)."""
         self.checker = checker
         self.driver = driver
         self.stop = stop or StopFlag()
@@ -55,6 +56,13 @@ class Executor:
         self._own_windows = own_windows
         self._tickets: set[int] = set()
         self._lock = threading.Lock()
+        self._pace = pace
+
+    def _wait(self, seconds: float) -> None:
+        if self._pace:
+            self.stop.sleep(seconds)
+        else:
+            self.stop.check()
 
     def check(self, action: Action, *, confirmed: bool = False) -> CheckedAction:
         """The policy's verdict for `action` now. `confirmed`: the user approved a Confirm verdict."""
@@ -101,10 +109,10 @@ class Executor:
     def _perform(self, action: Action) -> None:
         if isinstance(action, Click):
             self._move(action.x, action.y)
-            self.stop.sleep(MOVE_SETTLE_S)
+            self._wait(MOVE_SETTLE_S)
             for n in range(action.count):
                 if n:
-                    self.stop.sleep(CLICK_INTERVAL_S)
+                    self._wait(CLICK_INTERVAL_S)
                 self._call(self.driver.click, action.button)
         elif isinstance(action, Move):
             self._move(action.x, action.y)
@@ -113,24 +121,24 @@ class Executor:
         elif isinstance(action, Scroll):
             if action.x is not None and action.y is not None:
                 self._move(action.x, action.y)
-                self.stop.sleep(MOVE_SETTLE_S)
+                self._wait(MOVE_SETTLE_S)
             for _ in range(action.amount):
                 self._call(self.driver.scroll, action.direction, 1)
-                self.stop.sleep(KEY_GAP_S)
+                self._wait(KEY_GAP_S)
         elif isinstance(action, Type):
             for start in range(0, len(action.text), TYPE_CHUNK_CHARS):
                 self._call(self.driver.type_text, action.text[start: start + TYPE_CHUNK_CHARS])
         elif isinstance(action, Hotkey):
             self._hotkey(action.keys)
         elif isinstance(action, Wait):
-            self.stop.sleep(action.seconds)
+            self._wait(action.seconds)
         elif isinstance(action, Finish):
             pass
 
     def _drag(self, action: Drag) -> None:
         if action.x is not None and action.y is not None:
             self._move(action.x, action.y)
-            self.stop.sleep(MOVE_SETTLE_S)
+            self._wait(MOVE_SETTLE_S)
         start_x, start_y = self.driver.position()
         self.ledger.note_point(start_x, start_y)
         self._call(self.driver.button_down, "left")
@@ -140,7 +148,7 @@ class Executor:
                 x = round(start_x + (action.to_x - start_x) * i / steps)
                 y = round(start_y + (action.to_y - start_y) * i / steps)
                 self._move(x, y)
-                self.stop.sleep(DRAG_STEP_S)
+                self._wait(DRAG_STEP_S)
         finally:
             with self.ledger.acting():
                 self.driver.button_up("left")  # always let go, even when stopped mid-drag
@@ -151,7 +159,7 @@ class Executor:
             for key in keys:
                 self._call(self.driver.key_down, key)
                 held.append(key)
-                time.sleep(KEY_GAP_S)
+                self._wait(KEY_GAP_S)
         finally:
             with self.ledger.acting():
                 for key in reversed(held):  # released in reverse order, even when stopped half-way

@@ -20,6 +20,7 @@ class BackendSettings:
     script: Path | None = None  # scripted: a JSONL file
     min_pixels: int | None = None
     max_pixels: int | None = None
+    image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
 
 
 def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
@@ -41,7 +42,10 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
             raise ConfigError("--backend openai needs --endpoint (e.g. http://localhost:8000/v1)")
         from agent.backends.openai_compat import OpenAIBackend
 
-        return OpenAIBackend(settings.endpoint, model=settings.model)
+        if settings.image_format not in ("jpeg", "png"):
+            raise ConfigError(f"image format must be jpeg or png, not {settings.image_format!r}")
+        return OpenAIBackend(settings.endpoint, model=settings.model,
+                             image_format="png" if settings.image_format == "png" else "jpeg")
     if settings.name == "scripted":
         if settings.script is None:
             raise ConfigError("--backend scripted needs --script FILE (one {\"raw\": \"...\"} per line)")

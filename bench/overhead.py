@@ -1,0 +1,175 @@
+"""Per-step overhead of everything but the model, against the pipeline peers use, measured in one run.
+
+For each screen size it starts a private Xvfb of that size showing a full-screen, desktop-like picture
+(tests/helpers/desktop_image.py: wallpaper, windows, small text; not a blank screen, where PNG and OCR
+costs are unrealistically low), then times, per step, in a worker process bound to that display:
+
+  deskpilot: capture (mss) -> prepare (resize to qwen2.5-vl's input size) -> encode (the HTTP backend's
+             data URL) -> parse (a UI-TARS-style reply) -> policy check -> execute (dry-run driver)
+             -> record (the session recorder, when present)
+  peers:     pyautogui.screenshot() (scrot) -> PNG -> base64 -> the HF Qwen2-VL image processor
+
+and prints each stage's median, the total's median and the ratio peers/deskpilot.
+
+    .venv/bin/python bench/overhead.py [--sizes 1920x1080,2560x1440,3840x2160] [--repeat 25] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHOW_IMAGE = """
+import sys
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QApplication, QLabel
+app = QApplication([])
+label = QLabel()
+label.setWindowFlags(Qt.WindowType.FramelessWindowHint)
+label.setPixmap(QPixmap(sys.argv[1]))
+label.setGeometry(0, 0, int(sys.argv[2]), int(sys.argv[3]))
+label.show()
+app.exec()
+"""
+REPLY = ("Thought: The Save button is in the toolbar at the top left; clicking it saves the document.\n"
+         "Action: click(start_box='<|box_start|>(512,300)<|box_end|>')")
+
+
+def _time(function: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = function()
+    return (time.perf_counter() - started) * 1000, result
+
+
+def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
+    """Runs inside the display given by $DISPLAY; returns stage medians in ms."""
+    import base64
+    import io
+
+    from agent.families import get_family, model_frame, model_input_size
+    from agent.imaging import data_url, prepare_image
+    from agent.parsing import parse_reply
+    from sandbox.capture import ScreenCapture
+    from sandbox.drivers import DryRunDriver
+    from sandbox.executor import Executor
+    from sandbox.policy import Policy, PolicyChecker
+
+    family = get_family("ui-tars-1.5")  # same resize as qwen2.5-vl; the reply below is in its syntax
+    capture = ScreenCapture()
+    screen = capture.geometry()
+    executor = Executor(checker=PolicyChecker(Policy(max_actions_per_minute=1_000_000)), driver=DryRunDriver(),
+                        screen=lambda: screen, pace=False)
+    recorder = _recorder()
+    stages: dict[str, list[float]] = {k: [] for k in ("capture", "prepare", "encode", "parse", "policy", "execute", "record", "total")}
+    for _ in range(repeat):
+        t_capture, shot = _time(lambda: capture.grab(0))
+        size = model_input_size(family, *shot.image.size)
+        t_prepare, image = _time(lambda: prepare_image(shot.image, size))
+        t_encode, _url = _time(lambda: data_url(image))
+        frame = model_frame(family, *shot.image.size)
+        t_parse, reply = _time(lambda: parse_reply(REPLY, family=family, frame=frame))
+        t_policy, checked = _time(lambda: executor.check(reply.actions[0].action))
+        t_execute, _ = _time(lambda: executor.execute(checked))
+        t_record = _time(lambda: recorder(shot.image, image, reply))[0] if recorder else 0.0
+        row = {"capture": t_capture, "prepare": t_prepare, "encode": t_encode, "parse": t_parse,
+               "policy": t_policy, "execute": t_execute, "record": t_record}
+        row["total"] = sum(row.values())
+        for key, value in row.items():
+            stages[key].append(value)
+
+    import pyautogui
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    processor = Qwen2VLImageProcessorPil(min_pixels=family.min_pixels, max_pixels=family.max_pixels)
+    peer: dict[str, list[float]] = {k: [] for k in ("screenshot", "png", "base64", "processor", "total")}
+    for _ in range(peer_repeat):
+        t_shot, picture = _time(pyautogui.screenshot)
+        buffer = io.BytesIO()
+        t_png, _ = _time(lambda: picture.save(buffer, format="PNG"))
+        t_b64, _ = _time(lambda: base64.b64encode(buffer.getvalue()))
+        t_proc, _ = _time(lambda: processor(images=[picture], return_tensors="np"))
+        row = {"screenshot": t_shot, "png": t_png, "base64": t_b64, "processor": t_proc}
+        row["total"] = sum(row.values())
+        for key, value in row.items():
+            peer[key].append(value)
+    return {"size": list(screen.monitors[0].physical_size), "model_input": list(model_input_size(family, *shot.image.size)),
+            "deskpilot_ms": {k: statistics.median(v) for k, v in stages.items()},
+            "peer_ms": {k: statistics.median(v) for k, v in peer.items()},
+            "record_measured": recorder is not None}
+
+
+def _recorder() -> Callable[..., None] | None:
+    """The session recorder's per-step cost, when agent.session exists (issue: sessions)."""
+    try:
+        from agent.session import bench_recorder  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return bench_recorder(Path(tempfile.mkdtemp(prefix="deskpilot-bench-")))  # type: ignore[no-any-return]
+
+
+def measure(width: int, height: int, repeat: int, peer_repeat: int) -> dict[str, Any]:
+    from sandbox.display import IsolatedDisplay
+    from tests.helpers.desktop_image import desktop_image
+
+    with tempfile.TemporaryDirectory() as folder, IsolatedDisplay(width, height, nested=False) as display:
+        picture = Path(folder) / "desktop.png"
+        desktop_image(width, height, grain=1.0).save(picture)
+        env = {**os.environ, "DISPLAY": display.name, "QT_QPA_PLATFORM": "xcb", "XDG_SESSION_TYPE": "x11"}
+        viewer = subprocess.Popen([sys.executable, "-c", SHOW_IMAGE, str(picture), str(width), str(height)], env=env)
+        try:
+            time.sleep(2.0)  # the picture is up
+            out = subprocess.run([sys.executable, __file__, "--worker", str(repeat), str(peer_repeat)], env=env,
+                                 capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "worker failed")
+            return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        finally:
+            viewer.terminate()
+            viewer.wait(5)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1920x1080,2560x1440,3840x2160")
+    parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--peer-repeat", type=int, default=9)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return 0
+    results = []
+    for text in args.sizes.split(","):
+        width, height = (int(v) for v in text.lower().split("x"))
+        results.append(measure(width, height, args.repeat, args.peer_repeat))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    stages = ("capture", "prepare", "encode", "parse", "policy", "execute", "record")
+    print("median ms per step   " + " ".join(f"{s:>8}" for s in stages) + f" {'total':>8} {'peers':>8} {'ratio':>6}")
+    for r in results:
+        ours, peer = r["deskpilot_ms"], r["peer_ms"]
+        cells = " ".join(f"{ours[s]:8.2f}" if s != "record" or r["record_measured"] else f"{'n/a':>8}" for s in stages)
+        print(f"{r['size'][0]}x{r['size'][1]:<14} {cells} {ours['total']:8.2f} {peer['total']:8.1f} {peer['total'] / ours['total']:5.1f}x")
+    print("peers = pyautogui.screenshot (scrot) -> PNG -> base64 -> HF Qwen2-VL image processor; "
+          + "; ".join(f"{r['size'][0]}x{r['size'][1]}: " + ", ".join(f"{k} {v:.0f}" for k, v in r["peer_ms"].items() if k != "total")
+                      for r in results))
+    print("target: total under 30 ms at 1920x1080 on a 2-core machine, at least 5x faster than the peers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

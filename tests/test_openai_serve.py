@@ -1,0 +1,126 @@
+"""OpenAIBackend against a real OpenAI-compatible server: `transformers serve` with the tiny Qwen2.5-VL, offline.
+
+The server runs from .venv-serve (torch + torchvision, which cannot live in .venv beside its CPU torch; make it
+with `bash tests/helpers/serve_venv.sh`); skipped without it. Random weights: the text is garbage, but the
+whole path is real: messages, base64 PNG screenshots, the server's processor and chat template, usage.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent.backends.base import ModelRequest
+from agent.backends.openai_compat import OpenAIBackend
+from agent.families import get_family, model_input_size
+from agent.imaging import prepare_image
+from agent.prompts import Turn, build_messages
+from sandbox.errors import StoppedError
+from sandbox.stop import StopFlag
+from tests.helpers.desktop_image import desktop_image
+from tests.helpers.fixtures import tiny_model_dir  # noqa: F401  (a fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVE = ROOT / ".venv-serve" / "bin" / "transformers"
+START_TIMEOUT_S = 180.0
+FAMILY = get_family("qwen2.5-vl")
+SCREEN = (1920, 1080)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SERVE.exists(), reason=f"no {SERVE.relative_to(ROOT)}: make it with "
+                       "`bash tests/helpers/serve_venv.sh` (torch 2.14.1 + torchvision 0.29.1 + transformers[serving])"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(base URL, model directory) of `transformers serve` pinned to the tiny model on 127.0.0.1."""
+    model_dir = tiny_model_dir("qwen2.5-vl")
+    home = tmp_path_factory.mktemp("hf-home")  # an empty cache: nothing of the user's, nothing downloaded
+    log_path = home / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(home),
+           "TOKENIZERS_PARALLELISM": "false"}
+    port = _free_port()
+    command = [str(SERVE), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"transformers serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve not up after {START_TIMEOUT_S:g} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url, model_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(15)
+
+
+def _request(*, history: tuple[Turn, ...] = (), max_new_tokens: int = 16, seed: int = 0) -> ModelRequest:
+    image = prepare_image(desktop_image(*SCREEN, seed=seed), model_input_size(FAMILY, *SCREEN))
+    return ModelRequest(FAMILY, build_messages(FAMILY, "Click the OK button", image, history=history),
+                        "Click the OK button", image, len(history) + 1, max_new_tokens)
+
+
+def test_generate_through_transformers_serve(served: tuple[str, Path]) -> None:
+    url, model_dir = served
+    backend = OpenAIBackend(url)  # no /v1: the backend adds it
+    try:
+        backend.load()
+        assert backend.model == str(model_dir)  # a pinned server lists its model by the path it was given
+        request = _request()
+        width, height = request.image.size
+        image_tokens = (width // 28) * (height // 28)  # 2691 for 1932x1092: the server did not resize
+        reply = backend.generate(request, stop=StopFlag())
+        assert reply.raw.strip(), "empty reply"
+        assert reply.input_tokens is not None and reply.input_tokens > image_tokens
+        assert reply.output_tokens is not None and 1 <= reply.output_tokens <= 16
+        second = _request(history=(Turn(request.image, reply.raw, None),), seed=1)
+        again = backend.generate(second, stop=StopFlag())
+        assert again.raw.strip() and again.input_tokens is not None and again.input_tokens > 2 * image_tokens
+    finally:
+        backend.close()
+
+
+def test_stop_during_a_real_generation(served: tuple[str, Path]) -> None:
+    url, _ = served
+    backend = OpenAIBackend(url)
+    try:
+        backend.load()
+        stop = StopFlag()
+        timer = threading.Timer(0.3, stop.stop)
+        timer.start()
+        with pytest.raises(StoppedError):
+            backend.generate(_request(max_new_tokens=1024), stop=stop)  # ~2.5 s on CPU; random weights rarely stop early
+        timer.join()
+        assert backend.generate(_request(max_new_tokens=4), stop=StopFlag()).raw  # the server is still fine
+    finally:
+        backend.close()
