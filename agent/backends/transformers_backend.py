@@ -105,7 +105,7 @@ class TransformersBackend:
 def _stopping(stop: StopFlag) -> Any:
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    class StopFlagCriteria(StoppingCriteria):  # type: ignore[misc]
+    class StopFlagCriteria(StoppingCriteria):
         """Ends generation at the next token once the run is stopped or paused."""
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
