@@ -12,14 +12,16 @@ ImageFormat = Literal["png", "jpeg"]
 PNG_COMPRESS_LEVEL = 1  # level 1 is several times faster than Pillow's default and barely larger
 JPEG_QUALITY = 95  # with 4:4:4 colour: near-lossless on small text (see agent/backends/openai_compat.py)
 FINGERPRINT_SIZE = (64, 36)
+AREA_BELOW = 0.5  # use area averaging when the prepared image has less than half the pixels
 
 
 def prepare_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The screenshot at the model's input size (agent.families.model_input_size), RGB.
 
     OpenCV resizes about 8x faster than Pillow here (2 ms vs 20 ms for 1920x1080 -> 1932x1092, measured
-    with bench/overhead.py's content); it comes with rapidocr. Area averaging when shrinking, bicubic when
-    growing. Pillow's bicubic is the fallback without OpenCV.
+    with bench/overhead.py's content); it comes with rapidocr. Area averaging when the image shrinks a lot
+    (it keeps small text legible), bicubic otherwise (area is slow for the slight changes smart_resize makes).
+    Pillow's bicubic is the fallback without OpenCV.
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
@@ -30,12 +32,12 @@ def prepare_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
         import numpy as np
     except ImportError:  # pragma: no cover - opencv comes with rapidocr-onnxruntime
         return image.resize(size, Image.Resampling.BICUBIC)
-    shrinking = size[0] * size[1] < image.size[0] * image.size[1]
-    resized = cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    much_smaller = size[0] * size[1] < AREA_BELOW * image.size[0] * image.size[1]
+    resized = cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA if much_smaller else cv2.INTER_CUBIC)
     return Image.fromarray(resized)
 
 
-def encode_image(image: Image.Image, fmt: ImageFormat = "png") -> tuple[str, bytes]:
+def encode_image(image: Image.Image, fmt: ImageFormat = "jpeg") -> tuple[str, bytes]:
     """(mime type, bytes) of the image in `fmt`."""
     buffer = io.BytesIO()
     if fmt == "png":
@@ -45,7 +47,7 @@ def encode_image(image: Image.Image, fmt: ImageFormat = "png") -> tuple[str, byt
     return "image/jpeg", buffer.getvalue()
 
 
-def data_url(image: Image.Image, fmt: ImageFormat = "png") -> str:
+def data_url(image: Image.Image, fmt: ImageFormat = "jpeg") -> str:
     mime, data = encode_image(image, fmt)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 

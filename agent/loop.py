@@ -145,7 +145,7 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
             yield ReplyParsed(state.step, parsed.thought, parsed.actions, time.perf_counter() - t0)
 
             actions = tuple(p.action for p in parsed.actions)
-            if _repeats(state, actions, print_now, options):
+            if not backend.follows_a_plan and _repeats(state, actions, print_now, options):
                 feedback = "You repeated the same action and the screen did not change. Try something different."
                 history.append(Turn(turn_image, reply.raw, feedback))
                 state.repeats += 1

@@ -5,7 +5,7 @@ For each screen size it starts a private Xvfb of that size showing a full-screen
 costs are unrealistically low), then times, per step, in a worker process bound to that display:
 
   deskpilot: capture (mss) -> prepare (resize to qwen2.5-vl's input size) -> encode (the HTTP backend's
-             data URL) -> parse (a UI-TARS-style reply) -> policy check -> execute (dry-run driver)
+             data URL, its default format) -> parse (a UI-TARS-style reply) -> policy check -> execute (dry-run driver)
              -> record (the session recorder, when present)
   peers:     pyautogui.screenshot() (scrot) -> PNG -> base64 -> the HF Qwen2-VL image processor
 
@@ -59,6 +59,7 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
     import io
 
     from agent.families import get_family, model_frame, model_input_size
+    from agent.backends.openai_compat import DEFAULT_IMAGE_FORMAT
     from agent.imaging import data_url, prepare_image
     from agent.parsing import parse_reply
     from sandbox.capture import ScreenCapture
@@ -77,7 +78,7 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
         t_capture, shot = _time(lambda: capture.grab(0))
         size = model_input_size(family, *shot.image.size)
         t_prepare, image = _time(lambda: prepare_image(shot.image, size))
-        t_encode, _url = _time(lambda: data_url(image))
+        t_encode, _url = _time(lambda: data_url(image, DEFAULT_IMAGE_FORMAT))
         frame = model_frame(family, *shot.image.size)
         t_parse, reply = _time(lambda: parse_reply(REPLY, family=family, frame=frame))
         t_policy, checked = _time(lambda: executor.check(reply.actions[0].action))

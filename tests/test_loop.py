@@ -105,7 +105,7 @@ def test_malformed_reply_executes_nothing_and_feeds_back(target_window: Factory,
     seen: list[ModelRequest] = []
 
     class Recording:
-        name, family = "recording", None
+        name, family, follows_a_plan = "recording", None, False
 
         def load(self, *, progress: object = None) -> None:
             pass

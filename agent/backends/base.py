@@ -42,6 +42,7 @@ class ModelReply:
 class Backend(Protocol):
     name: str
     family: str | None  # a backend that only speaks one family's syntax names it here (ocr); else None
+    follows_a_plan: bool  # True when repeating an action is intended (ocr: "press tab then press tab")
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         """Get ready (download, load weights, connect); idempotent. Raises BackendError."""

@@ -73,6 +73,7 @@ class OpenAIBackend:
     """Chat completions over HTTP; retries connection errors, timeouts, 429 and 5xx with backoff."""
 
     name = "openai"
+    follows_a_plan = False
     family: str | None = None
 
     def __init__(self, endpoint: str, *, model: str | None = None, api_key_env: str = "DESKPILOT_API_KEY",

@@ -39,6 +39,7 @@ def read_script(path: Path) -> list[str]:
 
 class ScriptedBackend:
     name = "scripted"
+    follows_a_plan = False
     family: str | None = None
 
     def __init__(self, script: Path | list[str]) -> None:

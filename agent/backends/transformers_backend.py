@@ -37,6 +37,7 @@ def to_hf_messages(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]],
 
 class TransformersBackend:
     name = "transformers"
+    follows_a_plan = False
     family: str | None = None
 
     def __init__(self, model: str, *, family: Family, min_pixels: int | None = None, max_pixels: int | None = None,
