@@ -45,3 +45,18 @@ def test_programs_capture_and_input_stay_inside(nested: bool, tmp_path: Path) ->
         assert child.poll() is None
     assert child.poll() is not None  # programs started inside end with the display
     assert not display_answers(isolated.name)
+
+
+def test_run_isolated_launches_a_program_and_acts_only_inside(tmp_path: Path) -> None:
+    from tests.helpers.target import APP
+
+    log = tmp_path / "inside.jsonl"
+    launch = f"{sys.executable} {APP} --log {log} --x 40 --y 40 --width 900 --height 600"
+    with TargetWindow(x=40, y=40, width=900, height=600, log_dir=tmp_path) as outside:
+        out = subprocess.run([str(DESKPILOT), "run", "wait 3 then click Submit", "--backend", "ocr", "--isolated",
+                              "--launch", launch], capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stderr
+        assert "isolated display :" in out.stderr
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        assert any(e.get("clicked") == "Submit" for e in events)
+        assert not outside.events("press")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
             isolated.bind_input()  # drivers made below act on the isolated display only
             display = isolated.name
             for command in args.launch:
-                isolated.launch(command.split())
+                isolated.launch(shlex.split(command))
             print(f"isolated display {display} ({isolated.server})", file=sys.stderr)
         from sandbox.capture import ScreenCapture
 
