@@ -111,7 +111,9 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
         while state.step < options.max_steps:
             state.step += 1
             yield StepStarted(state.step)
-            stop.check()
+            if not (yield from _wait_if_paused(stop, state.step)):
+                yield RunFinished("stopped", stop.reason or "stopped", state.step)
+                return
             settle_s = _settle(capture, options, stop)
             started = time.perf_counter()
             shot = capture.grab(options.monitor, mask=own_windows())
@@ -209,6 +211,8 @@ def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, ap
             yield ActionBlocked(state.step, index, action, checked.verdict)
             return RunFinished("refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
         check_s = time.perf_counter() - t0
+        if not (yield from _wait_if_paused(executor.stop, state.step)):
+            return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
         t1 = time.perf_counter()
         try:
             verdict = executor.execute(checked)
@@ -249,7 +253,7 @@ def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:
         try:
             yield events.get(timeout=0.05)
         except queue.Empty:
-            stop.check()
+            stop.check_stopped()
     if errors:
         raise errors[0]
 
@@ -264,8 +268,19 @@ def _settle(capture: Capturer, options: RunOptions, stop: StopFlag) -> float:
         if previous and difference(previous, current) < options.settle_threshold:
             break
         previous = current
-        stop.sleep(options.settle_poll_s)
+        stop.sleep(options.settle_poll_s, pause_interrupts=False)
     return time.perf_counter() - started
+
+
+def _wait_if_paused(stop: StopFlag, step: int) -> Generator[Event, None, bool]:
+    """While paused (the user's input, or the window's Pause button), wait; False when stopped meanwhile."""
+    if not stop.paused:
+        return not stop.stopped
+    yield RunPaused(step, stop.pause_reason or "paused")
+    if not stop.wait_while_paused():
+        return False
+    yield RunResumed(step)
+    return True
 
 
 def _trim(history: list[Turn], keep: int) -> tuple[Turn, ...]:

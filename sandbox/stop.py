@@ -70,12 +70,17 @@ class StopFlag:
         if self._pause.is_set():
             raise PausedByUserError(self.pause_reason or "paused")
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep, but wake up and raise as soon as the run is stopped or paused."""
+    def check_stopped(self) -> None:
+        """Raise StoppedError if the run was stopped; a pause is not a stop (thinking may go on)."""
+        if self._stop.is_set():
+            raise StoppedError(self.reason or "stopped")
+
+    def sleep(self, seconds: float, *, pause_interrupts: bool = True) -> None:
+        """Sleep, but wake up and raise as soon as the run is stopped (or paused, unless told otherwise)."""
         deadline = time.monotonic() + seconds
         with self._changed:
             while True:
-                self.check()
+                self.check() if pause_interrupts else self.check_stopped()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return

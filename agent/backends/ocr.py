@@ -307,7 +307,7 @@ class OcrBackend:
             raise BackendError(f"the OCR backend answers in {FAMILY}'s syntax, not {request.family.name}'s: "
                                f"run it with --family {FAMILY}")
         with self._lock:
-            stop.check()
+            stop.check_stopped()
             if request.step == 1 or request.task != self._task or self._plan is None:
                 self._task, self._plan, self._next = request.task, parse_task(request.task), 0
                 note = None
@@ -343,9 +343,9 @@ class OcrBackend:
         target = step.field if isinstance(step, TypeInto) else step.target
         if target is None:  # pragma: no cover - the cases above take every step without a text
             raise BackendError(f"internal: no text to look for in {step!r}")
-        stop.check()
+        stop.check_stopped()
         lines = self.read(image)
-        stop.check()
+        stop.check_stopped()
         match = find_text(lines, target)
         if match is None:
             seen = ", ".join(seen_texts(lines)) or "no text at all"

@@ -51,7 +51,7 @@ class ScriptedBackend:
         pass
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        stop.check()
+        stop.check_stopped()
         if self._next >= len(self._replies):
             raise ScriptExhausted(f"the script ran out after {len(self._replies)} replies before the task finished")
         raw = self._replies[self._next]

@@ -65,7 +65,7 @@ class TransformersBackend:
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         if self._model is None:
             self.load()
-        stop.check()
+        stop.check_stopped()
         started = time.perf_counter()
         messages, images = to_hf_messages(request.messages)
         try:
@@ -84,7 +84,7 @@ class TransformersBackend:
                                           stopping_criteria=_stopping(stop))
         except Exception as exc:
             raise BackendError(f"generation failed: {_oom_hint(exc)}") from exc
-        stop.check()  # stopped mid-generation: the partial reply is not acted on
+        stop.check_stopped()  # stopped mid-generation: the partial reply is not acted on
         new_tokens = output[0, prompt_length:]
         raw = self._processor.decode(new_tokens, skip_special_tokens=False)
         factor = self._family.factor
@@ -112,7 +112,7 @@ def _stopping(stop: StopFlag) -> Any:
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             import torch
 
-            done = stop.stopped or stop.paused
+            done = stop.stopped
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([StopFlagCriteria()])
