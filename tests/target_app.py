@@ -13,8 +13,8 @@ High-DPI scaling is switched off, so one Qt pixel is one X pixel and Qt's global
 Keyboard focus: without a window manager X keeps its default focus (PointerRoot: keys go to the window under
 the pointer). Once exposed the window calls activateWindow(), which Qt turns into XSetInputFocus on this
 window when no manager is there, and gives the `Name` line edit focus; keys then reach it wherever the
-pointer is. A later target window takes the focus the same way; clicking does not move X focus without a
-manager.
+pointer is. A later target window takes the focus the same way. Without a manager a click does not move X
+focus by itself, so the window activates itself when pressed (click-to-focus, as a manager would).
 
 The log has one JSON object per line, written and flushed at once, every line with "event" and "t"
 (time.time()). Input is logged where Qt first receives it (the QWindow), so each X event is one line:
@@ -202,6 +202,8 @@ class InputLogger(QObject):
         log.write(name, button=button, x=x, y=y, widget=widget)
         if name == "press":
             self.target._press[button] = (x, y, widget)
+            if not self.target.isActiveWindow():  # click-to-focus, as a window manager would do
+                self.target.activateWindow()
         elif name == "release" and button in self.target._press:
             sx, sy, start_widget = self.target._press.pop(button)
             if (sx, sy) != (x, y):

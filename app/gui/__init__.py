@@ -1,0 +1,1 @@
+"""The Qt window and its widgets (the only package that imports PySide6)."""

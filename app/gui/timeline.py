@@ -1,0 +1,86 @@
+"""The run's timeline: one row per step (thumbnail, action, verdict, thought, timings), selectable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+from agent.parsing import ParsedAction
+from app.gui.preview import pixmap_from
+from sandbox.actions import Action, describe
+from sandbox.geometry import ModelFrame
+
+THUMB = QSize(128, 72)
+
+
+@dataclass
+class StepRecord:
+    """Everything the window keeps about one step, to show it again when selected."""
+
+    step: int
+    image: Image.Image | None = None
+    frame: ModelFrame | None = None
+    thought: str | None = None
+    proposals: list[tuple[ParsedAction, str, str | None]] = field(default_factory=list)  # action, verdict, rule
+    executed: list[Action] = field(default_factory=list)
+    outcome: str = ""  # "ran", "refused: rule", "rejected", "unusable reply"
+    capture_ms: float = 0.0
+    model_s: float = 0.0
+    execute_ms: float = 0.0
+
+    def summary(self) -> str:
+        actions = "; ".join(describe(a) for a in self.executed) or (
+            "; ".join(describe(p.action) for p, _, _ in self.proposals) or "no action")
+        verdicts = ", ".join(v + (f" ({rule})" if rule else "") for _, v, rule in self.proposals) or "-"
+        thought = (self.thought or "").splitlines()[0][:90] if self.thought else ""
+        timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"
+        lines = [f"Step {self.step}: {actions}", f"{self.outcome or verdicts}", timing]
+        if thought:
+            lines.insert(1, thought)
+        return "\n".join(lines)
+
+
+class Timeline(QListWidget):
+    step_selected = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setIconSize(THUMB)
+        self.setSpacing(2)
+        self.setWordWrap(True)
+        self.setMinimumWidth(240)
+        self.records: dict[int, StepRecord] = {}
+        self.currentRowChanged.connect(self._on_row_changed)
+
+    def reset_steps(self) -> None:
+        self.clear()
+        self.records.clear()
+
+    def record(self, step: int) -> StepRecord:
+        if step not in self.records:
+            self.records[step] = StepRecord(step)
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, step)
+            self.addItem(item)
+        return self.records[step]
+
+    def refresh(self, step: int) -> None:
+        record = self.records[step]
+        for row in range(self.count()):
+            item = self.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == step:
+                item.setText(record.summary())
+                item.setToolTip(record.thought or "")
+                if record.image is not None and item.icon().isNull():
+                    thumb = record.image.copy()
+                    thumb.thumbnail((THUMB.width(), THUMB.height()))
+                    item.setIcon(QIcon(pixmap_from(thumb)))
+                return
+
+    def _on_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.step_selected.emit(int(self.item(row).data(Qt.ItemDataRole.UserRole)))

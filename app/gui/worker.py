@@ -1,0 +1,188 @@
+"""The run, off the GUI thread: a QObject on a QThread turns the loop's events into signals.
+
+Approvals travel back through a queue: in approve mode the loop's approver waits for the window's
+decision; in auto mode it counts down (cancellable) before each action. The stop key, the Stop button and
+closing the window all set the same StopFlag; the window's Pause and the user's own input pause it.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from agent.backends.registry import BackendSettings, make_backend
+from agent.errors import AgentError
+from agent.events import ActionProposed, RunFinished, StepStarted
+from agent.families import get_family
+from agent.loop import Approve, Decision, RunOptions, run_task
+from sandbox.actions import Finish, Wait
+from sandbox.drivers import DryRunDriver, make_driver
+from sandbox.errors import SandboxError
+from sandbox.executor import Executor
+from sandbox.geometry import Rect
+from sandbox.policy import Confirm, PolicyChecker, load_policy
+from sandbox.stop import SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+
+DECISION_POLL_S = 0.05
+COUNTDOWN_TICK_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    task: str
+    backend: BackendSettings
+    family: str
+    mode: str  # approve | auto | dry-run
+    countdown_s: float = 2.0
+    max_steps: int = 15
+    monitor: int = 0
+    stop_key: str = "ctrl+alt+x"
+    policy: Path | None = None
+    driver: str = "pyautogui"
+    record_dir: Path | None = None  # None: do not record
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+
+class RunWorker(QObject):
+    event = Signal(object)  # every agent.events.* in order
+    approval_needed = Signal(object)  # ActionProposed: the window shows it and calls decide()
+    countdown = Signal(float, object)  # seconds left, ActionProposed (auto mode)
+    done = Signal(object)  # the RunFinished
+    backend_ready = Signal(str)  # where the model runs, e.g. "cuda:0 (NVIDIA H100)" or "CPU"
+
+    def __init__(self, request: RunRequest, *, own_windows: Callable[[], Sequence[Rect]] = tuple) -> None:
+        super().__init__()
+        self.request = request
+        self.stop_flag = StopFlag()
+        self._own_windows = own_windows
+        self._decisions: queue.Queue[Decision] = queue.Queue()
+        self.backend: Any = None
+
+    # -- called from the GUI thread ----------------------------------------------------------------
+    def decide(self, decision: Decision) -> None:
+        self._decisions.put(decision)
+
+    def stop(self, reason: str = "stopped from the window") -> None:
+        self.stop_flag.stop(reason)
+
+    def pause(self) -> None:
+        self.stop_flag.pause("paused from the window")
+
+    def resume(self) -> None:
+        self.stop_flag.resume()
+
+    # -- the run, on the worker thread ---------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        finished: RunFinished | None = None
+        try:
+            finished = self._run()
+        except (AgentError, SandboxError) as exc:
+            finished = RunFinished("error", str(exc), 0)
+        except Exception as exc:  # never let a run take the window down
+            finished = RunFinished("error", f"{type(exc).__name__}: {exc}", 0)
+        finally:
+            if self.backend is not None:
+                self.backend.close()
+        self.done.emit(finished)
+
+    def _run(self) -> RunFinished | None:
+        request = self.request
+        family = get_family(request.family)
+        self.backend = make_backend(request.backend, family=family)
+        if self.backend.family is not None:
+            family = get_family(self.backend.family)
+        policy = load_policy(request.policy).with_forbidden_hotkey(request.stop_key)
+        from sandbox.capture import ScreenCapture
+
+        with ExitStack() as stack:
+            capture = stack.enter_context(ScreenCapture())
+            ledger = SelfInputLedger()
+            dry = request.mode == "dry-run"
+            driver = DryRunDriver() if dry else make_driver(request.driver)
+            executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry,
+                                stop=self.stop_flag, ledger=ledger, own_windows=self._own_windows, pace=not dry)
+            stack.enter_context(StopKeyListener(self.stop_flag, request.stop_key))
+            if not dry:
+                stack.enter_context(UserInputWatcher(self.stop_flag, ledger))
+            recorder = self._recorder(stack)
+            options = RunOptions(max_steps=request.max_steps, monitor=request.monitor, min_pixels=request.min_pixels,
+                                 max_pixels=request.max_pixels, model_name=request.backend.model or None,
+                                 policy_digest=policy.digest())
+            approve = None if dry else self._approve
+            finished = None
+            for event in run_task(request.task, backend=self.backend, family=family, executor=executor,
+                                  capture=capture, options=options, approve=approve, own_windows=self._own_windows):
+                if recorder is not None:
+                    recorder.handle(event)
+                self.event.emit(event)
+                if isinstance(event, StepStarted) and event.step == 1:  # loaded by now
+                    self.backend_ready.emit(_where(self.backend))
+                if isinstance(event, RunFinished):
+                    finished = event
+            return finished
+
+    def _recorder(self, stack: ExitStack) -> Any:
+        if self.request.record_dir is None:
+            return None
+        try:
+            from agent.session.recorder import SessionRecorder  # type: ignore[import-not-found]
+        except ImportError:
+            return None
+        recorder = SessionRecorder(self.request.record_dir)
+        stack.callback(recorder.close)
+        return recorder
+
+    def _approve(self, proposed: ActionProposed) -> Decision:
+        if isinstance(proposed.parsed.action, (Finish, Wait)):  # touches nothing on the desktop
+            return Approve()
+        while not self._decisions.empty():  # a stale click from an earlier step never approves this one
+            self._decisions.get_nowait()
+        if self.request.mode == "auto" and not isinstance(proposed.verdict, Confirm):
+            return self._count_down(proposed)
+        self.approval_needed.emit(proposed)
+        return self._wait_for_decision()
+
+    def _wait_for_decision(self) -> Decision:
+        while True:
+            self.stop_flag.check_stopped()
+            try:
+                return self._decisions.get(timeout=DECISION_POLL_S)
+            except queue.Empty:
+                continue
+
+    def _count_down(self, proposed: ActionProposed) -> Decision:
+        deadline = time.monotonic() + self.request.countdown_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Approve()
+            self.countdown.emit(left, proposed)
+            self.stop_flag.check_stopped()
+            try:
+                return self._decisions.get(timeout=min(COUNTDOWN_TICK_S, left))
+            except queue.Empty:
+                continue
+
+
+def _where(backend: Any) -> str:
+    device = getattr(backend, "device", None)
+    if device is None:
+        return {"openai": "remote server", "ocr": "CPU (OCR)", "scripted": "none (scripted)"}.get(backend.name, "CPU")
+    name = str(device)
+    if name.startswith("cuda"):
+        try:
+            import torch
+
+            return f"{name} ({torch.cuda.get_device_name(torch.device(name))})"
+        except Exception:
+            return name
+    return "CPU" if name == "cpu" else name
+

@@ -1,0 +1,202 @@
+"""The real window, driven with pytest-qt on Xvfb, acting on a real target window through the real loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from agent.events import ModelReplied, RunFinished
+from agent.families import get_family, model_input_size
+from agent.prompts import TextPart
+from agent.settings import Settings, load_settings
+from app.gui.main_window import MainWindow
+from tests.helpers.target import TargetWindow
+
+pytestmark = pytest.mark.display
+Factory = Callable[..., TargetWindow]
+DESKPILOT = Path(sys.executable).with_name("deskpilot")
+MODEL_W, MODEL_H = model_input_size(get_family("qwen2.5-vl"), 1920, 1080)  # 1932x1092
+RUN_TIMEOUT_MS = 30_000
+
+
+def click_reply(x: int, y: int) -> str:
+    args = {"action": "left_click", "coordinate": [round(x * MODEL_W / 1920), round(y * MODEL_H / 1080)]}
+    return "<tool_call>\n" + json.dumps({"name": "computer_use", "arguments": args}) + "\n</tool_call>"
+
+
+FINISH = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
+
+
+@pytest.fixture
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture
+def make_window(qtbot, isolated_config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+    windows: list[MainWindow] = []
+
+    def make(replies: list[str], **settings: object) -> MainWindow:
+        script = isolated_config / f"script-{len(windows)}.jsonl"
+        script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies))
+        base = {"backend": "scripted", "script": str(script), "family": "qwen2.5-vl", "mode": "approve",
+                "record": False, "countdown_s": 0.6}
+        window = MainWindow(Settings(**{**base, **settings}), settings_file=isolated_config / "settings.toml")  # type: ignore[arg-type]
+        window.setGeometry(1100, 0, 820, 1000)  # right of the target window: deskpilot never clicks itself
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def start(window: MainWindow, task: str) -> list[object]:
+    events: list[object] = []
+    window.task_edit.setText(task)
+    window.start_run()
+    assert window.worker is not None
+    window.worker.event.connect(events.append)
+    return events
+
+
+def expected_scene(x: int, y: int) -> tuple[float, float]:
+    return x * MODEL_W / 1920, y * MODEL_H / 1080
+
+
+def test_approve_shows_the_marker_where_the_click_lands_then_executes(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    sx, sy = target.centre("Submit")
+    window = make_window([click_reply(sx, sy), FINISH])
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        start(window, "click Submit")
+        qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+        action = window.preview.action
+        ex, ey = expected_scene(action.x, action.y)  # type: ignore[union-attr]
+        marker = window.preview.marker.pos()
+        assert window.preview.marker.isVisible()
+        assert abs(marker.x() - ex) < 0.01 and abs(marker.y() - ey) < 0.01
+        assert abs(action.x - sx) <= 1 and abs(action.y - sy) <= 1  # type: ignore[union-attr]
+        assert not target.events("press")  # nothing before approval
+        qtbot.mouseClick(window.approve_button, Qt.MouseButton.LeftButton)
+    assert isinstance(finished.args[0], RunFinished) and finished.args[0].outcome == "success"
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+
+
+def test_reject_does_nothing_and_sends_the_note_back(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    sx, sy = target.centre("Submit")
+    window = make_window([click_reply(sx, sy), FINISH])
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        events = start(window, "click Submit")
+        qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+        window.note_edit.setText("use the Cancel button instead")
+        qtbot.mouseClick(window.reject_button, Qt.MouseButton.LeftButton)
+    time.sleep(0.3)
+    assert not target.events("press")
+    step2 = [e for e in events if isinstance(e, ModelReplied) and e.step == 2][0]
+    texts = "".join(p.text for m in step2.messages for p in m.parts if isinstance(p, TextPart))
+    assert "The user rejected that action: use the Cancel button instead" in texts
+
+
+def test_moving_the_target_on_the_preview_executes_at_the_new_point(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    sx, sy = target.centre("Submit")
+    cx, cy = target.centre("Cancel")
+    window = make_window([click_reply(sx, sy), FINISH])
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        start(window, "click Submit")
+        qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+        view = window.preview
+        where = view.mapFromScene(*expected_scene(cx, cy))
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(where.x(), where.y()))
+        moved = view.action
+        assert abs(moved.x - cx) <= 4 and abs(moved.y - cy) <= 4  # type: ignore[union-attr]  # one view pixel
+        qtbot.mouseClick(window.approve_button, Qt.MouseButton.LeftButton)
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Cancel")
+    press = target.wait_for(lambda e: e["event"] == "press")
+    assert (press["x"], press["y"]) == (moved.x, moved.y)  # type: ignore[union-attr]
+    assert not [e for e in target.events("clicked") if e["clicked"] == "Submit"]
+
+
+def test_stop_ends_the_run(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    window = make_window([click_reply(*target.centre("Submit")), FINISH])
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        start(window, "click Submit")
+        qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+        qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].outcome == "stopped"
+    assert window.run_button.isEnabled() and window.worker is None
+    assert not target.events("press")
+
+
+def test_auto_mode_counts_down_then_runs(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    window = make_window([click_reply(*target.centre("Submit")), FINISH], mode="auto")
+    counts: list[float] = []
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        start(window, "click Submit")
+        window.worker.countdown.connect(lambda left, _: counts.append(left))  # type: ignore[union-attr]
+    assert finished.args[0].outcome == "success"
+    assert counts and counts[0] > counts[-1]  # a visible countdown, going down
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+
+
+def test_closing_the_window_stops_the_run(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+    target = target_window(x=60, y=80, width=1000, height=700)
+    window = make_window([click_reply(*target.centre("Submit")), FINISH])
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        start(window, "click Submit")
+        qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+        window.close()
+    assert finished.args[0].outcome == "stopped" and "closed" in finished.args[0].reason
+    assert not target.events("press")
+
+
+def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+    path = isolated_config / "settings.toml"
+    window = MainWindow(Settings(), settings_file=path)
+    qtbot.addWidget(window)
+    window.backend_combo.setCurrentIndex(window.backend_combo.findData("openai"))
+    window.model_combo.setEditText("http://gpu-box:8000/v1")
+    window.family_combo.setCurrentText("qwen3-vl")
+    window.mode_combo.setCurrentIndex(window.mode_combo.findData("auto"))
+    window.close()
+    saved = load_settings(path)
+    assert (saved.backend, saved.endpoint, saved.family, saved.mode) == ("openai", "http://gpu-box:8000/v1", "qwen3-vl", "auto")
+    again = MainWindow(saved, settings_file=path)
+    qtbot.addWidget(again)
+    assert again.backend_combo.currentData() == "openai" and again.model_combo.currentText() == "http://gpu-box:8000/v1"
+    assert again.family_combo.currentText() == "qwen3-vl" and again.mode_combo.currentData() == "auto"
+
+
+def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, isolated_config: Path) -> None:
+    target = target_window(x=60, y=80, width=1000, height=700)
+    script = isolated_config / "s.jsonl"
+    script.write_text(json.dumps({"raw": click_reply(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(isolated_config / "c"), "XDG_DATA_HOME": str(isolated_config / "d")}
+    out = subprocess.run([str(DESKPILOT), "gui", "--backend", "scripted", "--script", str(script), "--family", "qwen2.5-vl",
+                          "--task", "click Submit", "--mode", "auto", "--exit-when-done", "--geometry", "1100,0,820,1000"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+
+
+def test_gui_without_a_display_is_a_clear_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([str(DESKPILOT), "gui"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2 and out.stderr.startswith("error: no display")
