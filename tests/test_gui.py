@@ -200,3 +200,14 @@ def test_gui_without_a_display_is_a_clear_error() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([str(DESKPILOT), "gui"], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 2 and out.stderr.startswith("error: no display")
+
+
+def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+    window = MainWindow(Settings(backend="ocr", record=False), settings_file=isolated_config / "settings.toml")
+    window.setGeometry(1000, 0, 900, 1000)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.mouseClick(window.calibrate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.calibrate_button.isEnabled() and "Calibration" in window.action_label.text(),
+                    timeout=120_000)
+    assert window.action_label.text().startswith("Calibration: 9/9 targets hit"), window.action_label.text()

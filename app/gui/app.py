@@ -68,13 +68,7 @@ def run_gui(args: argparse.Namespace) -> int:
         width = max(900, screen.width() // 2)
         window.setGeometry(screen.x() + screen.width() - width, screen.y(), width, screen.height())
     window.show()
-    board = None
-    if args.practice:
-        from app.gui.practice import PracticeBoard
-
-        board = PracticeBoard()
-        board.move(screen.x() + 20, screen.y() + 20)
-        board.show()
+    board = window.show_practice_board() if args.practice else None
     outcome: dict[str, int] = {}
     if args.task:
         window.task_edit.setText(args.task)

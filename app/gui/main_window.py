@@ -54,6 +54,8 @@ class MainWindow(QMainWindow):
         self._own_lock = threading.Lock()
         self._own_rects: list[Rect] = []
         self.last_finished: RunFinished | None = None
+        self.practice_board: Any = None
+        self._calibration: tuple[QThread, Any] | None = None
         self.setWindowTitle("deskpilot")
         self._build()
         self._load_settings_into_widgets()
@@ -88,6 +90,11 @@ class MainWindow(QMainWindow):
             self.mode_combo.addItem(label, key)
         self.settings_button = QPushButton("Settings…")
         self.settings_button.clicked.connect(self._on_settings_clicked)
+        self.practice_button = QPushButton("Practice board")
+        self.practice_button.clicked.connect(self.show_practice_board)
+        self.calibrate_button = QPushButton("Calibrate")
+        self.calibrate_button.setToolTip("Ask the current model to click the practice board's targets and measure")
+        self.calibrate_button.clicked.connect(self.calibrate)
         self.backend_combo.currentIndexChanged.connect(self._on_backend_changed)
         pickers = QGridLayout()
         pickers.addWidget(QLabel("Backend"), 0, 0)
@@ -98,7 +105,10 @@ class MainWindow(QMainWindow):
         pickers.addWidget(self.mode_combo, 1, 1)
         pickers.addWidget(QLabel("Family"), 1, 2)
         pickers.addWidget(self.family_combo, 1, 3)
-        pickers.addWidget(self.settings_button, 1, 5)
+        buttons = QHBoxLayout()
+        for button in (self.practice_button, self.calibrate_button, self.settings_button):
+            buttons.addWidget(button)
+        pickers.addLayout(buttons, 1, 5)
         pickers.setColumnStretch(4, 1)
 
         self.preview = PreviewView()
@@ -207,6 +217,56 @@ class MainWindow(QMainWindow):
             self.settings = dialog.settings()
             save_settings(self.settings, self._settings_file)
             self._load_settings_into_widgets()
+
+    # -- practice board and calibration --------------------------------------------------------------
+    def show_practice_board(self) -> Any:
+        """The bundled practice board, on the left of the screen: a safe place to try tasks."""
+        if self.practice_board is None:
+            from app.gui.practice import PracticeBoard
+
+            screen = QGuiApplication.primaryScreen().availableGeometry()
+            self.practice_board = PracticeBoard()
+            self.practice_board.move(screen.x() + 20, screen.y() + 20)
+        self.practice_board.show()
+        self.practice_board.raise_()
+        return self.practice_board
+
+    def calibrate(self) -> None:
+        if self.worker is not None or self._calibration is not None:
+            return
+        board = self.show_practice_board()
+        self.save()
+        request = self.request("calibrate")
+        from app.gui.calibration_worker import CalibrationWorker
+
+        thread = QThread(self)
+        worker = CalibrationWorker(request.backend, request.family, {})
+        worker.moveToThread(thread)
+        worker.progress.connect(self._log)
+        worker.done.connect(self._on_calibrated)
+        thread.started.connect(worker.run)
+        self._calibration = (thread, worker)
+        self.calibrate_button.setEnabled(False)
+        self.action_label.setText("Calibrating: the model is asked to click each purple target (nothing is clicked)…")
+        QTimer.singleShot(300, lambda: (setattr(worker, "targets", board.targets()), thread.start()))
+
+    def _on_calibrated(self, result: object) -> None:
+        if self._calibration is not None:
+            thread, _ = self._calibration
+            thread.quit()
+            thread.wait(STOP_WAIT_MS)
+        self._calibration = None
+        self.calibrate_button.setEnabled(True)
+        if isinstance(result, str):
+            text = f"Calibration failed: {result}"
+        else:
+            report: Any = result
+            offsets = ("" if report.mean_offset_px is None else
+                       f", mean offset {report.mean_offset_px:.1f} px, worst {report.worst_offset_px:.1f} px")
+            text = (f"Calibration: {report.hits}/{report.total} targets hit{offsets}."
+                    + (f" {report.diagnosis}" if report.diagnosis else ""))
+        self.action_label.setText(text)
+        self._log(text)
 
     # -- own windows ---------------------------------------------------------------------------------
     def own_windows(self) -> list[Rect]:
@@ -318,7 +378,8 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Pause")
-        for widget in (self.backend_combo, self.model_combo, self.family_combo, self.mode_combo, self.settings_button):
+        for widget in (self.backend_combo, self.model_combo, self.family_combo, self.mode_combo, self.settings_button,
+                       self.calibrate_button):
             widget.setEnabled(not running)
         if not running:
             self._on_backend_changed_enable()
@@ -445,6 +506,12 @@ class MainWindow(QMainWindow):
         if self._thread is not None:
             self._thread.quit()
             self._thread.wait(STOP_WAIT_MS)
+        if self._calibration is not None:
+            self._calibration[1].stop_flag.stop("the window was closed")
+            self._calibration[0].quit()
+            self._calibration[0].wait(STOP_WAIT_MS)
+        if self.practice_board is not None:
+            self.practice_board.close()
         try:
             self.save()
         except Exception as exc:  # never block closing

@@ -1,0 +1,44 @@
+"""Calibration from the window: the current backend clicks the practice board's targets (nothing executes)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from agent.backends.registry import BackendSettings, make_backend
+from agent.calibration import run_calibration
+from agent.families import get_family
+from sandbox.geometry import Rect
+from sandbox.stop import StopFlag
+
+
+class CalibrationWorker(QObject):
+    progress = Signal(str)
+    done = Signal(object)  # CalibrationReport, or an error message (str)
+
+    def __init__(self, backend: BackendSettings, family: str, targets: dict[str, Rect]) -> None:
+        super().__init__()
+        self.backend_settings, self.family_name, self.targets = backend, family, targets
+        self.stop_flag = StopFlag()
+
+    @Slot()
+    def run(self) -> None:
+        backend = None
+        try:
+            family = get_family(self.family_name)
+            backend = make_backend(self.backend_settings, family=family)
+            if backend.family is not None:
+                family = get_family(backend.family)
+            from sandbox.capture import ScreenCapture
+
+            with ScreenCapture() as capture:
+                report = run_calibration(backend, family, capture, self.targets, stop=self.stop_flag,
+                                         min_pixels=self.backend_settings.min_pixels,
+                                         max_pixels=self.backend_settings.max_pixels,
+                                         on_result=lambda r: self.progress.emit(
+                                             f"{r.label}: {'hit' if r.hit else 'miss'}"))
+            self.done.emit(report)
+        except Exception as exc:  # reported in the window, never raised into Qt
+            self.done.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            if backend is not None:
+                backend.close()
