@@ -17,10 +17,15 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
 # subcommand -> module under app.commands that defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {
+    "gui": "gui",
     "parse": "parse",
     "act": "act",
     "run": "run",
     "bench": "bench",
+    "calibrate": "calibrate",
+    "replay": "replay",
+    "export": "export",
+    "sessions": "sessions",
 }
 
 

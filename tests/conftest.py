@@ -21,6 +21,15 @@ from tests.helpers.target import TargetWindow
 from tests.helpers.xorg import XorgUnavailable, start_two_monitor_xorg
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the suite out of the developer's own settings, policy and sessions (subprocesses inherit this)."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="deskpilot-tests-"))
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("DISPLAY"):
         return

@@ -211,3 +211,6 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
     qtbot.waitUntil(lambda: window.calibrate_button.isEnabled() and "Calibration" in window.action_label.text(),
                     timeout=120_000)
     assert window.action_label.text().startswith("Calibration: 9/9 targets hit"), window.action_label.text()
+    board = window.practice_board
+    window.close()
+    assert not board.isVisible()  # the board goes with the window

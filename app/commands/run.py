@@ -17,6 +17,7 @@ from agent.events import (
 )
 from agent.families import get_family
 from agent.loop import RunOptions, run_task
+from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
 from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
 from app.commands.common import add_family_arguments, positive_int
 from sandbox.actions import describe
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="act on a private nested X display (Xephyr window, or Xvfb) instead of yours")
     parser.add_argument("--launch", action="append", default=[], metavar="CMD",
                         help="with --isolated: start this program in it first (repeatable)")
+    parser.add_argument("--record", type=Path, default=None, metavar="DIR",
+                        help="write the session into DIR (created; it must not exist or be empty); "
+                             "default: a new folder in the sessions folder")
+    parser.add_argument("--no-record", action="store_true", help="do not record the session")
 
 
 def _line(event: Event, *, dry_run: bool) -> str | None:
@@ -84,6 +89,15 @@ def _line(event: Event, *, dry_run: bool) -> str | None:
     return None
 
 
+def _close_recorder(recorder: SessionRecorder) -> None:
+    """Finish the session's files and say where it is; a failed recording is said, the run's result stands."""
+    try:
+        recorder.close()
+    except AgentError as exc:
+        print(f"warning: {exc}", file=sys.stderr, flush=True)
+    print(f"session: {recorder.folder}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
@@ -96,6 +110,9 @@ def _run(args: argparse.Namespace) -> int:
                                min_pixels=args.min_pixels, max_pixels=args.max_pixels, image_format=args.image_format)
     if args.launch and not args.isolated:
         return fail("--launch starts programs inside the isolated display: use it with --isolated")
+    if args.record is not None and args.no_record:
+        return fail("--record DIR and --no-record contradict each other: give one")
+    record_dir = prepare_record_dir(args.record) if args.record is not None else None
     family_name = args.family or "qwen2.5-vl"
     backend = make_backend(settings, family=get_family(family_name))
     if backend.family is not None and args.family not in (None, backend.family):
@@ -129,13 +146,25 @@ def _run(args: argparse.Namespace) -> int:
                              max_pixels=args.max_pixels, yes=args.yes, model_name=args.model,
                              policy_digest=policy.digest())
         finished: RunFinished | None = None
-        for event in run_task(args.task, backend=backend, family=family, executor=executor, capture=capture,
-                              options=options):
-            line = _line(event, dry_run=args.dry_run)
-            if line:
-                print(line, file=sys.stderr, flush=True)
-            if isinstance(event, RunFinished):
-                finished = event
+        recorder = None
+        if not args.no_record:
+            folder = record_dir or new_session_folder(default_sessions_dir(), args.task)
+            recorder = SessionRecorder(folder, run={"mode": "dry-run" if args.dry_run else "auto", "yes": args.yes,
+                                                    "driver": "dry-run" if args.dry_run else args.driver,
+                                                    "isolated": args.isolated, "max_steps": args.max_steps})
+        try:
+            for event in run_task(args.task, backend=backend, family=family, executor=executor, capture=capture,
+                                  options=options):
+                if recorder is not None:
+                    recorder.handle(event)
+                line = _line(event, dry_run=args.dry_run)
+                if line:
+                    print(line, file=sys.stderr, flush=True)
+                if isinstance(event, RunFinished):
+                    finished = event
+        finally:
+            if recorder is not None:
+                _close_recorder(recorder)
     assert finished is not None
     if finished.outcome == "error":
         return fail(finished.reason)

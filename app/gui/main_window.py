@@ -225,7 +225,8 @@ class MainWindow(QMainWindow):
             from app.gui.practice import PracticeBoard
 
             screen = QGuiApplication.primaryScreen().availableGeometry()
-            self.practice_board = PracticeBoard()
+            self.practice_board = PracticeBoard(self)  # owned by this window: it goes when the window goes
+            self.practice_board.setWindowFlag(Qt.WindowType.Window, True)
             self.practice_board.move(screen.x() + 20, screen.y() + 20)
         self.practice_board.show()
         self.practice_board.raise_()

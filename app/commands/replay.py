@@ -1,0 +1,111 @@
+"""Perform a recorded session again, each action checked by the current policy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from agent.errors import AgentError
+from agent.session import read_session
+from agent.session.replay import (
+    PlannedStep, ReplayActionDone, ReplayEvent, ReplayFinished, ReplayOptions, ReplayPaused, ReplayResumed,
+    ReplayStarted, replay_session,
+)
+from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
+from sandbox.actions import describe
+from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
+from sandbox.errors import SandboxError
+from sandbox.executor import Executor
+from sandbox.policy import PolicyChecker, load_policy
+from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+
+EXIT_FOR_OUTCOME = {"done": EXIT_OK, "mismatch": EXIT_FAILED, "refused": EXIT_REFUSED, "stopped": EXIT_REFUSED,
+                    "error": EXIT_BAD_INPUT}
+
+
+def speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", type=Path, help="the session folder")
+    parser.add_argument("--dry-run", action="store_true", help="check everything (screen, policy), perform nothing")
+    parser.add_argument("--yes", action="store_true", help="perform actions whose verdict is now 'confirm'")
+    parser.add_argument("--speed", type=speed, default=1.0, metavar="X",
+                        help="divide the recorded pauses between actions by X (default 1; 0 = no pauses)")
+    parser.add_argument("--partial", action="store_true",
+                        help="replay the whole steps before a broken line instead of refusing the session")
+    parser.add_argument("--step", action="store_true", help="ask before each step (press Enter to run it)")
+    parser.add_argument("--policy", type=Path, default=None, metavar="FILE")
+    parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui")
+    parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
+
+
+def _ask(planned: PlannedStep) -> bool:
+    """--step: 'press Enter to run step N'; anything starting with q, or the end of input, stops."""
+    what = "; ".join(describe(a.action) for a in planned.actions)
+    print(f"press Enter to run step {planned.step} ({what}), q to stop: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return bool(answer) and not answer.strip().lower().startswith("q")
+
+
+def _line(event: ReplayEvent, *, dry_run: bool) -> str | None:
+    if isinstance(event, ReplayStarted):
+        return f"replay: {event.steps} step(s), {event.actions} action(s){' (dry run)' if event.dry_run else ''}"
+    if isinstance(event, ReplayActionDone):
+        return f"step {event.step}: {'would' if dry_run else 'did'} {describe(event.action)}"
+    if isinstance(event, ReplayPaused):
+        return f"step {event.step}: {event.reason}; waiting"
+    if isinstance(event, ReplayResumed):
+        return f"step {event.step}: resumed"
+    if isinstance(event, ReplayFinished) and event.outcome == "done":
+        return f"finished: {event.reason}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (AgentError, SandboxError) as exc:
+        return fail(str(exc))
+
+
+def _run(args: argparse.Namespace) -> int:
+    session = read_session(args.folder, partial=args.partial)
+    if session.error:
+        print(f"warning: {session.error}; replaying the {len(session.steps)} whole step(s) before it", file=sys.stderr)
+    policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key)
+    from sandbox.capture import ScreenCapture
+
+    with ExitStack() as stack:
+        capture = stack.enter_context(ScreenCapture())
+        stop, ledger = StopFlag(), SelfInputLedger()
+        driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
+        executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry, stop=stop,
+                            ledger=ledger, pace=not args.dry_run)
+        stack.enter_context(StopKeyListener(stop, args.stop_key))
+        if not args.dry_run:
+            stack.enter_context(UserInputWatcher(stop, ledger))
+        options = ReplayOptions(dry_run=args.dry_run, yes=args.yes, speed=args.speed)
+        finished: ReplayFinished | None = None
+        for event in replay_session(session, executor=executor, capture=capture, options=options,
+                                    before_step=_ask if args.step else None):
+            line = _line(event, dry_run=args.dry_run)
+            if line:
+                print(line, file=sys.stderr, flush=True)
+            if isinstance(event, ReplayFinished):
+                finished = event
+    assert finished is not None
+    code = EXIT_FOR_OUTCOME[finished.outcome]
+    if code != EXIT_OK:
+        return fail(finished.reason, code)
+    return code
