@@ -214,3 +214,29 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
     board = window.practice_board
     window.close()
     assert not board.isVisible()  # the board goes with the window
+
+
+def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(  # type: ignore[no-untyped-def]
+        qtbot, make_window, target_window: Factory, isolated_config: Path) -> None:
+    target = target_window(x=60, y=80, width=1000, height=700)
+    sx, sy = target.centre("Submit")
+    root = isolated_config / "sessions"
+    window = make_window([click_reply(sx, sy), FINISH], mode="auto", record=True, recording_dir=str(root))
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        start(window, "click Submit")
+    browser = window.open_sessions()
+    qtbot.addWidget(browser)
+    assert browser.list.count() == 1 and "click Submit" in browser.list.item(0).text()
+    browser.list.setCurrentRow(0)
+    assert browser.session is not None and browser.slider.maximum() == 2
+    browser.slider.setValue(1)
+    action = browser.preview.action
+    assert (action.x, action.y) == (window.timeline.records[1].executed[0].x, window.timeline.records[1].executed[0].y)  # type: ignore[union-attr]
+    report = browser.export("html", isolated_config / "report.html")
+    assert report.read_text().count("<img") >= 2
+    browser.dry_run.setChecked(True)
+    browser.replay()
+    qtbot.waitUntil(lambda: browser.replay_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+    assert browser.status.text().startswith("Replay done"), browser.status.text()
+    browser.delete_current()
+    assert browser.list.count() == 0

@@ -95,6 +95,9 @@ class MainWindow(QMainWindow):
         self.calibrate_button = QPushButton("Calibrate")
         self.calibrate_button.setToolTip("Ask the current model to click the practice board's targets and measure")
         self.calibrate_button.clicked.connect(self.calibrate)
+        self.sessions_button = QPushButton("Sessions…")
+        self.sessions_button.setToolTip("Browse, replay and export recorded runs")
+        self.sessions_button.clicked.connect(self.open_sessions)
         self.backend_combo.currentIndexChanged.connect(self._on_backend_changed)
         pickers = QGridLayout()
         pickers.addWidget(QLabel("Backend"), 0, 0)
@@ -106,7 +109,7 @@ class MainWindow(QMainWindow):
         pickers.addWidget(QLabel("Family"), 1, 2)
         pickers.addWidget(self.family_combo, 1, 3)
         buttons = QHBoxLayout()
-        for button in (self.practice_button, self.calibrate_button, self.settings_button):
+        for button in (self.practice_button, self.calibrate_button, self.sessions_button, self.settings_button):
             buttons.addWidget(button)
         pickers.addLayout(buttons, 1, 5)
         pickers.setColumnStretch(4, 1)
@@ -268,6 +271,17 @@ class MainWindow(QMainWindow):
                     + (f" {report.diagnosis}" if report.diagnosis else ""))
         self.action_label.setText(text)
         self._log(text)
+
+    def open_sessions(self) -> Any:
+        from app.gui.recording import sessions_root
+        from app.gui.sessions_view import SessionBrowser
+
+        s = self.current_settings()
+        browser = SessionBrowser(sessions_root(s), self, driver=s.driver, stop_key=s.stop_key, policy=self._policy,
+                                 own_windows=self.own_windows)
+        browser.show()
+        QTimer.singleShot(0, self._update_own_rects)
+        return browser
 
     # -- own windows ---------------------------------------------------------------------------------
     def own_windows(self) -> list[Rect]:

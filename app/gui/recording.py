@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.session import default_sessions_dir, new_session_folder
 from agent.settings import Settings
 
 
-def new_session_dir(settings: Settings, task: str) -> Path | None:
-    """A fresh session folder for this run, or None when recording is unavailable."""
-    try:
-        from agent.session import default_sessions_dir, new_session_folder  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    root = Path(settings.recording_dir) if settings.recording_dir else default_sessions_dir()
-    return new_session_folder(root, task)  # type: ignore[no-any-return]
+def sessions_root(settings: Settings) -> Path:
+    return Path(settings.recording_dir).expanduser() if settings.recording_dir else default_sessions_dir()
+
+
+def new_session_dir(settings: Settings, task: str) -> Path:
+    """A fresh session folder for this run."""
+    return new_session_folder(sessions_root(settings), task)

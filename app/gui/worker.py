@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from loguru import logger
 from PySide6.QtCore import QObject, Signal, Slot
 
 from agent.backends.registry import BackendSettings, make_backend
@@ -21,6 +22,7 @@ from agent.errors import AgentError
 from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.families import get_family
 from agent.loop import Approve, Decision, RunOptions, run_task
+from agent.session import SessionRecorder
 from sandbox.actions import Finish, Wait
 from sandbox.drivers import DryRunDriver, make_driver
 from sandbox.errors import SandboxError
@@ -129,16 +131,19 @@ class RunWorker(QObject):
                     finished = event
             return finished
 
-    def _recorder(self, stack: ExitStack) -> Any:
+    def _recorder(self, stack: ExitStack) -> SessionRecorder | None:
         if self.request.record_dir is None:
             return None
-        try:
-            from agent.session.recorder import SessionRecorder  # type: ignore[import-not-found]
-        except ImportError:
-            return None
-        recorder = SessionRecorder(self.request.record_dir)
-        stack.callback(recorder.close)
+        recorder = SessionRecorder(self.request.record_dir, run={"mode": self.request.mode, "driver": self.request.driver})
+        stack.callback(self._close_recorder, recorder)
         return recorder
+
+    def _close_recorder(self, recorder: SessionRecorder) -> None:
+        try:
+            recorder.close()
+            logger.info(f"session recorded in {self.request.record_dir}")
+        except AgentError as exc:  # the run's outcome stands; the recording is what failed
+            logger.warning(f"recording the session failed: {exc}")
 
     def _approve(self, proposed: ActionProposed) -> Decision:
         if isinstance(proposed.parsed.action, (Finish, Wait)):  # touches nothing on the desktop
