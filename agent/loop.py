@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Generator, Iterator, Protocol, Sequence, Union
 
-from PIL import Image
 
 from agent.backends.base import Backend, ModelRequest
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted

@@ -26,7 +26,6 @@ from agent.prompts import Turn, build_messages
 from sandbox.errors import StoppedError
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
-from tests.helpers.fixtures import tiny_model_dir  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = ROOT / ".venv-serve" / "bin" / "transformers"

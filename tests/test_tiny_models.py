@@ -25,7 +25,6 @@ from agent.backends.hf_loading import (  # noqa: E402
 )
 from agent.errors import BackendError, ConfigError  # noqa: E402
 from agent.families import get_family, model_input_size  # noqa: E402
-from tests.helpers.fixtures import tiny_model_dir  # noqa: E402,F401  (the fixture)
 
 FAMILIES = ("qwen2.5-vl", "qwen3-vl")
 SHOTS = ((1280, 720), (1920, 1080))

@@ -24,7 +24,6 @@ from sandbox.drivers import DryRunDriver  # noqa: E402
 from sandbox.executor import Executor  # noqa: E402
 from sandbox.policy import Policy, PolicyChecker  # noqa: E402
 from sandbox.stop import StopFlag  # noqa: E402
-from tests.helpers.fixtures import tiny_model_dir  # noqa: E402,F401  (the fixture)
 
 pytestmark = pytest.mark.display
 TinyDir = Callable[[str], Path]

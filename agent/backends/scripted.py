@@ -7,7 +7,6 @@ load naming the file and line; running out of replies ends the run without succe
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from agent.backends.base import ModelReply, ModelRequest, ProgressFn

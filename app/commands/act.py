@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED, fail
+from app.cli import EXIT_OK, EXIT_REFUSED, fail
 from app.commands.common import screen_size
 from sandbox.actions import action_from_json
 from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver

@@ -11,24 +11,19 @@ from typing import Any
 
 from agent.backends.registry import BACKENDS, BackendSettings, make_backend
 from agent.errors import AgentError
-from agent.events import (
-    ActionBlocked, ActionExecuted, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed, ReplyParsed,
-    RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured,
-)
+from agent.events import RunFinished
 from agent.families import get_family
 from agent.loop import RunOptions, run_task
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
-from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
+from app.cli import fail
 from app.commands.common import add_family_arguments, positive_int
-from sandbox.actions import describe
+from app.event_lines import EXIT_FOR_OUTCOME, event_line
 from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
 from sandbox.errors import SandboxError
 from sandbox.executor import Executor
 from sandbox.policy import PolicyChecker, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
 
-EXIT_FOR_OUTCOME = {"success": EXIT_OK, "failure": EXIT_FAILED, "refused": EXIT_REFUSED, "stopped": EXIT_REFUSED,
-                    "error": EXIT_BAD_INPUT}
 RESUME_AFTER_IDLE_S = 3.0
 
 
@@ -56,37 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the session into DIR (created; it must not exist or be empty); "
                              "default: a new folder in the sessions folder")
     parser.add_argument("--no-record", action="store_true", help="do not record the session")
-
-
-def _line(event: Event, *, dry_run: bool) -> str | None:
-    if isinstance(event, RunStarted):
-        return f"run: {event.task!r} with {event.backend} ({event.family}), monitor {event.monitor}"
-    if isinstance(event, ModelLoading) and event.total:
-        return f"loading model: {event.stage} {event.done}/{event.total}"
-    if isinstance(event, ScreenCaptured):
-        w, h = event.screenshot.size
-        mw, mh = event.model_image.size
-        return f"step {event.step}: screen {w}x{h} -> model {mw}x{mh}"
-    if isinstance(event, ModelReplied):
-        return f"step {event.step}: model replied in {event.elapsed_s:.2f} s"
-    if isinstance(event, ReplyParsed) and event.thought:
-        return f"step {event.step}: thought: {event.thought.splitlines()[0][:160]}"
-    if isinstance(event, ParseFailed):
-        return f"step {event.step}: unusable reply: {event.error}"
-    if isinstance(event, ActionBlocked):
-        return f"step {event.step}: refused {describe(event.action)} ({event.verdict.rule}: {event.verdict.reason})"
-    if isinstance(event, ActionRejected):
-        return f"step {event.step}: rejected {describe(event.action)}"
-    if isinstance(event, ActionExecuted):
-        return f"step {event.step}: {'would' if dry_run else 'did'} {describe(event.action)}"
-    if isinstance(event, RunPaused):
-        return f"step {event.step}: {event.reason}; resuming {RESUME_AFTER_IDLE_S:g} s after you stop"
-    if isinstance(event, RunResumed):
-        return f"step {event.step}: resumed"
-    if isinstance(event, RunFinished):
-        answer = f" answer: {event.answer}" if event.answer else ""
-        return f"finished: {event.outcome} after {event.steps} step(s): {event.reason}{answer}"
-    return None
 
 
 def _close_recorder(recorder: SessionRecorder) -> None:
@@ -157,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
                                   options=options):
                 if recorder is not None:
                     recorder.handle(event)
-                line = _line(event, dry_run=args.dry_run)
+                line = event_line(event, dry_run=args.dry_run, resume_after_s=RESUME_AFTER_IDLE_S)
                 if line:
                     print(line, file=sys.stderr, flush=True)
                 if isinstance(event, RunFinished):

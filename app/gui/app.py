@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from agent.errors import ConfigError
 from agent.events import RunFinished
 from agent.settings import Settings, load_settings
+from app.event_lines import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
 
-EXIT_FOR_OUTCOME = {"success": 0, "failure": 1, "refused": 3, "stopped": 3, "error": 2}
 
 
 class LogBridge(QObject):

@@ -27,6 +27,7 @@ from agent.events import (
 from agent.families import FAMILIES
 from agent.loop import Approve, Reject
 from agent.settings import Settings, save_settings
+from app.event_lines import event_line
 from app.gui.preview import PreviewView
 from app.gui.timeline import Timeline
 from app.gui.worker import RunRequest, RunWorker
@@ -547,6 +548,4 @@ def _verdict_text(event: ActionProposed) -> str:
 
 def describe_event(event: object) -> str | None:
     """One log line per event worth a line."""
-    from app.commands.run import _line
-
-    return _line(event, dry_run=False)  # type: ignore[arg-type]
+    return event_line(event)  # type: ignore[arg-type]

@@ -179,7 +179,7 @@ def build_tiny_model(family: str, directory: Path, *, seed: int = 0) -> Path:
 
 
 def _build_tokenizer(spec: _Spec) -> Any:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, normalizers, pre_tokenizers, trainers
     from tokenizers.models import BPE
     from transformers import Qwen2Tokenizer
 

@@ -1,0 +1,45 @@
+"""Run events as text, shared by the command line and the window's log; exit codes of run outcomes."""
+
+from __future__ import annotations
+
+from agent.events import (
+    ActionBlocked, ActionExecuted, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed, ReplyParsed,
+    RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured,
+)
+from sandbox.actions import describe
+
+# contract: 0 success, 1 without success, 2 bad input or unusable model output, 3 refused or stopped
+EXIT_FOR_OUTCOME = {"success": 0, "failure": 1, "refused": 3, "stopped": 3, "error": 2}
+
+
+def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | None = None) -> str | None:
+    """One human line for a run event (the command line's stderr, the window's log), or None."""
+    if isinstance(event, RunStarted):
+        return f"run: {event.task!r} with {event.backend} ({event.family}), monitor {event.monitor}"
+    if isinstance(event, ModelLoading) and event.total:
+        return f"loading model: {event.stage} {event.done}/{event.total}"
+    if isinstance(event, ScreenCaptured):
+        w, h = event.screenshot.size
+        mw, mh = event.model_image.size
+        return f"step {event.step}: screen {w}x{h} -> model {mw}x{mh}"
+    if isinstance(event, ModelReplied):
+        return f"step {event.step}: model replied in {event.elapsed_s:.2f} s"
+    if isinstance(event, ReplyParsed) and event.thought:
+        return f"step {event.step}: thought: {event.thought.splitlines()[0][:160]}"
+    if isinstance(event, ParseFailed):
+        return f"step {event.step}: unusable reply: {event.error}"
+    if isinstance(event, ActionBlocked):
+        return f"step {event.step}: refused {describe(event.action)} ({event.verdict.rule}: {event.verdict.reason})"
+    if isinstance(event, ActionRejected):
+        return f"step {event.step}: rejected {describe(event.action)}"
+    if isinstance(event, ActionExecuted):
+        return f"step {event.step}: {'would' if dry_run else 'did'} {describe(event.action)}"
+    if isinstance(event, RunPaused):
+        tail = f"; resuming {resume_after_s:g} s after you stop" if resume_after_s else "; press Resume to go on"
+        return f"step {event.step}: {event.reason}{tail}"
+    if isinstance(event, RunResumed):
+        return f"step {event.step}: resumed"
+    if isinstance(event, RunFinished):
+        answer = f" answer: {event.answer}" if event.answer else ""
+        return f"finished: {event.outcome} after {event.steps} step(s): {event.reason}{answer}"
+    return None
