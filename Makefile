@@ -13,9 +13,9 @@ SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip scrot \
 	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
-	fonts-dejavu-core fonts-noto-cjk
+	fonts-dejavu-core fonts-noto-cjk chromium
 
-.PHONY: run test system venv venv-test serve-venv bench clean
+.PHONY: run test system venv venv-test serve-venv bench screenshot clean
 
 run: system venv
 	$(BIN)/deskpilot gui --practice
@@ -25,6 +25,10 @@ test: system venv-test serve-venv
 
 bench: system venv-test
 	$(BIN)/deskpilot bench
+
+# the README's picture of the real window, taken on a private Xvfb
+screenshot: system venv
+	xvfb-run -a -s "-screen 0 1920x1080x24 -noreset" $(BIN)/python -m app.gui.snapshot assets/window.png
 
 system:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "not Debian/Ubuntu: install Xvfb and Qt's X libraries yourself"; exit 0; }; \

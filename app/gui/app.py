@@ -51,7 +51,9 @@ def run_gui(args: argparse.Namespace) -> int:
     bridge = LogBridge()
     logger.remove()
     logger.add(sys.stderr, level="INFO", format="{time:HH:mm:ss} {message}")
-    logger.add(bridge.write, level="INFO", format="{time:HH:mm:ss}  {message}")
+    # the window writes its own run lines; everything else logged (warnings from the agent, ...) joins them
+    logger.add(bridge.write, level="INFO", format="{time:HH:mm:ss}  {message}",
+               filter=lambda record: record["name"] != "app.gui.main_window")
     settings_file = Path(args.settings) if getattr(args, "settings", None) else None
     try:
         settings = apply_overrides(load_settings(settings_file), args)

@@ -7,6 +7,7 @@ deskpilot's own windows are masked out of the screenshots and may never be click
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,6 @@ class MainWindow(QMainWindow):
         self.timeline.reset_steps()
         self.preview.clear()
         self.last_finished = None
-        self._log(f"run: {task!r} with {BACKEND_LABELS[request.backend.name]}, {request.family}, {request.mode}")
         self._thread = QThread(self)
         self.worker = RunWorker(request, own_windows=self.own_windows)
         self.worker.moveToThread(self._thread)
@@ -510,6 +510,7 @@ class MainWindow(QMainWindow):
                                      verdict=verdict)
 
     def _log(self, line: str) -> None:
+        self.append_log(f"{time.strftime('%H:%M:%S')}  {line}")
         logger.info(line)
 
     def append_log(self, line: str) -> None:

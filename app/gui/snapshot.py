@@ -1,0 +1,74 @@
+"""The README's picture of the real window: the practice board and the main window waiting for approval.
+
+    python -m app.gui.snapshot assets/window.png      (on any X display; `make screenshot` uses Xvfb)
+
+A scripted reply proposes a click on the board's Submit button, so the preview shows the crosshair, the
+thought and the policy's verdict, as a first run with the OCR default would. Nothing is clicked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from agent.families import get_family, model_input_size
+from agent.settings import Settings
+from app.gui.main_window import MainWindow
+
+WIDTH_PX = 1600  # the saved picture's width (the screen is scaled down to it)
+THOUGHT = "The form is filled in. The Submit button is under the fields, so I click it to send the form."
+
+
+def reply_for(x: int, y: int, screen: tuple[int, int]) -> str:
+    width, height = model_input_size(get_family("qwen2.5-vl"), *screen)
+    args = {"action": "left_click", "coordinate": [round(x * width / screen[0]), round(y * height / screen[1])]}
+    return f"Thought: {THOUGHT}\n<tool_call>\n{json.dumps({'name': 'computer_use', 'arguments': args})}\n</tool_call>"
+
+
+def take(out: Path) -> None:
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    folder = Path(tempfile.gettempdir()) / "deskpilot-snapshot"  # a fixed name: the picture shows it
+    folder.mkdir(exist_ok=True)
+    script = folder / "script.jsonl"
+    window = MainWindow(Settings(backend="scripted", script=str(script), record=False), settings_file=folder / "s.toml")
+    screen = app.primaryScreen().geometry()
+    window.setGeometry(screen.width() - 900, 0, 900, screen.height() - 40)
+    window.show()
+    board = window.show_practice_board()
+
+    def start() -> None:
+        submit = board.widgets()["Submit"]
+        centre = (submit.x + submit.width // 2, submit.y + submit.height // 2)
+        script.write_text(json.dumps({"raw": reply_for(*centre, (screen.width(), screen.height()))}) + "\n")
+        window.task_edit.setText("click Submit")
+        window.start_run()
+
+    def grab() -> None:
+        if not window.approve_button.isEnabled():
+            QTimer.singleShot(200, grab)
+            return
+        import mss
+        from PIL import Image
+
+        with mss.MSS() as capture:
+            shot = capture.grab(capture.monitors[1])
+        picture = Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
+        picture = picture.resize((WIDTH_PX, round(picture.height * WIDTH_PX / picture.width)), Image.Resampling.LANCZOS)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(out, optimize=True)
+        window.stop_run()
+        QTimer.singleShot(500, app.quit)
+
+    QTimer.singleShot(800, start)
+    QTimer.singleShot(1500, grab)
+    app.exec()
+    window.close()
+
+
+if __name__ == "__main__":
+    take(Path(sys.argv[1] if len(sys.argv) > 1 else "assets/window.png"))
