@@ -13,6 +13,9 @@ import sys
 import traceback
 from typing import NoReturn, Sequence
 
+from agent.errors import AgentError
+from sandbox.errors import SandboxError, StoppedError
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
 # subcommand -> module under app.commands that defines add_arguments(parser) and run(args) -> int
@@ -69,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError("deskpilot: a command is required (try --help)")
         return int(args._run(args))
     except UsageError as exc:
+        return fail(str(exc))
+    except StoppedError as exc:  # the stop key (or a stop from outside) ended a command
+        return fail(str(exc), EXIT_REFUSED)
+    except (AgentError, SandboxError) as exc:  # deliberate errors carry their own one-line message
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_REFUSED)

@@ -8,7 +8,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from agent.errors import AgentError
 from agent.session import read_session
 from agent.session.replay import (
     PlannedStep, ReplayActionDone, ReplayEvent, ReplayFinished, ReplayOptions, ReplayPaused, ReplayResumed,
@@ -17,7 +16,6 @@ from agent.session.replay import (
 from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
 from sandbox.actions import describe
 from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
-from sandbox.errors import SandboxError
 from sandbox.executor import Executor
 from sandbox.policy import PolicyChecker, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
@@ -73,13 +71,6 @@ def _line(event: ReplayEvent, *, dry_run: bool) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (AgentError, SandboxError) as exc:
-        return fail(str(exc))
-
-
-def _run(args: argparse.Namespace) -> int:
     session = read_session(args.folder, partial=args.partial)
     if session.error:
         print(f"warning: {session.error}; replaying the {len(session.steps)} whole step(s) before it", file=sys.stderr)

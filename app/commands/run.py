@@ -19,7 +19,6 @@ from app.cli import fail
 from app.commands.common import add_family_arguments, positive_int
 from app.event_lines import EXIT_FOR_OUTCOME, event_line
 from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
-from sandbox.errors import SandboxError
 from sandbox.executor import Executor
 from sandbox.policy import PolicyChecker, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
@@ -63,13 +62,6 @@ def _close_recorder(recorder: SessionRecorder) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (AgentError, SandboxError) as exc:
-        return fail(str(exc))
-
-
-def _run(args: argparse.Namespace) -> int:
     settings = BackendSettings(args.backend, model=args.model, endpoint=args.endpoint, script=args.script,
                                min_pixels=args.min_pixels, max_pixels=args.max_pixels, image_format=args.image_format)
     if args.launch and not args.isolated:
