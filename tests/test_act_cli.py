@@ -90,6 +90,23 @@ def test_second_monitor_of_a_real_two_monitor_desktop(driver: str, two_monitor_d
         code, report, err = act({"kind": "type", "text": "héllo wörld 你好 🙂"}, "--driver", driver, display=two_monitor_display)
         assert code == 0, err
         target.wait_for(lambda e: e["event"] == "text" and e["text"] == "héllo wörld 你好 🙂")
+        code, _, err = act({"kind": "hotkey", "keys": ["ctrl", "a"]}, "--driver", driver, display=two_monitor_display)
+        assert code == 0, err
+        press = target.wait_for(lambda e: e["event"] == "key_press" and e["key"] == "Key_A")
+        assert press["modifiers"] == ["ctrl"]
+        canvas = target.widgets["Canvas"]
+        cx, cy = target.centre("Canvas")
+        code, _, err = act({"kind": "scroll", "x": cx, "y": cy, "direction": "down", "amount": 2}, "--driver", driver,
+                           display=two_monitor_display)
+        assert code == 0, err
+        wheel = target.wait_for(lambda e: e["event"] == "wheel")
+        assert wheel["dy"] < 0 and (wheel["x"], wheel["y"]) == (cx, cy)
+        start, end = [canvas.x + 20, canvas.y + 20], [canvas.x + canvas.width - 30, canvas.y + canvas.height - 30]
+        code, _, err = act({"kind": "drag", "x": start[0], "y": start[1], "to_x": end[0], "to_y": end[1]},
+                           "--driver", driver, display=two_monitor_display)
+        assert code == 0, err
+        drag = target.wait_for(lambda e: e["event"] == "drag")
+        assert (drag["from"], drag["to"]) == (start, end) and start[0] > 1920
         started = time.time()
         code, report, _ = act({"kind": "click", "x": 2500, "y": 1050}, "--driver", driver, display=two_monitor_display)
         assert code == 3 and report is not None and report["rule"] == "off_screen" and not report["executed"]

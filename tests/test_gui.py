@@ -240,3 +240,20 @@ def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(  #
     assert browser.status.text().startswith("Replay done"), browser.status.text()
     browser.delete_current()
     assert browser.list.count() == 0
+
+
+def test_make_run_command_opens_the_window_with_the_practice_board(isolated_config: Path) -> None:
+    """What `make run` starts: `deskpilot gui --practice` (the OCR default when no model is set)."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(isolated_config / "c"), "XDG_DATA_HOME": str(isolated_config / "d")}
+    app = subprocess.Popen([str(DESKPILOT), "gui", "--practice"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    try:
+        for title in ("deskpilot practice board", "deskpilot"):
+            found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{title}$"],
+                                   capture_output=True, text=True, timeout=30)
+            assert found.returncode == 0 and found.stdout.strip(), title
+        assert app.poll() is None
+    finally:
+        app.terminate()
+        _, stderr = app.communicate(timeout=10)
+    assert "Traceback" not in stderr.decode()
