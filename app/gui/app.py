@@ -84,5 +84,5 @@ def run_gui(args: argparse.Namespace) -> int:
             app.quit()
 
         window.run_finished.connect(finish)
-    code = app.exec()
+    code = app.exec()  # safe: Qt's event loop
     return outcome.get("code", code)

@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
         from app.gui.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(self.current_settings(), self, policy_file=self._policy)
-        if dialog.exec():
+        if dialog.exec():  # safe: Qt's modal loop, not Python's exec
             self.settings = dialog.settings()
             save_settings(self.settings, self._settings_file)
             self._load_settings_into_widgets()

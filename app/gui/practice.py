@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         y = round(origin.y() + (args.y - origin.y()) / ratio)
     board.setGeometry(x, y, *BOARD_SIZE)
     board.show()
-    return int(app.exec())
+    return int(app.exec())  # safe: Qt's event loop
 
 
 def _box(rect: Rect) -> list[int]:

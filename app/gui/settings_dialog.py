@@ -148,7 +148,7 @@ class SettingsDialog(QDialog):
             self.error_label.setText(f"Cannot take a screenshot to pick from: {exc}")
             return
         picker = RegionPicker(shot.image, origin=(shot.monitor.x, shot.monitor.y), scale=shot.monitor.scale, parent=self)
-        if picker.exec() and picker.region is not None:
+        if picker.exec() and picker.region is not None:  # safe: Qt's modal loop
             self._regions.append(dataclasses.replace(picker.region, name=f"region {len(self._regions) + 1}"))
             self._show_regions()
 

@@ -66,7 +66,7 @@ def take(out: Path) -> None:
 
     QTimer.singleShot(800, start)
     QTimer.singleShot(1500, grab)
-    app.exec()
+    app.exec()  # safe: Qt's event loop
     window.close()
 
 
