@@ -72,7 +72,7 @@ def load_model(model: str, *, device_map: str = "auto", dtype: str = "auto", att
     if on_progress is not None:
         on_progress("load", 0, 1)
     loaded = _from_pretrained(model, path, torch_dtype, placement, chosen, fall_back=attn is None)
-    loaded.eval()
+    loaded.eval()  # safe: torch inference mode, not Python's eval
     if on_progress is not None:
         on_progress("load", 1, 1)
     return loaded
