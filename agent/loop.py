@@ -84,7 +84,6 @@ class _State:
     step: int = 0
     failures: int = 0
     repeats: int = 0
-    last_failure: str = ""
     feedback: str | None = None
     last_actions: tuple[Action, ...] = ()
     last_print: bytes = b""
@@ -139,7 +138,7 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
             except ParseError as exc:
                 yield ParseFailed(state.step, str(exc))
                 history.append(Turn(turn_image, reply.raw, f"Your reply could not be used: {exc}. Reply with one valid action."))
-                if _fail(state, "malformed", options):
+                if _fail(state, options):
                     yield RunFinished("error", f"{options.max_failures} unusable replies in a row; last: {exc}", state.step)
                     return
                 continue
@@ -186,7 +185,7 @@ def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, ap
         if isinstance(checked.verdict, Deny):
             yield ActionBlocked(state.step, index, proposal.action, checked.verdict)
             state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
-            if _fail(state, "refused", options):
+            if _fail(state, options):
                 return RunFinished("refused", f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
             return None
         action, edited, confirmed = proposal.action, False, options.yes
@@ -195,7 +194,7 @@ def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, ap
             if isinstance(decision, Reject):
                 yield ActionRejected(state.step, index, proposal.action, decision.note)
                 state.feedback = "The user rejected that action" + (f": {decision.note}" if decision.note else ".")
-                if _fail(state, "rejected", options):
+                if _fail(state, options):
                     return RunFinished("refused", "the user rejected the actions", state.step)
                 return None
             confirmed = True
@@ -288,9 +287,8 @@ def _trim(history: list[Turn], keep: int) -> tuple[Turn, ...]:
     return tuple(replace(turn, image=None) if n < cut else turn for n, turn in enumerate(history))
 
 
-def _fail(state: _State, kind: str, options: RunOptions) -> bool:
+def _fail(state: _State, options: RunOptions) -> bool:
     state.failures += 1
-    state.last_failure = kind
     return state.failures >= options.max_failures
 
 

@@ -72,7 +72,8 @@ def load_settings(path: Path | None = None) -> Settings:
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r}")
         default = getattr(Settings(), key)
-        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) if not isinstance(default, float) else (int, float)):
+        wanted = (int, float) if isinstance(default, float) else type(default)  # a float setting takes a whole number too
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, wanted):
             raise ConfigError(f"{path}: {key} must be {type(default).__name__}, got {value!r}")
         values[key] = float(value) if isinstance(default, float) else value
     try:

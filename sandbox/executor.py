@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -28,6 +29,12 @@ KEY_GAP_S = 0.01
 TYPE_CHUNK_CHARS = 8  # text is typed in chunks; the stop flag is checked between them
 
 
+class _Ticket:
+    """Proof that this executor issued a check; compared by identity."""
+
+    __slots__ = ("__weakref__",)
+
+
 @dataclass(frozen=True, slots=True)
 class CheckedAction:
     """An action with the verdict the policy gave it; only the issuing executor can run it, once."""
@@ -35,7 +42,7 @@ class CheckedAction:
     action: Action
     verdict: Verdict
     confirmed: bool
-    _ticket: object = field(repr=False, compare=False)
+    _ticket: _Ticket = field(repr=False, compare=False)
 
     @property
     def runnable(self) -> bool:
@@ -53,7 +60,9 @@ class Executor:
         self.ledger = ledger or SelfInputLedger()
         self._screen = screen
         self._own_windows = own_windows
-        self._tickets: set[int] = set()
+        # Held weakly: a check that is never executed (refused, rejected) leaves nothing behind, and a ticket is
+        # recognised by identity, so a forged one never matches (ids of dead objects are reused; objects are not).
+        self._tickets: weakref.WeakSet[_Ticket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._pace = pace
 
@@ -66,17 +75,17 @@ class Executor:
     def check(self, action: Action, *, confirmed: bool = False) -> CheckedAction:
         """The policy's verdict for `action` now. `confirmed`: the user approved a Confirm verdict."""
         verdict = self.checker.check(action, self._screen(), own_windows=self._own_windows())
-        ticket = object()
+        ticket = _Ticket()
         with self._lock:
-            self._tickets.add(id(ticket))
+            self._tickets.add(ticket)
         return CheckedAction(action, verdict, confirmed, ticket)
 
     def execute(self, checked: CheckedAction) -> Verdict:
         """Perform a checked action. Returns the re-check's verdict; nothing is done unless it allows."""
         with self._lock:
-            if not isinstance(checked, CheckedAction) or id(checked._ticket) not in self._tickets:
+            if not isinstance(checked, CheckedAction) or checked._ticket not in self._tickets:
                 raise UncheckedActionError("this action was not checked by this executor (or was already run)")
-            self._tickets.discard(id(checked._ticket))
+            self._tickets.discard(checked._ticket)
         if not checked.runnable:
             raise UncheckedActionError(f"refused actions cannot be executed ({checked.verdict.rule})")
         again = self.checker.check(checked.action, self._screen(), own_windows=self._own_windows())

@@ -149,3 +149,17 @@ def test_user_input_pauses_and_wait_is_interruptible() -> None:
     assert stop.paused
     stop.resume()
     assert stop.wait_while_paused(timeout=0.1)
+
+
+def test_unexecuted_checks_leave_nothing_behind_and_stale_ids_never_pass() -> None:
+    import gc
+
+    executor, driver = make()
+    for _ in range(200):
+        executor.check(Click(2500, 1050))  # refused and dropped, as a run drops refused proposals
+    gc.collect()
+    assert len(executor._tickets) == 0
+    for _ in range(200):  # forged tickets, some at the addresses of dead ones, never get through
+        with pytest.raises(UncheckedActionError):
+            executor.execute(CheckedAction(Click(1, 1), Allow(), False, object()))  # type: ignore[arg-type]
+    assert driver.calls == []

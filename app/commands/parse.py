@@ -32,11 +32,8 @@ def run(args: argparse.Namespace) -> int:
         frame = model_frame(family, width, height, origin=args.origin, scale=args.scale,
                             min_pixels=args.min_pixels, max_pixels=args.max_pixels)
         reply = parse_reply(raw, family=family, frame=frame)
-    except ParseError as exc:
+    except (AgentError, SandboxError) as exc:  # a malformed reply (ParseError) or an impossible size
         print(json.dumps({"error": str(exc)}, ensure_ascii=False))
-        return fail(f"parse: {exc}", EXIT_BAD_INPUT)
-    except (AgentError, SandboxError) as exc:
-        print(json.dumps({"error": str(exc)}, ensure_ascii=False))
-        return fail(str(exc), EXIT_BAD_INPUT)
+        return fail(f"parse: {exc}" if isinstance(exc, ParseError) else str(exc), EXIT_BAD_INPUT)
     print(json.dumps(reply.to_json(), ensure_ascii=False))
     return EXIT_OK

@@ -158,7 +158,7 @@ class MainWindow(QMainWindow):
         self.log.setMaximumBlockCount(5000)
         dock = QDockWidget("Log", self)
         dock.setWidget(self.log)
-        self.addDockWidget(dock_area(), dock)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.resizeDocks([dock], [140], Qt.Orientation.Vertical)
 
         self.progress = QProgressBar()
@@ -194,8 +194,13 @@ class MainWindow(QMainWindow):
             self.model_combo.setEditText(self.settings.endpoint or "http://localhost:8000/v1")
         elif backend == "scripted":
             self.model_combo.setEditText(self.settings.script)
-        self.model_combo.setEnabled(backend != "ocr")
-        self.family_combo.setEnabled(backend != "ocr")
+        self._enable_model_pickers()
+
+    def _enable_model_pickers(self) -> None:
+        """The OCR default needs no model and speaks one family: its pickers are off."""
+        ocr = self.backend_combo.currentData() == "ocr"
+        self.model_combo.setEnabled(not ocr)
+        self.family_combo.setEnabled(not ocr)
 
     # -- settings ------------------------------------------------------------------------------------
     def current_settings(self) -> Settings:
@@ -398,13 +403,8 @@ class MainWindow(QMainWindow):
                        self.calibrate_button):
             widget.setEnabled(not running)
         if not running:
-            self._on_backend_changed_enable()
+            self._enable_model_pickers()
         self._set_deciding(False)
-
-    def _on_backend_changed_enable(self) -> None:
-        ocr = self.backend_combo.currentData() == "ocr"
-        self.model_combo.setEnabled(not ocr)
-        self.family_combo.setEnabled(not ocr)
 
     def _set_deciding(self, deciding: bool) -> None:
         self.approve_button.setEnabled(deciding)
@@ -534,10 +534,6 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # never block closing
             logger.warning(f"settings not saved: {exc}")
         super().closeEvent(event)
-
-
-def dock_area() -> Any:
-    return Qt.DockWidgetArea.BottomDockWidgetArea
 
 
 def _verdict_text(event: ActionProposed) -> str:
