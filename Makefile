@@ -15,13 +15,18 @@ SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip scrot \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
 	fonts-dejavu-core fonts-noto-cjk chromium
 
-.PHONY: run test system venv venv-test serve-venv bench screenshot clean
+.PHONY: run test lint system venv venv-test serve-venv bench screenshot clean
 
 run: system venv
 	$(BIN)/deskpilot gui --practice
 
-test: system venv-test serve-venv
+test: system venv-test serve-venv lint
 	$(BIN)/python -m pytest -q
+
+# ruff: lint, and the formatting every file keeps (`.venv/bin/ruff format .` fixes it)
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: system venv-test
 	$(BIN)/deskpilot bench

@@ -39,8 +39,16 @@ from sandbox.geometry import ModelFrame, Monitor, Rect
 from sandbox.stop import StopFlag
 
 Point = tuple[int, int]
-Pattern = Literal["offset", "scaled", "relative_read_as_pixels", "pixels_read_as_relative", "no_pattern",
-                  "no_points", "unusable_replies", "too_few_points"]
+Pattern = Literal[
+    "offset",
+    "scaled",
+    "relative_read_as_pixels",
+    "pixels_read_as_relative",
+    "no_pattern",
+    "no_points",
+    "unusable_replies",
+    "too_few_points",
+]
 
 SLOPE_TOL_PX = 4.0  # slopes this close (as movement at the monitor's far edge) are the same
 SLOPE_TOL_SE = 3.0  # ... or this many standard errors of the fitted slope
@@ -73,8 +81,12 @@ class AxisFit:
         return (value - self.b) / self.a
 
     def to_json(self) -> dict[str, float]:
-        return {"a": round(self.a, 5), "b": round(self.b, 2), "se_a": round(self.se_a, 5),
-                "residual_px": round(self.residual_px, 2)}
+        return {
+            "a": round(self.a, 5),
+            "b": round(self.b, 2),
+            "se_a": round(self.se_a, 5),
+            "residual_px": round(self.residual_px, 2),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +101,14 @@ class TargetResult:
 
     def to_json(self) -> dict[str, Any]:
         rect = self.rect
-        return {"label": self.label, "rect": [rect.x, rect.y, rect.width, rect.height],
-                "point": list(self.point) if self.point is not None else None, "hit": self.hit,
-                "offset_px": _round(self.offset_px), "error": self.error}
+        return {
+            "label": self.label,
+            "rect": [rect.x, rect.y, rect.width, rect.height],
+            "point": list(self.point) if self.point is not None else None,
+            "hit": self.hit,
+            "offset_px": _round(self.offset_px),
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +129,20 @@ class CalibrationReport:
         fit = None
         if self.fit_x is not None and self.fit_y is not None:
             fit = {"x": self.fit_x.to_json(), "y": self.fit_y.to_json()}
-        return {"hits": self.hits, "total": self.total, "mean_offset_px": _round(self.mean_offset_px),
-                "worst_offset_px": _round(self.worst_offset_px), "diagnosis": self.diagnosis,
-                "pattern": self.pattern, "fit": fit, "executed": False, "note": NOTHING_EXECUTED,
-                "monitor": self.monitor.to_json(),
-                "model_size": list(self.model_size) if self.model_size is not None else None,
-                "targets": [t.to_json() for t in self.per_target]}
+        return {
+            "hits": self.hits,
+            "total": self.total,
+            "mean_offset_px": _round(self.mean_offset_px),
+            "worst_offset_px": _round(self.worst_offset_px),
+            "diagnosis": self.diagnosis,
+            "pattern": self.pattern,
+            "fit": fit,
+            "executed": False,
+            "note": NOTHING_EXECUTED,
+            "monitor": self.monitor.to_json(),
+            "model_size": list(self.model_size) if self.model_size is not None else None,
+            "targets": [t.to_json() for t in self.per_target],
+        }
 
 
 def _round(value: float | None) -> float | None:
@@ -137,13 +162,26 @@ def fit_axis(centres: Sequence[float], points: Sequence[float]) -> AxisFit | Non
     b = mean_p - a * mean_c
     squares = sum((p - a * c - b) ** 2 for c, p in zip(centres, points))
     variance = squares / (n - 2) if n > 2 else 0.0
-    return AxisFit(a, b, math.sqrt(variance / sxx), math.sqrt(variance * (1 / n + mean_c**2 / sxx)),
-                   math.sqrt(squares / n), mean_p - mean_c)
+    return AxisFit(
+        a,
+        b,
+        math.sqrt(variance / sxx),
+        math.sqrt(variance * (1 / n + mean_c**2 / sxx)),
+        math.sqrt(squares / n),
+        mean_p - mean_c,
+    )
 
 
-def analyse(targets: Mapping[str, Rect], points: Mapping[str, Point | None], *, monitor: Monitor,
-            model_size: tuple[int, int] | None = None, relative_extent: int = 1000,
-            errors: Mapping[str, str] | None = None, replies: Mapping[str, str] | None = None) -> CalibrationReport:
+def analyse(
+    targets: Mapping[str, Rect],
+    points: Mapping[str, Point | None],
+    *,
+    monitor: Monitor,
+    model_size: tuple[int, int] | None = None,
+    relative_extent: int = 1000,
+    errors: Mapping[str, str] | None = None,
+    replies: Mapping[str, str] | None = None,
+) -> CalibrationReport:
     """The report for `targets` and the screen point each would have been clicked at (None: no point).
 
     `monitor` is the monitor the model saw (its origin is where the fit is anchored); `model_size` is the
@@ -154,27 +192,49 @@ def analyse(targets: Mapping[str, Rect], points: Mapping[str, Point | None], *, 
         point = points.get(label)
         offset = None if point is None else math.dist(point, _centre(rect))
         error = None if point is not None else (errors or {}).get(label, "no point")
-        results.append(TargetResult(label, rect, point, point is not None and rect.contains(*point), offset, error,
-                                    (replies or {}).get(label)))
+        results.append(
+            TargetResult(
+                label,
+                rect,
+                point,
+                point is not None and rect.contains(*point),
+                offset,
+                error,
+                (replies or {}).get(label),
+            )
+        )
     offsets = [r.offset_px for r in results if r.offset_px is not None]
     pairs = [(_centre(r.rect), r.point) for r in results if r.point is not None]
     fit_x = fit_axis([c[0] - monitor.x for c, _ in pairs], [p[0] - monitor.x for _, p in pairs])
     fit_y = fit_axis([c[1] - monitor.y for c, _ in pairs], [p[1] - monitor.y for _, p in pairs])
     pattern, diagnosis = _diagnose(results, fit_x, fit_y, monitor, model_size, relative_extent)
     return CalibrationReport(
-        hits=sum(r.hit for r in results), total=len(results),
+        hits=sum(r.hit for r in results),
+        total=len(results),
         mean_offset_px=sum(offsets) / len(offsets) if offsets else None,
         worst_offset_px=max(offsets) if offsets else None,
-        diagnosis=diagnosis, pattern=pattern, fit_x=fit_x, fit_y=fit_y, per_target=tuple(results),
-        monitor=monitor, model_size=model_size)
+        diagnosis=diagnosis,
+        pattern=pattern,
+        fit_x=fit_x,
+        fit_y=fit_y,
+        per_target=tuple(results),
+        monitor=monitor,
+        model_size=model_size,
+    )
 
 
 def _centre(rect: Rect) -> tuple[float, float]:
     return rect.x + rect.width / 2, rect.y + rect.height / 2
 
 
-def _diagnose(results: Sequence[TargetResult], fit_x: AxisFit | None, fit_y: AxisFit | None, monitor: Monitor,
-              model_size: tuple[int, int] | None, extent: int) -> tuple[Pattern | None, str | None]:
+def _diagnose(
+    results: Sequence[TargetResult],
+    fit_x: AxisFit | None,
+    fit_y: AxisFit | None,
+    monitor: Monitor,
+    model_size: tuple[int, int] | None,
+    extent: int,
+) -> tuple[Pattern | None, str | None]:
     total = len(results)
     usable = [r for r in results if r.point is not None]
     missing = total - len(usable)
@@ -182,18 +242,25 @@ def _diagnose(results: Sequence[TargetResult], fit_x: AxisFit | None, fit_y: Axi
     if not misses and not missing:
         return None, None
     if not usable:
-        return "no_points", ("no reply gave a usable point (each was malformed or not a click): "
-                             "check --backend and --family against what the model writes")
+        return "no_points", (
+            "no reply gave a usable point (each was malformed or not a click): "
+            "check --backend and --family against what the model writes"
+        )
     also = f"; also {missing} of {total} replies gave no usable point (malformed, or not a click)" if missing else ""
     if not misses:
-        return "unusable_replies", (f"{missing} of {total} replies gave no usable point (malformed, or not a click); "
-                                    "every click that was given hit its target")
+        return "unusable_replies", (
+            f"{missing} of {total} replies gave no usable point (malformed, or not a click); "
+            "every click that was given hit its target"
+        )
     if fit_x is None or fit_y is None:
-        return "too_few_points", (f"{len(misses)} of {total} clicks missed; too few usable clicks ({len(usable)}) "
-                                  f"to see a pattern{also}")
+        return "too_few_points", (
+            f"{len(misses)} of {total} clicks missed; too few usable clicks ({len(usable)}) to see a pattern{also}"
+        )
     if not _explains(usable, fit_x, fit_y, monitor):
-        return "no_pattern", (f"{len(misses)} of {total} clicks missed and the misses follow no pattern: the model "
-                              f"may simply not see these targets; try a larger model or a lower max-pixels{also}")
+        return "no_pattern", (
+            f"{len(misses)} of {total} clicks missed and the misses follow no pattern: the model "
+            f"may simply not see these targets; try a larger model or a lower max-pixels{also}"
+        )
     pattern, text = _name_fit(fit_x, fit_y, monitor, model_size, extent)
     return pattern, text + also
 
@@ -217,8 +284,9 @@ def _same_slope(fit: AxisFit, expected: float, side: float, *, ratio_tol: float 
     return abs(fit.a - expected) <= tolerance
 
 
-def _name_fit(fit_x: AxisFit, fit_y: AxisFit, monitor: Monitor, model_size: tuple[int, int] | None,
-              extent: int) -> tuple[Pattern, str]:
+def _name_fit(
+    fit_x: AxisFit, fit_y: AxisFit, monitor: Monitor, model_size: tuple[int, int] | None, extent: int
+) -> tuple[Pattern, str]:
     width, height = monitor.width, monitor.height
     phys_w, phys_h = monitor.physical_size
     sides_x = {float(width), float(phys_w)} | ({float(model_size[0])} if model_size else set())
@@ -227,32 +295,40 @@ def _name_fit(fit_x: AxisFit, fit_y: AxisFit, monitor: Monitor, model_size: tupl
     scaled = f"~{fit_x.a:.3f}/{fit_y.a:.3f}"
     if _same_slope(fit_x, 1.0, width) and _same_slope(fit_y, 1.0, height):
         dx, dy = round(fit_x.mean_shift), round(fit_y.mean_shift)
-        return "offset", (f"every click lands about ({dx:+d}, {dy:+d}) px off: check the monitor origin or the "
-                          "display scale (HiDPI)")
+        return "offset", (
+            f"every click lands about ({dx:+d}, {dy:+d}) px off: check the monitor origin or the display scale (HiDPI)"
+        )
 
     def matches(candidates_x: set[float], candidates_y: set[float]) -> bool:
-        return (any(_same_slope(fit_x, c, width, ratio_tol=RATIO_TOL) for c in candidates_x)
-                and any(_same_slope(fit_y, c, height, ratio_tol=RATIO_TOL) for c in candidates_y))
+        return any(_same_slope(fit_x, c, width, ratio_tol=RATIO_TOL) for c in candidates_x) and any(
+            _same_slope(fit_y, c, height, ratio_tol=RATIO_TOL) for c in candidates_y
+        )
 
     shifted = _shifted(fit_x) or _shifted(fit_y)
     shift = f", and shifted by ({dx:+d}, {dy:+d}) px" if shifted else ""
     if matches({extent / s for s in sides_x}, {extent / s for s in sides_y}):
         return "relative_read_as_pixels", (
             f"the model answers in 0-{extent} relative coordinates but the preset reads pixels: use a relative "
-            f"family ({RELATIVE_FAMILIES}) (the clicks are scaled by {scaled}{shift})")
+            f"family ({RELATIVE_FAMILIES}) (the clicks are scaled by {scaled}{shift})"
+        )
     if matches({s / extent for s in sides_x}, {s / extent for s in sides_y}):
         return "pixels_read_as_relative", (
             f"the model answers in pixels but the preset reads 0-{extent} relative coordinates: use an absolute "
-            f"family ({ABSOLUTE_FAMILIES}) (the clicks are scaled by {scaled}{shift})")
-    text = (f"the clicks are scaled by {scaled}{shift}: the model saw a different image size than the preset "
-            "assumes: check --family or --min-pixels/--max-pixels")
+            f"family ({ABSOLUTE_FAMILIES}) (the clicks are scaled by {scaled}{shift})"
+        )
+    text = (
+        f"the clicks are scaled by {scaled}{shift}: the model saw a different image size than the preset "
+        "assumes: check --family or --min-pixels/--max-pixels"
+    )
     if model_size is not None and (model_size[0], model_size[1]) != (phys_w, phys_h):
         mw, mh = model_size
         if matches({mw / phys_w, phys_w / mw}, {mh / phys_h, phys_h / mh}):
             text += f" (that is the ratio of the screenshot, {phys_w}x{phys_h}, to the model's image, {mw}x{mh})"
     hidpi = set(HIDPI_FACTORS) | {1 / f for f in HIDPI_FACTORS}
-    if any(_same_slope(fit_x, f, width, ratio_tol=RATIO_TOL) and _same_slope(fit_y, f, height, ratio_tol=RATIO_TOL)
-           for f in hidpi):
+    if any(
+        _same_slope(fit_x, f, width, ratio_tol=RATIO_TOL) and _same_slope(fit_y, f, height, ratio_tol=RATIO_TOL)
+        for f in hidpi
+    ):
         text += ", or the display scale (HiDPI: physical against logical pixels)"
     return "scaled", text
 
@@ -262,6 +338,7 @@ def _shifted(fit: AxisFit) -> bool:
 
 
 # -- the driver --------------------------------------------------------------------------------------------
+
 
 def first_point(raw: str, *, family: Family, frame: ModelFrame) -> tuple[Point | None, str | None]:
     """The first click or move point of a reply in screen px, or (None, why not)."""
@@ -277,10 +354,19 @@ def first_point(raw: str, *, family: Family, frame: ModelFrame) -> tuple[Point |
     return None, f"the reply has no click, only: {kinds}{why}"
 
 
-def run_calibration(backend: Backend, family: Family, capture: Capturer, targets: Mapping[str, Rect], *,
-                    monitor: int = 0, min_pixels: int | None = None, max_pixels: int | None = None, stop: StopFlag,
-                    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                    on_result: Callable[[TargetResult], None] | None = None) -> CalibrationReport:
+def run_calibration(
+    backend: Backend,
+    family: Family,
+    capture: Capturer,
+    targets: Mapping[str, Rect],
+    *,
+    monitor: int = 0,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    stop: StopFlag,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> CalibrationReport:
     """Ask the backend once per target to "click LABEL" and measure where each click would land.
 
     Nothing is executed. Raises BackendError (a failing backend, a script that ran out) and StoppedError.
@@ -298,8 +384,14 @@ def run_calibration(backend: Backend, family: Family, capture: Capturer, targets
         image, shot_monitor = shot.image, shot.monitor
         size = model_input_size(family, *image.size, min_pixels=min_pixels, max_pixels=max_pixels)
         model_image = prepare_image(image, size)
-        frame = model_frame(family, *image.size, origin=(shot_monitor.x, shot_monitor.y), scale=shot_monitor.scale,
-                            min_pixels=min_pixels, max_pixels=max_pixels)
+        frame = model_frame(
+            family,
+            *image.size,
+            origin=(shot_monitor.x, shot_monitor.y),
+            scale=shot_monitor.scale,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+        )
         task = f"click {label}"
         messages = build_messages(family, task, model_image)
         reply = backend.generate(ModelRequest(family, messages, task, model_image, 1, max_new_tokens), stop=stop)
@@ -308,12 +400,22 @@ def run_calibration(backend: Backend, family: Family, capture: Capturer, targets
         if error is not None:
             errors[label] = error
         if on_result is not None:
-            on_result(analyse({label: rect}, {label: point}, monitor=shot_monitor, errors=errors,
-                              replies=replies).per_target[0])
+            on_result(
+                analyse({label: rect}, {label: point}, monitor=shot_monitor, errors=errors, replies=replies).per_target[
+                    0
+                ]
+            )
     if shot_monitor is None:
         shot_monitor = capture.grab(monitor).monitor
-    return analyse(targets, points, monitor=shot_monitor, model_size=size, relative_extent=family.relative_extent,
-                   errors=errors, replies=replies)
+    return analyse(
+        targets,
+        points,
+        monitor=shot_monitor,
+        model_size=size,
+        relative_extent=family.relative_extent,
+        errors=errors,
+        replies=replies,
+    )
 
 
 def _settle(capture: Capturer, monitor: int, stop: StopFlag) -> None:

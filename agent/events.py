@@ -7,7 +7,7 @@ the screenshots and the raw reply; the window draws the preview), and nothing re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from PIL import Image
 
@@ -140,5 +140,19 @@ class RunFinished:
     answer: str | None = None
 
 
-Event = Union[RunStarted, ModelLoading, StepStarted, ScreenCaptured, ModelReplied, ReplyParsed, ParseFailed,
-              ActionProposed, ActionBlocked, ActionRejected, ActionExecuted, RunPaused, RunResumed, RunFinished]
+Event = (
+    RunStarted
+    | ModelLoading
+    | StepStarted
+    | ScreenCaptured
+    | ModelReplied
+    | ReplyParsed
+    | ParseFailed
+    | ActionProposed
+    | ActionBlocked
+    | ActionRejected
+    | ActionExecuted
+    | RunPaused
+    | RunResumed
+    | RunFinished
+)

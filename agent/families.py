@@ -44,19 +44,62 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("qwen-vl", "qwen-vl-ref", "relative", 28, QWEN_VL_INPUT**2, QWEN_VL_INPUT**2,
-               fixed_input=(QWEN_VL_INPUT, QWEN_VL_INPUT), hf_example="Qwen/Qwen-VL-Chat"),
-        Family("qwen2-vl", "qwen2-vl-box", "relative", 28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
-               hf_example="Qwen/Qwen2-VL-7B-Instruct"),
-        Family("qwen2.5-vl", "qwen-tool-call", "absolute", 28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
-               hf_example="Qwen/Qwen2.5-VL-7B-Instruct"),
-        Family("qwen3-vl", "qwen-tool-call", "relative", 32, QWEN3_MIN_PIXELS, QWEN3_MAX_PIXELS,
-               hf_example="Qwen/Qwen3-VL-8B-Instruct"),
+        Family(
+            "qwen-vl",
+            "qwen-vl-ref",
+            "relative",
+            28,
+            QWEN_VL_INPUT**2,
+            QWEN_VL_INPUT**2,
+            fixed_input=(QWEN_VL_INPUT, QWEN_VL_INPUT),
+            hf_example="Qwen/Qwen-VL-Chat",
+        ),
+        Family(
+            "qwen2-vl",
+            "qwen2-vl-box",
+            "relative",
+            28,
+            QWEN2_MIN_PIXELS,
+            QWEN2_MAX_PIXELS,
+            hf_example="Qwen/Qwen2-VL-7B-Instruct",
+        ),
+        Family(
+            "qwen2.5-vl",
+            "qwen-tool-call",
+            "absolute",
+            28,
+            QWEN2_MIN_PIXELS,
+            QWEN2_MAX_PIXELS,
+            hf_example="Qwen/Qwen2.5-VL-7B-Instruct",
+        ),
+        Family(
+            "qwen3-vl",
+            "qwen-tool-call",
+            "relative",
+            32,
+            QWEN3_MIN_PIXELS,
+            QWEN3_MAX_PIXELS,
+            hf_example="Qwen/Qwen3-VL-8B-Instruct",
+        ),
         # UI-TARS v1.0 is a Qwen2-VL fine-tune: its processor config is Qwen2-VL's.
-        Family("ui-tars", "ui-tars", "relative", 28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
-               hf_example="bytedance-research/UI-TARS-7B-DPO"),
-        Family("ui-tars-1.5", "ui-tars", "absolute", 28, UI_TARS_MIN_PIXELS, UI_TARS_MAX_PIXELS,
-               hf_example="ByteDance-Seed/UI-TARS-1.5-7B"),
+        Family(
+            "ui-tars",
+            "ui-tars",
+            "relative",
+            28,
+            QWEN2_MIN_PIXELS,
+            QWEN2_MAX_PIXELS,
+            hf_example="bytedance-research/UI-TARS-7B-DPO",
+        ),
+        Family(
+            "ui-tars-1.5",
+            "ui-tars",
+            "absolute",
+            28,
+            UI_TARS_MIN_PIXELS,
+            UI_TARS_MAX_PIXELS,
+            hf_example="ByteDance-Seed/UI-TARS-1.5-7B",
+        ),
     )
 }
 
@@ -68,8 +111,9 @@ def get_family(name: str) -> Family:
         raise ConfigError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})") from None
 
 
-def model_input_size(family: Family, shot_width: int, shot_height: int, *,
-                     min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[int, int]:
+def model_input_size(
+    family: Family, shot_width: int, shot_height: int, *, min_pixels: int | None = None, max_pixels: int | None = None
+) -> tuple[int, int]:
     """(width, height) of the image the model is given for a screenshot: the one place this is decided."""
     if family.fixed_input is not None:
         return family.fixed_input
@@ -81,8 +125,16 @@ def model_input_size(family: Family, shot_width: int, shot_height: int, *,
     return width, height
 
 
-def model_frame(family: Family, shot_width: int, shot_height: int, *, origin: tuple[float, float] = (0, 0),
-                scale: float = 1.0, min_pixels: int | None = None, max_pixels: int | None = None) -> ModelFrame:
+def model_frame(
+    family: Family,
+    shot_width: int,
+    shot_height: int,
+    *,
+    origin: tuple[float, float] = (0, 0),
+    scale: float = 1.0,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> ModelFrame:
     """The frame that converts this family's numbers for this screenshot back to screen points."""
     if family.coords == "relative":
         space = ModelSpace.relative(family.relative_extent)

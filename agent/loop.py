@@ -13,15 +13,28 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Generator, Iterator, Protocol, Sequence, Union
-
+from typing import Protocol
 
 from agent.backends.base import Backend, ModelRequest
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
-    ActionBlocked, ActionExecuted, ActionProposed, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed,
-    ReplyParsed, RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured, StepStarted,
+    ActionBlocked,
+    ActionExecuted,
+    ActionProposed,
+    ActionRejected,
+    Event,
+    ModelLoading,
+    ModelReplied,
+    ParseFailed,
+    ReplyParsed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ScreenCaptured,
+    StepStarted,
 )
 from agent.families import Family, model_frame, model_input_size
 from agent.imaging import difference, fingerprint, prepare_image
@@ -57,7 +70,7 @@ class Reject:
     note: str | None = None
 
 
-Decision = Union[Approve, Reject]
+Decision = Approve | Reject
 Approver = Callable[[ActionProposed], Decision]
 
 
@@ -89,15 +102,32 @@ class _State:
     last_print: bytes = b""
 
 
-def run_task(task: str, *, backend: Backend, family: Family, executor: Executor, capture: Capturer,
-             options: RunOptions = RunOptions(), approve: Approver | None = None,
-             own_windows: Callable[[], Sequence[Rect]] = tuple) -> Iterator[Event]:
+def run_task(
+    task: str,
+    *,
+    backend: Backend,
+    family: Family,
+    executor: Executor,
+    capture: Capturer,
+    options: RunOptions = RunOptions(),
+    approve: Approver | None = None,
+    own_windows: Callable[[], Sequence[Rect]] = tuple,
+) -> Iterator[Event]:
     """Run one task; yields events and ends with exactly one RunFinished."""
     stop = executor.stop
     lo = options.min_pixels if options.min_pixels is not None else family.min_pixels
     hi = options.max_pixels if options.max_pixels is not None else family.max_pixels
-    yield RunStarted(task, backend.name, options.model_name, family.name, lo, hi, capture.geometry(),
-                     options.monitor, options.policy_digest)
+    yield RunStarted(
+        task,
+        backend.name,
+        options.model_name,
+        family.name,
+        lo,
+        hi,
+        capture.geometry(),
+        options.monitor,
+        options.policy_digest,
+    )
     try:
         yield from _load(backend, stop)
     except (BackendError, StoppedError) as exc:
@@ -119,27 +149,45 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
             image, monitor = shot.image, shot.monitor
             size = model_input_size(family, *image.size, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
             model_image = prepare_image(image, size)
-            frame = model_frame(family, *image.size, origin=(monitor.x, monitor.y), scale=monitor.scale,
-                                min_pixels=options.min_pixels, max_pixels=options.max_pixels)
+            frame = model_frame(
+                family,
+                *image.size,
+                origin=(monitor.x, monitor.y),
+                scale=monitor.scale,
+                min_pixels=options.min_pixels,
+                max_pixels=options.max_pixels,
+            )
             prepared = time.perf_counter()
-            yield ScreenCaptured(state.step, image, model_image, frame, shot.cursor, settle_s,
-                                 captured - started, prepared - captured)
+            yield ScreenCaptured(
+                state.step, image, model_image, frame, shot.cursor, settle_s, captured - started, prepared - captured
+            )
             print_now = fingerprint(model_image)
 
             messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
             request = ModelRequest(family, messages, task, model_image, state.step, options.max_new_tokens)
             reply = backend.generate(request, stop=stop)
-            yield ModelReplied(state.step, reply.raw, messages, reply.elapsed_s, reply.input_tokens,
-                               reply.output_tokens, reply.image_tokens)
+            yield ModelReplied(
+                state.step,
+                reply.raw,
+                messages,
+                reply.elapsed_s,
+                reply.input_tokens,
+                reply.output_tokens,
+                reply.image_tokens,
+            )
             turn_image = model_image
             t0 = time.perf_counter()
             try:
                 parsed = parse_reply(reply.raw, family=family, frame=frame)
             except ParseError as exc:
                 yield ParseFailed(state.step, str(exc))
-                history.append(Turn(turn_image, reply.raw, f"Your reply could not be used: {exc}. Reply with one valid action."))
+                history.append(
+                    Turn(turn_image, reply.raw, f"Your reply could not be used: {exc}. Reply with one valid action.")
+                )
                 if _fail(state, options):
-                    yield RunFinished("error", f"{options.max_failures} unusable replies in a row; last: {exc}", state.step)
+                    yield RunFinished(
+                        "error", f"{options.max_failures} unusable replies in a row; last: {exc}", state.step
+                    )
                     return
                 continue
             yield ReplyParsed(state.step, parsed.thought, parsed.actions, time.perf_counter() - t0)
@@ -164,7 +212,9 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
             if family.syntax in GROUNDING_SYNTAXES and state.failures == 0:
                 yield RunFinished("success", "the grounding model pointed and the click was made", state.step)
                 return
-        yield RunFinished("failure", f"reached the step limit ({options.max_steps}) before the task finished", state.step)
+        yield RunFinished(
+            "failure", f"reached the step limit ({options.max_steps}) before the task finished", state.step
+        )
     except ScriptExhausted as exc:
         yield RunFinished("failure", str(exc), state.step)
     except (StoppedError, BackendError) as exc:
@@ -173,8 +223,9 @@ def run_task(task: str, *, backend: Backend, family: Family, executor: Executor,
         yield RunFinished("error", str(exc), state.step)
 
 
-def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, approve: Approver | None,
-         options: RunOptions) -> Generator[Event, None, RunFinished | None]:
+def _act(
+    state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, approve: Approver | None, options: RunOptions
+) -> Generator[Event, None, RunFinished | None]:
     """Check, approve and execute a step's actions in order. Returns a RunFinished when the run ends here."""
     state.feedback = None
     for index, proposal in enumerate(parsed):
@@ -184,9 +235,13 @@ def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, ap
         yield proposed
         if isinstance(checked.verdict, Deny):
             yield ActionBlocked(state.step, index, proposal.action, checked.verdict)
-            state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
+            state.feedback = (
+                f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
+            )
             if _fail(state, options):
-                return RunFinished("refused", f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
+                return RunFinished(
+                    "refused", f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}", state.step
+                )
             return None
         action, edited, confirmed = proposal.action, False, options.yes
         if approve is not None:
@@ -207,7 +262,9 @@ def _act(state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, ap
                 return None
         elif isinstance(checked.verdict, Confirm) and not options.yes:
             yield ActionBlocked(state.step, index, action, checked.verdict)
-            return RunFinished("refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step)
+            return RunFinished(
+                "refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step
+            )
         check_s = time.perf_counter() - t0
         if not (yield from _wait_if_paused(executor.stop, state.step)):
             return RunFinished("stopped", executor.stop.reason or "stopped", state.step)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -31,7 +31,7 @@ class ImagePart:
     image: Image.Image  # already prepared at the family's model input size
 
 
-Part = Union[TextPart, ImagePart]
+Part = TextPart | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,11 @@ _ACTIONS_3 = [
     ("right_click", "Click the right mouse button at a specified (x, y) pixel coordinate on the screen."),
     ("middle_click", "Click the middle mouse button at a specified (x, y) pixel coordinate on the screen."),
     ("double_click", "Double-click the left mouse button at a specified (x, y) pixel coordinate on the screen."),
-    ("triple_click", "Triple-click the left mouse button at a specified (x, y) pixel coordinate on the screen "
-                     "(simulated as double-click since it's the closest action)."),
+    (
+        "triple_click",
+        "Triple-click the left mouse button at a specified (x, y) pixel coordinate on the screen "
+        "(simulated as double-click since it's the closest action).",
+    ),
     ("scroll", "Performs a scroll of the mouse scroll wheel."),
     ("hscroll", "Performs a horizontal scroll (mapped to regular scroll)."),
     ("wait", "Wait specified seconds for the change to happen."),
@@ -115,22 +118,35 @@ def computer_use_tool(family: Family, width: int, height: int) -> dict[str, Any]
             "type": "string",
         },
         "keys": {"description": "Required only by `action=key`.", "type": "array"},
-        "text": {"description": "Required only by `action=type`" + (" and `action=answer`." if qwen3 else "."),
-                 "type": "string"},
-        "coordinate": {"description": "(x, y): The x (distance from the left edge) and y (distance from the top edge) "
-                                      "coordinates to move the mouse to." + only, "type": "array"},
-        "pixels": {"description": "The amount of scrolling to perform. Positive values scroll up, negative values "
-                                  "scroll down. Required only by `action=scroll`" + (" and `action=hscroll`." if qwen3 else "."),
-                   "type": "number"},
+        "text": {
+            "description": "Required only by `action=type`" + (" and `action=answer`." if qwen3 else "."),
+            "type": "string",
+        },
+        "coordinate": {
+            "description": "(x, y): The x (distance from the left edge) and y (distance from the top edge) "
+            "coordinates to move the mouse to." + only,
+            "type": "array",
+        },
+        "pixels": {
+            "description": "The amount of scrolling to perform. Positive values scroll up, negative values "
+            "scroll down. Required only by `action=scroll`" + (" and `action=hscroll`." if qwen3 else "."),
+            "type": "number",
+        },
         "time": {"description": "The seconds to wait. Required only by `action=wait`.", "type": "number"},
-        "status": {"description": "The status of the task. Required only by `action=terminate`.", "type": "string",
-                   "enum": ["success", "failure"]},
+        "status": {
+            "description": "The status of the task. Required only by `action=terminate`.",
+            "type": "string",
+            "enum": ["success", "failure"],
+        },
     }
-    return {"type": "function", "function": {
-        "name": "computer_use",
-        "description": _COMPUTER_INTRO.format(width=width, height=height),
-        "parameters": {"properties": properties, "required": ["action"], "type": "object"},
-    }}
+    return {
+        "type": "function",
+        "function": {
+            "name": "computer_use",
+            "description": _COMPUTER_INTRO.format(width=width, height=height),
+            "parameters": {"properties": properties, "required": ["action"], "type": "object"},
+        },
+    }
 
 
 def tool_system_prompt(tool: dict[str, Any]) -> str:
@@ -185,7 +201,9 @@ def task_language(task: str) -> str:
     return "Chinese" if any("\u4e00" <= ch <= "\u9fff" for ch in task) else "English"
 
 
-def build_messages(family: Family, task: str, image: Image.Image, *, history: tuple[Turn, ...] = ()) -> tuple[Message, ...]:
+def build_messages(
+    family: Family, task: str, image: Image.Image, *, history: tuple[Turn, ...] = ()
+) -> tuple[Message, ...]:
     """The conversation for one step: the task, earlier turns (older screenshots already dropped), now.
 
     The feedback of a turn (a parse error, a refusal, the user's note) goes with the screenshot after it.
@@ -198,12 +216,21 @@ def build_messages(family: Family, task: str, image: Image.Image, *, history: tu
         messages = [system, Message("user", (TextPart(task), *_screen(images[0], None)))]
         for n, turn in enumerate(history, start=1):
             messages.append(Message("assistant", (TextPart(turn.reply),)))
-            messages.append(Message("user", (TextPart("<tool_response>\n"), *_screen(images[n], notes[n]),
-                                             TextPart("\n</tool_response>"))))
+            messages.append(
+                Message(
+                    "user",
+                    (TextPart("<tool_response>\n"), *_screen(images[n], notes[n]), TextPart("\n</tool_response>")),
+                )
+            )
         return tuple(messages)
     if family.syntax == "ui-tars":
-        prompt = UI_TARS_PROMPT.format(action_space=UI_TARS_ACTION_SPACE, language=task_language(task), instruction=task)
-        messages = [Message("system", (TextPart("You are a helpful assistant."),)), Message("user", (TextPart(prompt),))]
+        prompt = UI_TARS_PROMPT.format(
+            action_space=UI_TARS_ACTION_SPACE, language=task_language(task), instruction=task
+        )
+        messages = [
+            Message("system", (TextPart("You are a helpful assistant."),)),
+            Message("user", (TextPart(prompt),)),
+        ]
         for n, turn in enumerate(history):
             messages.append(Message("user", _screen(images[n], notes[n])))
             messages.append(Message("assistant", (TextPart(turn.reply),)))
@@ -214,7 +241,9 @@ def build_messages(family: Family, task: str, image: Image.Image, *, history: tu
 
 
 def _screen(image: Image.Image | None, note: str | None) -> tuple[Part, ...]:
-    parts: list[Part] = [ImagePart(image) if image is not None else TextPart("(an earlier screenshot, no longer shown)")]
+    parts: list[Part] = [
+        ImagePart(image) if image is not None else TextPart("(an earlier screenshot, no longer shown)")
+    ]
     if note:
         parts.append(TextPart(f"\nNote: {note}"))
     return tuple(parts)

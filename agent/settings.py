@@ -7,13 +7,13 @@ in the file are an error naming the file and key (a typo never silently resets a
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import tomli_w
+import tomllib
 
 from agent.errors import ConfigError
 from agent.families import FAMILIES
@@ -72,7 +72,9 @@ def load_settings(path: Path | None = None) -> Settings:
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r}")
         default = getattr(Settings(), key)
-        wanted = (int, float) if isinstance(default, float) else type(default)  # a float setting takes a whole number too
+        wanted = (
+            (int, float) if isinstance(default, float) else type(default)
+        )  # a float setting takes a whole number too
         if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, wanted):
             raise ConfigError(f"{path}: {key} must be {type(default).__name__}, got {value!r}")
         values[key] = float(value) if isinstance(default, float) else value

@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 import traceback
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from agent.errors import AgentError
 from sandbox.errors import SandboxError, StoppedError

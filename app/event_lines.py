@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from agent.events import (
-    ActionBlocked, ActionExecuted, ActionRejected, Event, ModelLoading, ModelReplied, ParseFailed, ReplyParsed,
-    RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured,
+    ActionBlocked,
+    ActionExecuted,
+    ActionRejected,
+    Event,
+    ModelLoading,
+    ModelReplied,
+    ParseFailed,
+    ReplyParsed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ScreenCaptured,
 )
 from sandbox.actions import describe
 

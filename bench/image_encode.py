@@ -37,8 +37,16 @@ def measure(repeat: int) -> list[dict[str, Any]]:
             start = time.perf_counter()
             url = data_url(image, fmt)
             url_s = time.perf_counter() - start
-            rows.append({"image": label, "format": fmt, "encode_ms": round(statistics.median(times) * 1000, 1),
-                         "data_url_ms": round(url_s * 1000, 1), "bytes": len(data), "data_url_chars": len(url)})
+            rows.append(
+                {
+                    "image": label,
+                    "format": fmt,
+                    "encode_ms": round(statistics.median(times) * 1000, 1),
+                    "data_url_ms": round(url_s * 1000, 1),
+                    "bytes": len(data),
+                    "data_url_chars": len(url),
+                }
+            )
     return rows
 
 
@@ -52,9 +60,11 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
-        print(f"{row['image']:<17} {row['format']:<5} encode {row['encode_ms']:>6} ms  "
-              f"{int(row['bytes']) / 1024:>7.0f} KiB  data URL {int(row['data_url_chars']) / 1024:>7.0f} KiB "
-              f"({row['data_url_ms']} ms)")
+        print(
+            f"{row['image']:<17} {row['format']:<5} encode {row['encode_ms']:>6} ms  "
+            f"{int(row['bytes']) / 1024:>7.0f} KiB  data URL {int(row['data_url_chars']) / 1024:>7.0f} KiB "
+            f"({row['data_url_ms']} ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,8 +46,10 @@ label.setGeometry(0, 0, int(sys.argv[2]), int(sys.argv[3]))
 label.show()
 app.exec()
 """
-REPLY = ("Thought: The Save button is in the toolbar at the top left; clicking it saves the document.\n"
-         "Action: click(start_box='<|box_start|>(512,300)<|box_end|>')")
+REPLY = (
+    "Thought: The Save button is in the toolbar at the top left; clicking it saves the document.\n"
+    "Action: click(start_box='<|box_start|>(512,300)<|box_end|>')"
+)
 
 
 def _time(function: Callable[[], Any]) -> tuple[float, Any]:
@@ -60,8 +63,8 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
     import base64
     import io
 
-    from agent.families import get_family, model_frame, model_input_size
     from agent.backends.openai_compat import DEFAULT_IMAGE_FORMAT
+    from agent.families import get_family, model_frame, model_input_size
     from agent.imaging import data_url, prepare_image
     from agent.parsing import parse_reply
     from sandbox.capture import ScreenCapture
@@ -72,10 +75,16 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
     family = get_family("ui-tars-1.5")  # same resize as qwen2.5-vl; the reply below is in its syntax
     capture = ScreenCapture()
     screen = capture.geometry()
-    executor = Executor(checker=PolicyChecker(Policy(max_actions_per_minute=1_000_000)), driver=DryRunDriver(),
-                        screen=lambda: screen, pace=False)
+    executor = Executor(
+        checker=PolicyChecker(Policy(max_actions_per_minute=1_000_000)),
+        driver=DryRunDriver(),
+        screen=lambda: screen,
+        pace=False,
+    )
     recorder = _recorder()
-    stages: dict[str, list[float]] = {k: [] for k in ("capture", "prepare", "encode", "parse", "policy", "execute", "record", "total")}
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("capture", "prepare", "encode", "parse", "policy", "execute", "record", "total")
+    }
     writer: list[float] = []
     for _ in range(repeat):
         t_capture, shot = _time(lambda: capture.grab(0))
@@ -91,8 +100,15 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
             t_record = _time(lambda: recorder(shot.image, image, reply))[0]
             t_writer = _time(recorder.drain)[0]  # the writer thread's PNG work, during the model's time in a real run
             writer.append(t_writer)
-        row = {"capture": t_capture, "prepare": t_prepare, "encode": t_encode, "parse": t_parse,
-               "policy": t_policy, "execute": t_execute, "record": t_record}
+        row = {
+            "capture": t_capture,
+            "prepare": t_prepare,
+            "encode": t_encode,
+            "parse": t_parse,
+            "policy": t_policy,
+            "execute": t_execute,
+            "record": t_record,
+        }
         row["total"] = sum(row.values())
         for key, value in row.items():
             stages[key].append(value)
@@ -116,11 +132,14 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
         row["total"] = sum(row.values())
         for key, value in row.items():
             peer[key].append(value)
-    return {"size": list(screen.monitors[0].physical_size), "model_input": list(model_input_size(family, *shot.image.size)),
-            "deskpilot_ms": {k: statistics.median(v) for k, v in stages.items()},
-            "peer_ms": {k: statistics.median(v) for k, v in peer.items()},
-            "record_measured": recorder is not None,
-            "record_writer_ms": statistics.median(writer) if writer else None}
+    return {
+        "size": list(screen.monitors[0].physical_size),
+        "model_input": list(model_input_size(family, *shot.image.size)),
+        "deskpilot_ms": {k: statistics.median(v) for k, v in stages.items()},
+        "peer_ms": {k: statistics.median(v) for k, v in peer.items()},
+        "record_measured": recorder is not None,
+        "record_writer_ms": statistics.median(writer) if writer else None,
+    }
 
 
 def _recorder() -> Any:
@@ -144,8 +163,13 @@ def measure(width: int, height: int, repeat: int, peer_repeat: int) -> dict[str,
         viewer = subprocess.Popen([sys.executable, "-c", SHOW_IMAGE, str(picture), str(width), str(height)], env=env)
         try:
             time.sleep(2.0)  # the picture is up
-            out = subprocess.run([sys.executable, __file__, "--worker", str(repeat), str(peer_repeat)], env=env,
-                                 capture_output=True, text=True, timeout=900)
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", str(repeat), str(peer_repeat)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             if out.returncode != 0:
                 raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "worker failed")
             return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -177,14 +201,23 @@ def main() -> int:
     for r in results:
         ours, peer = r["deskpilot_ms"], r["peer_ms"]
         cells = " ".join(f"{ours[s]:8.2f}" if s != "record" or r["record_measured"] else f"{'n/a':>8}" for s in stages)
-        print(f"{r['size'][0]}x{r['size'][1]:<14} {cells} {ours['total']:8.2f} {peer['total']:8.1f} {peer['total'] / ours['total']:5.1f}x")
+        print(
+            f"{r['size'][0]}x{r['size'][1]:<14} {cells} {ours['total']:8.2f} {peer['total']:8.1f} {peer['total'] / ours['total']:5.1f}x"
+        )
     for r in results:
         if r.get("record_writer_ms") is not None:
-            print(f"{r['size'][0]}x{r['size'][1]}: the session writer thread took {r['record_writer_ms']:.0f} ms a step "
-                  "(PNG of the screenshot and the model image, off the loop's thread)")
-    print("peers = pyautogui.screenshot (scrot) -> PNG -> base64 -> HF Qwen2-VL image processor; "
-          + "; ".join(f"{r['size'][0]}x{r['size'][1]}: " + ", ".join(f"{k} {v:.0f}" for k, v in r["peer_ms"].items() if k != "total")
-                      for r in results))
+            print(
+                f"{r['size'][0]}x{r['size'][1]}: the session writer thread took {r['record_writer_ms']:.0f} ms a step "
+                "(PNG of the screenshot and the model image, off the loop's thread)"
+            )
+    print(
+        "peers = pyautogui.screenshot (scrot) -> PNG -> base64 -> HF Qwen2-VL image processor; "
+        + "; ".join(
+            f"{r['size'][0]}x{r['size'][1]}: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in r["peer_ms"].items() if k != "total")
+            for r in results
+        )
+    )
     print("target: total under 30 ms at 1920x1080 on a 2-core machine, at least 5x faster than the peers")
     return 0
 

@@ -80,8 +80,13 @@ def trial(kind: str) -> dict[str, float]:
     stop, ledger = StopFlag(), SelfInputLedger()
     driver = TimedDriver(make_driver("pynput"))
     screen = ScreenGeometry.single(1920, 1080)
-    executor = Executor(checker=PolicyChecker(Policy(max_actions_per_minute=100_000)), driver=driver,
-                        screen=lambda: screen, stop=stop, ledger=ledger)
+    executor = Executor(
+        checker=PolicyChecker(Policy(max_actions_per_minute=100_000)),
+        driver=driver,
+        screen=lambda: screen,
+        stop=stop,
+        ledger=ledger,
+    )
     halted: list[float] = []
 
     def work() -> None:
@@ -103,16 +108,26 @@ def trial(kind: str) -> dict[str, float]:
     if kind == "mouse":
         flagged = halted[0] if halted else None  # the pause flag carries no time stamp; use the halt
     late = [t for t in driver.started if flagged is not None and t > flagged]
-    return {"flag_ms": ((flagged or float("nan")) - sent) * 1000, "halt_ms": ((halted[0] if halted else float("nan")) - sent) * 1000,
-            "late_calls": float(len(late)), "calls": float(len(driver.started))}
+    return {
+        "flag_ms": ((flagged or float("nan")) - sent) * 1000,
+        "halt_ms": ((halted[0] if halted else float("nan")) - sent) * 1000,
+        "late_calls": float(len(late)),
+        "calls": float(len(driver.started)),
+    }
 
 
 def summarise(name: str, rows: list[dict[str, float]]) -> dict[str, Any]:
     halts = sorted(r["halt_ms"] for r in rows)
     flags = sorted(r["flag_ms"] for r in rows)
-    return {"what": name, "trials": len(rows), "flag_median_ms": statistics.median(flags),
-            "halt_median_ms": statistics.median(halts), "halt_p95_ms": halts[min(len(halts) - 1, int(0.95 * len(halts)))],
-            "halt_max_ms": halts[-1], "calls_after_stop": int(sum(r["late_calls"] for r in rows))}
+    return {
+        "what": name,
+        "trials": len(rows),
+        "flag_median_ms": statistics.median(flags),
+        "halt_median_ms": statistics.median(halts),
+        "halt_p95_ms": halts[min(len(halts) - 1, int(0.95 * len(halts)))],
+        "halt_max_ms": halts[-1],
+        "calls_after_stop": int(sum(r["late_calls"] for r in rows)),
+    }
 
 
 def main() -> int:
@@ -122,15 +137,19 @@ def main() -> int:
     args = parser.parse_args()
     with IsolatedDisplay(1920, 1080, nested=False) as isolated:
         isolated.bind_input()
-        results = [summarise("stop key -> run stopped", [trial("key") for _ in range(args.trials)]),
-                   summarise("user mouse -> run paused", [trial("mouse") for _ in range(args.trials)])]
+        results = [
+            summarise("stop key -> run stopped", [trial("key") for _ in range(args.trials)]),
+            summarise("user mouse -> run paused", [trial("mouse") for _ in range(args.trials)]),
+        ]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     print(f"{'':28} {'trials':>6} {'flag med':>9} {'halt med':>9} {'halt p95':>9} {'halt max':>9} {'calls after':>11}")
     for r in results:
-        print(f"{r['what']:28} {r['trials']:>6} {r['flag_median_ms']:>7.1f}ms {r['halt_median_ms']:>7.1f}ms "
-              f"{r['halt_p95_ms']:>7.1f}ms {r['halt_max_ms']:>7.1f}ms {r['calls_after_stop']:>11}")
+        print(
+            f"{r['what']:28} {r['trials']:>6} {r['flag_median_ms']:>7.1f}ms {r['halt_median_ms']:>7.1f}ms "
+            f"{r['halt_p95_ms']:>7.1f}ms {r['halt_max_ms']:>7.1f}ms {r['calls_after_stop']:>11}"
+        )
     print("target: halt within 200 ms; no driver call may start after the stop")
     return 0
 

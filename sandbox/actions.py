@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from sandbox.errors import ActionError
 from sandbox.keys import normalize_combo
@@ -150,11 +150,17 @@ class Finish:
             raise ActionError(f"answer must be a string or null, got {self.answer!r}")
 
 
-Action = Union[Click, Move, Drag, Scroll, Type, Hotkey, Wait, Finish]
+Action = Click | Move | Drag | Scroll | Type | Hotkey | Wait | Finish
 
 ACTION_TYPES: dict[str, type[Any]] = {
-    "click": Click, "move": Move, "drag": Drag, "scroll": Scroll,
-    "type": Type, "hotkey": Hotkey, "wait": Wait, "finish": Finish,
+    "click": Click,
+    "move": Move,
+    "drag": Drag,
+    "scroll": Scroll,
+    "type": Type,
+    "hotkey": Hotkey,
+    "wait": Wait,
+    "finish": Finish,
 }
 
 

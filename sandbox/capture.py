@@ -166,8 +166,17 @@ class ScreenCapture:
         area = Monitor(left, top, width, height, scale=shot.size[0] / width, name="all")
         return self._finish(shot, area, ALL_MONITORS, screen, holder, mask, started, taken_at)
 
-    def _finish(self, shot: Any, area: Monitor, index: int, screen: ScreenGeometry, holder: _ThreadResources,
-                mask: Sequence[Rect], started: float, taken_at: float) -> Screenshot:
+    def _finish(
+        self,
+        shot: Any,
+        area: Monitor,
+        index: int,
+        screen: ScreenGeometry,
+        holder: _ThreadResources,
+        mask: Sequence[Rect],
+        started: float,
+        taken_at: float,
+    ) -> Screenshot:
         from PIL import Image
 
         # BGRA -> RGB by PIL's raw decoder straight from mss's bytearray. 1920x1080 grab+convert on Xvfb:
@@ -175,8 +184,15 @@ class ScreenCapture:
         image = Image.frombytes("RGB", shot.size, shot.raw, "raw", "BGRX")
         _apply_mask(image, area, mask)
         cursor = self._cursor(holder)
-        return Screenshot(image=image, monitor=area, index=index, screen=screen, cursor=cursor,
-                          taken_at=taken_at, elapsed_s=time.perf_counter() - started)
+        return Screenshot(
+            image=image,
+            monitor=area,
+            index=index,
+            screen=screen,
+            cursor=cursor,
+            taken_at=taken_at,
+            elapsed_s=time.perf_counter() - started,
+        )
 
     def _mss_grab(self, sct: Any, region: dict[str, int]) -> Any:
         import mss

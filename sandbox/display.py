@@ -11,8 +11,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sandbox.errors import DriverError
 
@@ -52,7 +52,9 @@ class IsolatedDisplay:
         want_nested = bool(os.environ.get("DISPLAY")) if nested is None else nested
         self.server = "Xephyr" if want_nested and shutil.which("Xephyr") else "Xvfb"
         if shutil.which(self.server) is None:
-            raise DriverError(f"--isolated needs Xephyr or Xvfb (apt-get install xserver-xephyr xvfb); {self.server} is missing")
+            raise DriverError(
+                f"--isolated needs Xephyr or Xvfb (apt-get install xserver-xephyr xvfb); {self.server} is missing"
+            )
         self.number = free_display_number()
         self.name = f":{self.number}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -61,7 +63,17 @@ class IsolatedDisplay:
     def start(self) -> IsolatedDisplay:
         size = f"{self.width}x{self.height}"
         if self.server == "Xephyr":
-            command = ["Xephyr", self.name, "-screen", size, "-title", "deskpilot isolated display", "-nolisten", "tcp", "-noreset"]
+            command = [
+                "Xephyr",
+                self.name,
+                "-screen",
+                size,
+                "-title",
+                "deskpilot isolated display",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ]
         else:
             command = ["Xvfb", self.name, "-screen", "0", f"{size}x24", "-nolisten", "tcp", "-noreset"]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -69,7 +81,9 @@ class IsolatedDisplay:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 error = (self._process.stderr.read() if self._process.stderr else b"").decode(errors="replace")
-                raise DriverError(f"{self.server} {self.name} exited at start: {error.strip().splitlines()[-1:] or '?'}")
+                raise DriverError(
+                    f"{self.server} {self.name} exited at start: {error.strip().splitlines()[-1:] or '?'}"
+                )
             if display_answers(self.name):
                 return self
             time.sleep(0.05)
@@ -82,7 +96,9 @@ class IsolatedDisplay:
     def launch(self, command: Sequence[str]) -> subprocess.Popen[bytes]:
         """Start a program inside the isolated display; it is ended with the display."""
         try:
-            child = subprocess.Popen(list(command), env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(
+                list(command), env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         except OSError as exc:
             raise DriverError(f"cannot start {command[0]!r} in {self.name}: {exc}") from exc
         self._children.append(child)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
 from sandbox.drivers import InputDriver
@@ -50,9 +51,17 @@ class CheckedAction:
 
 
 class Executor:
-    def __init__(self, *, checker: PolicyChecker, driver: InputDriver, screen: Callable[[], ScreenGeometry],
-                 stop: StopFlag | None = None, ledger: SelfInputLedger | None = None,
-                 own_windows: Callable[[], Sequence[Rect]] = tuple, pace: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        checker: PolicyChecker,
+        driver: InputDriver,
+        screen: Callable[[], ScreenGeometry],
+        stop: StopFlag | None = None,
+        ledger: SelfInputLedger | None = None,
+        own_windows: Callable[[], Sequence[Rect]] = tuple,
+        pace: bool = True,
+    ) -> None:
         """`pace=False` skips the waits that give real apps time to react (for dry runs: nothing reacts)."""
         self.checker = checker
         self.driver = driver
@@ -135,7 +144,7 @@ class Executor:
                 self._wait(KEY_GAP_S)
         elif isinstance(action, Type):
             for start in range(0, len(action.text), TYPE_CHUNK_CHARS):
-                self._call(self.driver.type_text, action.text[start: start + TYPE_CHUNK_CHARS])
+                self._call(self.driver.type_text, action.text[start : start + TYPE_CHUNK_CHARS])
         elif isinstance(action, Hotkey):
             self._hotkey(action.keys)
         elif isinstance(action, Wait):

@@ -87,13 +87,25 @@ class Monitor:
         return round(self.width * self.scale), round(self.height * self.scale)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "x": self.x, "y": self.y, "width": self.width,
-                "height": self.height, "scale": self.scale}
+        return {
+            "name": self.name,
+            "x": self.x,
+            "y": self.y,
+            "width": self.width,
+            "height": self.height,
+            "scale": self.scale,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Monitor:
-        return cls(x=int(data["x"]), y=int(data["y"]), width=int(data["width"]), height=int(data["height"]),
-                   scale=float(data.get("scale", 1.0)), name=str(data.get("name", "")))
+        return cls(
+            x=int(data["x"]),
+            y=int(data["y"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            scale=float(data.get("scale", 1.0)),
+            name=str(data.get("name", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

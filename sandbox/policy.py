@@ -43,9 +43,15 @@ _T = TypeVar("_T")
 
 # The defaults; assets/policy.toml spells out the same values with the reasons (a test keeps them equal).
 DEFAULT_FORBIDDEN_HOTKEYS: tuple[str, ...] = (
-    "ctrl+alt+delete", "ctrl+alt+end", "ctrl+alt+backspace",
+    "ctrl+alt+delete",
+    "ctrl+alt+end",
+    "ctrl+alt+backspace",
     *(f"ctrl+alt+f{n}" for n in range(1, 13)),
-    "super+l", "ctrl+alt+l", "ctrl+super+q", "alt+printscreen", "ctrl+alt+escape",
+    "super+l",
+    "ctrl+alt+l",
+    "ctrl+super+q",
+    "alt+printscreen",
+    "ctrl+alt+escape",
 )
 DEFAULT_CONFIRM_HOTKEYS: tuple[str, ...] = ("alt+f4", "ctrl+w", "ctrl+q", "shift+delete", "ctrl+shift+escape")
 DEFAULT_TEXT_DENY: tuple[str, ...] = (r"-----BEGIN [A-Z ]*PRIVATE KEY-----",)
@@ -258,12 +264,16 @@ class PolicyChecker:
         if action.kind not in UNMETERED_KINDS:
             count = self.recent_count()
             if count >= p.max_actions_per_minute:
-                return Deny("rate_limit", f"{count} actions in the last {RATE_WINDOW_S:g} s; "
-                                          f"the limit is {p.max_actions_per_minute} a minute")
+                return Deny(
+                    "rate_limit",
+                    f"{count} actions in the last {RATE_WINDOW_S:g} s; "
+                    f"the limit is {p.max_actions_per_minute} a minute",
+                )
         return None
 
-    def _deny_points(self, points: list[tuple[int, int]], screen: ScreenGeometry,
-                     own_windows: Sequence[Rect]) -> Deny | None:
+    def _deny_points(
+        self, points: list[tuple[int, int]], screen: ScreenGeometry, own_windows: Sequence[Rect]
+    ) -> Deny | None:
         """Rule by rule over every point of the action (off_screen for any point comes first)."""
         p = self.policy
         located = [(x, y, screen.index_at(x, y)) for x, y in points]
@@ -273,8 +283,10 @@ class PolicyChecker:
         for x, y, index in located:
             if p.allowed_monitors and index not in p.allowed_monitors:
                 allowed = ", ".join(str(i) for i in p.allowed_monitors)
-                return Deny("monitor_not_allowed",
-                            f"point ({x}, {y}) is on monitor {index}, which is not allowed (allowed: {allowed})")
+                return Deny(
+                    "monitor_not_allowed",
+                    f"point ({x}, {y}) is on monitor {index}, which is not allowed (allowed: {allowed})",
+                )
         for x, y, _ in located:
             window = next((w for w in own_windows if w.contains(x, y)), None)
             if window is not None:
@@ -282,8 +294,11 @@ class PolicyChecker:
         for x, y, _ in located:
             region = next((r for r in p.forbidden_regions if r.contains(x, y)), None)
             if region is not None:
-                return Deny("forbidden_region", f"point ({x}, {y}) lies in the forbidden region{_named(region)} "
-                            f"({region.x}, {region.y}, {region.width}x{region.height})")
+                return Deny(
+                    "forbidden_region",
+                    f"point ({x}, {y}) lies in the forbidden region{_named(region)} "
+                    f"({region.x}, {region.y}, {region.width}x{region.height})",
+                )
         return None
 
     def _confirm(self, action: Action) -> Confirm | None:
@@ -405,8 +420,14 @@ class _Reader:
 
 
 def _type(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def parse_policy(text: str, *, source: str) -> Policy:
@@ -441,6 +462,5 @@ def parse_policy(text: str, *, source: str) -> Policy:
     base = Policy()
     for key, name in (("deny", "text_deny"), ("confirm", "text_confirm")):
         given = tables["text"].get(key, [p.pattern for p in getattr(base, name)])
-        changes[name] = read.each(given, f"text.{key}",
-                                  lambda v, w: read.pattern(v, w, case_sensitive=case_sensitive))
+        changes[name] = read.each(given, f"text.{key}", lambda v, w: read.pattern(v, w, case_sensitive=case_sensitive))
     return dataclasses.replace(base, **changes)

@@ -12,18 +12,23 @@ import tomli_w
 
 from sandbox.policy import Policy, combo_text
 
-HEADER = ("# deskpilot policy, written by the settings window. The bundled, commented default\n"
-          "# (assets/policy.toml) explains every key; edit here or in the window.\n\n")
+HEADER = (
+    "# deskpilot policy, written by the settings window. The bundled, commented default\n"
+    "# (assets/policy.toml) explains every key; edit here or in the window.\n\n"
+)
 
 
 def policy_to_toml(policy: Policy) -> str:
     case_sensitive = bool(policy.text_deny or policy.text_confirm) and not any(
-        p.flags & re.IGNORECASE for p in (*policy.text_deny, *policy.text_confirm))
+        p.flags & re.IGNORECASE for p in (*policy.text_deny, *policy.text_confirm)
+    )
     data: dict[str, Any] = {
         "screen": {
             "allowed_monitors": list(policy.allowed_monitors),
-            "forbidden_regions": [{"x": r.x, "y": r.y, "width": r.width, "height": r.height, "name": r.name}
-                                  for r in policy.forbidden_regions],
+            "forbidden_regions": [
+                {"x": r.x, "y": r.y, "width": r.width, "height": r.height, "name": r.name}
+                for r in policy.forbidden_regions
+            ],
         },
         "actions": {
             "allowed": sorted(policy.allowed_kinds),

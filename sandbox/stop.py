@@ -11,7 +11,8 @@ import contextlib
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from sandbox.errors import DriverError, PausedByUserError, StoppedError
 from sandbox.keys import normalize_combo, normalize_key, split_combo
@@ -151,8 +152,10 @@ class SelfInputLedger:
     def is_own_point(self, x: float, y: float) -> bool:
         now = self._clock()
         with self._lock:
-            return any(now - t <= 1.0 and abs(px - x) <= OWN_POINT_TOLERANCE_PX and abs(py - y) <= OWN_POINT_TOLERANCE_PX
-                       for t, px, py in self._points)
+            return any(
+                now - t <= 1.0 and abs(px - x) <= OWN_POINT_TOLERANCE_PX and abs(py - y) <= OWN_POINT_TOLERANCE_PX
+                for t, px, py in self._points
+            )
 
 
 class _Acting:

@@ -47,17 +47,30 @@ os.environ.pop("QT_SCALE_FACTOR", None)
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent, QWindow  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
-    QApplication, QGridLayout, QLineEdit, QListWidget, QPlainTextEdit, QPushButton, QWidget,
+    QApplication,
+    QGridLayout,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QWidget,
 )
 
 WINDOW_RGB = (236, 236, 236)
 CANVAS_RGB = (40, 110, 200)  # a flat colour tests look for in screenshots
 FONT_PT = 20
 NAMES = ("Submit", "Cancel", "Name", "List", "Notes", "Canvas")
-BUTTONS = {Qt.MouseButton.LeftButton: "left", Qt.MouseButton.RightButton: "right",
-           Qt.MouseButton.MiddleButton: "middle"}
-MODIFIERS = {Qt.KeyboardModifier.ControlModifier: "ctrl", Qt.KeyboardModifier.AltModifier: "alt",
-             Qt.KeyboardModifier.ShiftModifier: "shift", Qt.KeyboardModifier.MetaModifier: "super"}
+BUTTONS = {
+    Qt.MouseButton.LeftButton: "left",
+    Qt.MouseButton.RightButton: "right",
+    Qt.MouseButton.MiddleButton: "middle",
+}
+MODIFIERS = {
+    Qt.KeyboardModifier.ControlModifier: "ctrl",
+    Qt.KeyboardModifier.AltModifier: "alt",
+    Qt.KeyboardModifier.ShiftModifier: "shift",
+    Qt.KeyboardModifier.MetaModifier: "super",
+}
 
 
 class Canvas(QWidget):
@@ -120,8 +133,7 @@ class Target(QWidget):
         self.submit.clicked.connect(lambda: self.log.write("clicked", clicked="Submit", widget="Submit"))
         self.cancel.clicked.connect(lambda: self.log.write("clicked", clicked="Cancel", widget="Cancel"))
         self.name.textChanged.connect(lambda text: self.log.write("text", widget="Name", text=text))
-        self.notes.textChanged.connect(
-            lambda: self.log.write("text", widget="Notes", text=self.notes.toPlainText()))
+        self.notes.textChanged.connect(lambda: self.log.write("text", widget="Notes", text=self.notes.toPlainText()))
         self.items.currentTextChanged.connect(lambda text: self.log.write("selected", widget="List", text=text))
         self._press: dict[str, tuple[int, int, str]] = {}
         self._ready = False
@@ -177,8 +189,14 @@ class InputLogger(QObject):
                 self.mouse(event)
             elif isinstance(event, QWheelEvent):
                 pos = event.globalPosition()
-                self.target.log.write("wheel", dx=event.angleDelta().x(), dy=event.angleDelta().y(),
-                                      x=round(pos.x()), y=round(pos.y()), widget=self.target.under(event))
+                self.target.log.write(
+                    "wheel",
+                    dx=event.angleDelta().x(),
+                    dy=event.angleDelta().y(),
+                    x=round(pos.x()),
+                    y=round(pos.y()),
+                    widget=self.target.under(event),
+                )
             elif isinstance(event, QKeyEvent) and kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
                 self.key(event)
         elif event.type() == QEvent.Type.FocusIn and isinstance(obj, QWidget) and obj.objectName() in NAMES:
@@ -195,8 +213,11 @@ class InputLogger(QObject):
             log.write("move", x=x, y=y, buttons=held, widget=widget)
             return
         button = BUTTONS.get(event.button(), str(event.button()))
-        name = {QEvent.Type.MouseButtonPress: "press", QEvent.Type.MouseButtonRelease: "release",
-                QEvent.Type.MouseButtonDblClick: "double_click"}.get(kind)
+        name = {
+            QEvent.Type.MouseButtonPress: "press",
+            QEvent.Type.MouseButtonRelease: "release",
+            QEvent.Type.MouseButtonDblClick: "double_click",
+        }.get(kind)
         if name is None:
             return
         log.write(name, button=button, x=x, y=y, widget=widget)
@@ -217,7 +238,10 @@ class InputLogger(QObject):
         modifiers = [name for flag, name in MODIFIERS.items() if event.modifiers() & flag]
         self.target.log.write(
             "key_press" if event.type() == QEvent.Type.KeyPress else "key_release",
-            key=key, text=event.text(), modifiers=modifiers, autorepeat=event.isAutoRepeat(),
+            key=key,
+            text=event.text(),
+            modifiers=modifiers,
+            autorepeat=event.isAutoRepeat(),
             widget=self.target.widget_name(QApplication.focusWidget()),
         )
 

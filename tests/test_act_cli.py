@@ -65,8 +65,11 @@ def test_confirm_needs_yes(target_window: Factory) -> None:
 
 
 def test_bad_input_exits_2(tmp_path: Path) -> None:
-    for payload, message in [("{not json", "not valid JSON"), ('{"kind": "explode"}', "unknown action kind"),
-                             ('{"kind": "click", "x": 1}', "missing field")]:
+    for payload, message in [
+        ("{not json", "not valid JSON"),
+        ('{"kind": "explode"}', "unknown action kind"),
+        ('{"kind": "click", "x": 1}', "missing field"),
+    ]:
         code, report, err = act(payload)
         assert code == 2 and report is None and err.startswith("error: ") and message in err, err
     policy = tmp_path / "policy.toml"
@@ -87,7 +90,9 @@ def test_second_monitor_of_a_real_two_monitor_desktop(driver: str, two_monitor_d
         assert (press["x"], press["y"]) == (x, y)
         nx, ny = target.centre("Name")
         act({"kind": "click", "x": nx, "y": ny}, "--driver", driver, display=two_monitor_display)
-        code, report, err = act({"kind": "type", "text": "héllo wörld 你好 🙂"}, "--driver", driver, display=two_monitor_display)
+        code, report, err = act(
+            {"kind": "type", "text": "héllo wörld 你好 🙂"}, "--driver", driver, display=two_monitor_display
+        )
         assert code == 0, err
         target.wait_for(lambda e: e["event"] == "text" and e["text"] == "héllo wörld 你好 🙂")
         code, _, err = act({"kind": "hotkey", "keys": ["ctrl", "a"]}, "--driver", driver, display=two_monitor_display)
@@ -96,14 +101,22 @@ def test_second_monitor_of_a_real_two_monitor_desktop(driver: str, two_monitor_d
         assert press["modifiers"] == ["ctrl"]
         canvas = target.widgets["Canvas"]
         cx, cy = target.centre("Canvas")
-        code, _, err = act({"kind": "scroll", "x": cx, "y": cy, "direction": "down", "amount": 2}, "--driver", driver,
-                           display=two_monitor_display)
+        code, _, err = act(
+            {"kind": "scroll", "x": cx, "y": cy, "direction": "down", "amount": 2},
+            "--driver",
+            driver,
+            display=two_monitor_display,
+        )
         assert code == 0, err
         wheel = target.wait_for(lambda e: e["event"] == "wheel")
         assert wheel["dy"] < 0 and (wheel["x"], wheel["y"]) == (cx, cy)
         start, end = [canvas.x + 20, canvas.y + 20], [canvas.x + canvas.width - 30, canvas.y + canvas.height - 30]
-        code, _, err = act({"kind": "drag", "x": start[0], "y": start[1], "to_x": end[0], "to_y": end[1]},
-                           "--driver", driver, display=two_monitor_display)
+        code, _, err = act(
+            {"kind": "drag", "x": start[0], "y": start[1], "to_x": end[0], "to_y": end[1]},
+            "--driver",
+            driver,
+            display=two_monitor_display,
+        )
         assert code == 0, err
         drag = target.wait_for(lambda e: e["event"] == "drag")
         assert (drag["from"], drag["to"]) == (start, end) and start[0] > 1920

@@ -9,7 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.actions import (
-    Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, action_from_json, action_to_json, describe,
+    Click,
+    Drag,
+    Finish,
+    Hotkey,
+    Move,
+    Scroll,
+    Type,
+    Wait,
+    action_from_json,
+    action_to_json,
+    describe,
 )
 from sandbox.errors import ActionError, KeyNameError
 from sandbox.keys import normalize_combo, normalize_key, split_combo
@@ -20,8 +30,15 @@ actions = st.one_of(
     st.builds(Click, coord, coord, st.sampled_from(["left", "right", "middle"]), st.integers(1, 3)),
     st.builds(Move, coord, coord),
     maybe_point.flatmap(lambda p: st.builds(Drag, st.just(p and p[0]), st.just(p and p[1]), coord, coord)),
-    maybe_point.flatmap(lambda p: st.builds(Scroll, st.just(p and p[0]), st.just(p and p[1]),
-                                            st.sampled_from(["up", "down", "left", "right"]), st.integers(1, 50))),
+    maybe_point.flatmap(
+        lambda p: st.builds(
+            Scroll,
+            st.just(p and p[0]),
+            st.just(p and p[1]),
+            st.sampled_from(["up", "down", "left", "right"]),
+            st.integers(1, 50),
+        )
+    ),
     st.builds(Type, st.text(min_size=1)),
     st.builds(Hotkey, st.sampled_from([("ctrl", "s"), ("alt", "f4"), ("enter",), ("super",), ("ctrl", "shift", "t")])),
     st.builds(Wait, st.floats(0, 3600)),
@@ -78,11 +95,30 @@ def test_hotkey_normalises_and_orders_modifiers() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "name"),
-    [("Control_L", "ctrl"), ("control", "ctrl"), ("Alt_R", "alt"), ("cmd", "super"), ("win", "super"),
-     ("meta", "super"), ("Super_L", "super"), ("Return", "enter"), ("escape", "esc"), ("Del", "delete"),
-     ("BackSpace", "backspace"), ("Prior", "pageup"), ("page_down", "pagedown"), ("arrowleft", "left"),
-     ("F12", "f12"), ("f24", "f24"), ("Print", "printscreen"), ("Caps_Lock", "capslock"), (" ", "space"),
-     ("A", "a"), ("+", "+"), ("é", "é")],
+    [
+        ("Control_L", "ctrl"),
+        ("control", "ctrl"),
+        ("Alt_R", "alt"),
+        ("cmd", "super"),
+        ("win", "super"),
+        ("meta", "super"),
+        ("Super_L", "super"),
+        ("Return", "enter"),
+        ("escape", "esc"),
+        ("Del", "delete"),
+        ("BackSpace", "backspace"),
+        ("Prior", "pageup"),
+        ("page_down", "pagedown"),
+        ("arrowleft", "left"),
+        ("F12", "f12"),
+        ("f24", "f24"),
+        ("Print", "printscreen"),
+        ("Caps_Lock", "capslock"),
+        (" ", "space"),
+        ("A", "a"),
+        ("+", "+"),
+        ("é", "é"),
+    ],
 )
 def test_key_aliases(raw: str, name: str) -> None:
     assert normalize_key(raw) == name

@@ -69,8 +69,9 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 @pytest.mark.parametrize("package", ["sandbox", "agent", "app"])
 def test_importing_a_package_loads_nothing_heavy(package: str) -> None:
     env_free = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}  # no DISPLAY: importing must still work
-    out = subprocess.run([sys.executable, "-c", LIVE, package], cwd=ROOT, env=env_free,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", LIVE, package], cwd=ROOT, env=env_free, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     loaded = set(json.loads(out.stdout))
     assert loaded.isdisjoint({*QT, *DRIVERS, *HEAVY}), loaded & {*QT, *DRIVERS, *HEAVY}

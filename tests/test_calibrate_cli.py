@@ -8,8 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -38,8 +39,9 @@ def relative(x: float, y: float) -> tuple[int, int]:
     return round(x / SCREEN[0] * 1000), round(y / SCREEN[1] * 1000)
 
 
-def script(tmp_path: Path, where: Callable[[float, float], tuple[int, int]], *, shift: int = 0,
-           broken: str | None = None) -> Path:
+def script(
+    tmp_path: Path, where: Callable[[float, float], tuple[int, int]], *, shift: int = 0, broken: str | None = None
+) -> Path:
     lines = []
     for label, rect in TARGETS.items():
         cx, cy = rect.x + rect.width // 2 + shift, rect.y + rect.height // 2 + shift
@@ -50,10 +52,30 @@ def script(tmp_path: Path, where: Callable[[float, float], tuple[int, int]], *, 
     return path
 
 
-def calibrate(path: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], Any]:
-    out = subprocess.run([str(DESKPILOT), "calibrate", "--backend", "scripted", "--family", "qwen2.5-vl",
-                          "--script", str(path), "--x", str(X), "--y", str(Y), *extra],
-                         capture_output=True, text=True, timeout=120, env=env)
+def calibrate(
+    path: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Any]:
+    out = subprocess.run(
+        [
+            str(DESKPILOT),
+            "calibrate",
+            "--backend",
+            "scripted",
+            "--family",
+            "qwen2.5-vl",
+            "--script",
+            str(path),
+            "--x",
+            str(X),
+            "--y",
+            str(Y),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     report = json.loads(out.stdout) if out.stdout.strip() else None
     return out, report
 

@@ -12,8 +12,14 @@ import pytest
 REPLIES = {
     "qwen-vl": ("<ref>OK</ref><box>(500,500),(500,500)</box>", (960, 540)),
     "qwen2-vl": ("<|object_ref_start|>OK<|object_ref_end|><|box_start|>(500,500),(500,500)<|box_end|>", (960, 540)),
-    "qwen2.5-vl": ('<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [966, 546]}}\n</tool_call>', (960, 540)),
-    "qwen3-vl": ('<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [500, 500]}}\n</tool_call>', (960, 540)),
+    "qwen2.5-vl": (
+        '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [966, 546]}}\n</tool_call>',
+        (960, 540),
+    ),
+    "qwen3-vl": (
+        '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [500, 500]}}\n</tool_call>',
+        (960, 540),
+    ),
     "ui-tars": ("Thought: t\nAction: click(start_box='(500,500)')", (960, 540)),
     "ui-tars-1.5": ("Thought: t\nAction: click(start_box='(966,546)')", (960, 540)),
 }
@@ -31,20 +37,26 @@ def test_parse_prints_the_contract_json(family: str) -> None:
     raw, (x, y) = REPLIES[family]
     out = deskpilot("parse", "--family", family, "--screen", "1920x1080", raw)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"thought": json.loads(out.stdout)["thought"],
-                                      "actions": [{"kind": "click", "x": x, "y": y, "button": "left", "count": 1}]}
+    assert json.loads(out.stdout) == {
+        "thought": json.loads(out.stdout)["thought"],
+        "actions": [{"kind": "click", "x": x, "y": y, "button": "left", "count": 1}],
+    }
 
 
 def test_parse_reads_stdin_and_applies_origin_and_scale() -> None:
     raw, _ = REPLIES["qwen3-vl"]
-    out = deskpilot("parse", "--family", "qwen3-vl", "--screen", "3840x2160", "--origin=-1920,0", "--scale", "2", stdin=raw)
+    out = deskpilot(
+        "parse", "--family", "qwen3-vl", "--screen", "3840x2160", "--origin=-1920,0", "--scale", "2", stdin=raw
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["actions"][0] == {"kind": "click", "x": -960, "y": 540, "button": "left", "count": 1}
 
 
 def test_parse_min_max_pixels_override_the_preset() -> None:
     raw = '<tool_call>{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [658, 364]}}</tool_call>'
-    out = deskpilot("parse", "--family", "qwen2.5-vl", "--screen", "1920x1080", "--max-pixels", str(1280 * 28 * 28), raw)
+    out = deskpilot(
+        "parse", "--family", "qwen2.5-vl", "--screen", "1920x1080", "--max-pixels", str(1280 * 28 * 28), raw
+    )
     assert json.loads(out.stdout)["actions"][0]["x"] == 960
 
 

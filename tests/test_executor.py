@@ -32,8 +32,15 @@ def test_click_is_move_then_clicks() -> None:
 
 def test_each_action_kind_composes_from_primitives() -> None:
     executor, driver = make()
-    for action in (Move(5, 6), Scroll(10, 10, "down", 3), Type("héllo wörld 你好 🙂"), Hotkey(("ctrl", "shift", "t")),
-                   Drag(10, 10, 100, 10), Wait(0.01), Finish()):
+    for action in (
+        Move(5, 6),
+        Scroll(10, 10, "down", 3),
+        Type("héllo wörld 你好 🙂"),
+        Hotkey(("ctrl", "shift", "t")),
+        Drag(10, 10, 100, 10),
+        Wait(0.01),
+        Finish(),
+    ):
         assert isinstance(executor.execute(executor.check(action)), Allow)
     kinds = [c[0] for c in driver.calls]
     assert ("scroll", "down", 1) in driver.calls and kinds.count("scroll") == 3

@@ -53,7 +53,9 @@ def test_smart_resize_matches_transformers_for_thousands_of_sizes() -> None:
         ("qwen-vl", (1920, 1080), (448, 448)),
     ],
 )
-def test_model_input_size_matches_the_reference_table(family: str, screen: tuple[int, int], resized: tuple[int, int]) -> None:
+def test_model_input_size_matches_the_reference_table(
+    family: str, screen: tuple[int, int], resized: tuple[int, int]
+) -> None:
     assert model_input_size(get_family(family), *screen) == resized
 
 
@@ -109,8 +111,9 @@ def test_screen_geometry_monitor_lookup() -> None:
     fx=st.floats(0, 1, allow_nan=False),
     fy=st.floats(0, 1, allow_nan=False),
 )
-def test_screen_model_screen_round_trip(family: str, width: int, height: int, scale: float, origin_x: int,
-                                        origin_y: int, fx: float, fy: float) -> None:
+def test_screen_model_screen_round_trip(
+    family: str, width: int, height: int, scale: float, origin_x: int, origin_y: int, fx: float, fy: float
+) -> None:
     if max(width, height) / min(width, height) > 200:
         return
     frame = model_frame(get_family(family), width, height, origin=(origin_x, origin_y), scale=scale)

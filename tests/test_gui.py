@@ -32,7 +32,9 @@ def click_reply(x: int, y: int) -> str:
     return "<tool_call>\n" + json.dumps({"name": "computer_use", "arguments": args}) + "\n</tool_call>"
 
 
-FINISH = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
+FINISH = (
+    '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
+)
 
 
 @pytest.fixture
@@ -49,8 +51,14 @@ def make_window(qtbot, isolated_config: Path) -> Iterator[Callable[..., MainWind
     def make(replies: list[str], **settings: object) -> MainWindow:
         script = isolated_config / f"script-{len(windows)}.jsonl"
         script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies))
-        base = {"backend": "scripted", "script": str(script), "family": "qwen2.5-vl", "mode": "approve",
-                "record": False, "countdown_s": 0.6}
+        base = {
+            "backend": "scripted",
+            "script": str(script),
+            "family": "qwen2.5-vl",
+            "mode": "approve",
+            "record": False,
+            "countdown_s": 0.6,
+        }
         window = MainWindow(Settings(**{**base, **settings}), settings_file=isolated_config / "settings.toml")  # type: ignore[arg-type]
         window.setGeometry(1100, 0, 820, 1000)  # right of the target window: deskpilot never clicks itself
         qtbot.addWidget(window)
@@ -77,7 +85,9 @@ def expected_scene(x: int, y: int) -> tuple[float, float]:
     return x * MODEL_W / 1920, y * MODEL_H / 1080
 
 
-def test_approve_shows_the_marker_where_the_click_lands_then_executes(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_approve_shows_the_marker_where_the_click_lands_then_executes(
+    qtbot, make_window, target_window: Factory
+) -> None:  # type: ignore[no-untyped-def]
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
     window = make_window([click_reply(sx, sy), FINISH])
@@ -177,7 +187,12 @@ def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None
     window.mode_combo.setCurrentIndex(window.mode_combo.findData("auto"))
     window.close()
     saved = load_settings(path)
-    assert (saved.backend, saved.endpoint, saved.family, saved.mode) == ("openai", "http://gpu-box:8000/v1", "qwen3-vl", "auto")
+    assert (saved.backend, saved.endpoint, saved.family, saved.mode) == (
+        "openai",
+        "http://gpu-box:8000/v1",
+        "qwen3-vl",
+        "auto",
+    )
     again = MainWindow(saved, settings_file=path)
     qtbot.addWidget(again)
     assert again.backend_combo.currentData() == "openai" and again.model_combo.currentText() == "http://gpu-box:8000/v1"
@@ -187,11 +202,33 @@ def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None
 def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, isolated_config: Path) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     script = isolated_config / "s.jsonl"
-    script.write_text(json.dumps({"raw": click_reply(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n")
+    script.write_text(
+        json.dumps({"raw": click_reply(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n"
+    )
     env = {**os.environ, "XDG_CONFIG_HOME": str(isolated_config / "c"), "XDG_DATA_HOME": str(isolated_config / "d")}
-    out = subprocess.run([str(DESKPILOT), "gui", "--backend", "scripted", "--script", str(script), "--family", "qwen2.5-vl",
-                          "--task", "click Submit", "--mode", "auto", "--exit-when-done", "--geometry", "1100,0,820,1000"],
-                         capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [
+            str(DESKPILOT),
+            "gui",
+            "--backend",
+            "scripted",
+            "--script",
+            str(script),
+            "--family",
+            "qwen2.5-vl",
+            "--task",
+            "click Submit",
+            "--mode",
+            "auto",
+            "--exit-when-done",
+            "--geometry",
+            "1100,0,820,1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
 
@@ -208,8 +245,9 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
     qtbot.addWidget(window)
     window.show()
     qtbot.mouseClick(window.calibrate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.calibrate_button.isEnabled() and "Calibration" in window.action_label.text(),
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: window.calibrate_button.isEnabled() and "Calibration" in window.action_label.text(), timeout=120_000
+    )
     assert window.action_label.text().startswith("Calibration: 9/9 targets hit"), window.action_label.text()
     board = window.practice_board
     window.close()
@@ -217,7 +255,8 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
 
 
 def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(  # type: ignore[no-untyped-def]
-        qtbot, make_window, target_window: Factory, isolated_config: Path) -> None:
+    qtbot, make_window, target_window: Factory, isolated_config: Path
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
     root = isolated_config / "sessions"
@@ -245,12 +284,17 @@ def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(  #
 def test_make_run_command_opens_the_window_with_the_practice_board(isolated_config: Path) -> None:
     """What `make run` starts: `deskpilot gui --practice` (the OCR default when no model is set)."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(isolated_config / "c"), "XDG_DATA_HOME": str(isolated_config / "d")}
-    app = subprocess.Popen([str(DESKPILOT), "gui", "--practice"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    app = subprocess.Popen(
+        [str(DESKPILOT), "gui", "--practice"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         for title in ("deskpilot practice board", "deskpilot"):
-            found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{title}$"],
-                                   capture_output=True, text=True, timeout=30)
+            found = subprocess.run(
+                ["xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{title}$"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             assert found.returncode == 0 and found.stdout.strip(), title
         assert app.poll() is None
     finally:

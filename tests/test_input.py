@@ -28,8 +28,9 @@ def capture() -> Iterator[ScreenCapture]:
 
 
 def executor_for(driver: str, capture: ScreenCapture, policy: Policy | None = None) -> Executor:
-    return Executor(checker=PolicyChecker(policy or Policy()), driver=make_driver(driver),
-                    screen=capture.geometry, stop=StopFlag())
+    return Executor(
+        checker=PolicyChecker(policy or Policy()), driver=make_driver(driver), screen=capture.geometry, stop=StopFlag()
+    )
 
 
 def run(executor: Executor, action: Action) -> None:
@@ -38,11 +39,19 @@ def run(executor: Executor, action: Action) -> None:
 
 
 @pytest.mark.parametrize("driver", ["pyautogui", "pynput"])
-@pytest.mark.parametrize(("button", "count", "widget"),
-                         [("left", 1, "Submit"), ("right", 1, "Canvas"), ("middle", 1, "Canvas"),
-                          ("left", 2, "Canvas"), ("left", 3, "Canvas")])
-def test_clicks_land_on_the_widget_at_the_pixel(driver: str, button: str, count: int, widget: str,
-                                                target_window: Factory, capture: ScreenCapture) -> None:
+@pytest.mark.parametrize(
+    ("button", "count", "widget"),
+    [
+        ("left", 1, "Submit"),
+        ("right", 1, "Canvas"),
+        ("middle", 1, "Canvas"),
+        ("left", 2, "Canvas"),
+        ("left", 3, "Canvas"),
+    ],
+)
+def test_clicks_land_on_the_widget_at_the_pixel(
+    driver: str, button: str, count: int, widget: str, target_window: Factory, capture: ScreenCapture
+) -> None:
     target = target_window(x=130, y=90)
     x, y = target.centre(widget)
     x, y = x + 7, y - 5  # not the centre by accident: an exact, arbitrary pixel
@@ -86,9 +95,12 @@ def test_hotkeys_hold_modifiers(driver: str, target_window: Factory, capture: Sc
 
 
 @pytest.mark.parametrize("driver", ["pyautogui", "pynput"])
-@pytest.mark.parametrize(("direction", "axis", "sign"), [("down", "dy", -1), ("up", "dy", 1), ("right", "dx", -1), ("left", "dx", 1)])
-def test_scroll_at_a_point(driver: str, direction: str, axis: str, sign: int, target_window: Factory,
-                           capture: ScreenCapture) -> None:
+@pytest.mark.parametrize(
+    ("direction", "axis", "sign"), [("down", "dy", -1), ("up", "dy", 1), ("right", "dx", -1), ("left", "dx", 1)]
+)
+def test_scroll_at_a_point(
+    driver: str, direction: str, axis: str, sign: int, target_window: Factory, capture: ScreenCapture
+) -> None:
     """Qt's angleDelta is positive for up and for left."""
     target = target_window(x=100, y=100)
     x, y = target.centre("Canvas")
@@ -117,8 +129,11 @@ def test_refusals_do_nothing_and_name_the_rule(target_window: Factory, capture: 
     target = target_window(x=100, y=100)
     submit = target.widgets["Submit"]
     policy = parse_policy(
-        "[screen]\nforbidden_regions = [{x = %d, y = %d, width = %d, height = %d, name = \"submit\"}]\n"
-        "[actions]\nmax_per_minute = 2\n" % (submit.x, submit.y, submit.width, submit.height), source="test.toml")
+        f"[screen]\nforbidden_regions = [{{x = {submit.x}, y = {submit.y}, width = {submit.width}, "
+        f'height = {submit.height}, name = "submit"}}]\n'
+        "[actions]\nmax_per_minute = 2\n",
+        source="test.toml",
+    )
     executor = executor_for("pynput", capture, policy)
     started = time.time()
     refusals = {

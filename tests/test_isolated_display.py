@@ -31,12 +31,19 @@ def test_programs_capture_and_input_stay_inside(nested: bool, tmp_path: Path) ->
         with ScreenCapture(display=isolated.name) as capture:
             monitors = capture.geometry().monitors
             assert [(m.width, m.height) for m in monitors] == [(1280, 800)]
-        with TargetWindow(display=isolated.name, x=50, y=50, width=900, height=600, log_dir=tmp_path) as inside, \
-                TargetWindow(x=50, y=50, width=900, height=600, log_dir=tmp_path) as outside:
+        with (
+            TargetWindow(display=isolated.name, x=50, y=50, width=900, height=600, log_dir=tmp_path) as inside,
+            TargetWindow(x=50, y=50, width=900, height=600, log_dir=tmp_path) as outside,
+        ):
             x, y = inside.centre("Submit")
             env = {**os.environ, "DISPLAY": isolated.name}
-            out = subprocess.run([str(DESKPILOT), "act", json.dumps({"kind": "click", "x": x, "y": y})],
-                                 env=env, capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [str(DESKPILOT), "act", json.dumps({"kind": "click", "x": x, "y": y})],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert out.returncode == 0, out.stderr
             inside.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
             time.sleep(0.3)
@@ -53,8 +60,12 @@ def test_run_isolated_launches_a_program_and_acts_only_inside(tmp_path: Path) ->
     log = tmp_path / "inside.jsonl"
     launch = f"{sys.executable} {APP} --log {log} --x 40 --y 40 --width 900 --height 600"
     with TargetWindow(x=40, y=40, width=900, height=600, log_dir=tmp_path) as outside:
-        out = subprocess.run([str(DESKPILOT), "run", "wait 3 then click Submit", "--backend", "ocr", "--isolated",
-                              "--launch", launch], capture_output=True, text=True, timeout=180)
+        out = subprocess.run(
+            [str(DESKPILOT), "run", "wait 3 then click Submit", "--backend", "ocr", "--isolated", "--launch", launch],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert out.returncode == 0, out.stderr
         assert "isolated display :" in out.stderr
         events = [json.loads(line) for line in log.read_text().splitlines()]

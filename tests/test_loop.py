@@ -62,25 +62,42 @@ def click_reply(family: str, x: int, y: int) -> str:
 def type_reply(family: str, text: str) -> str:
     if family in ("ui-tars", "ui-tars-1.5"):
         return f"Thought: type it.\nAction: type(content={json.dumps(text, ensure_ascii=False)})"
-    return '<tool_call>\n' + json.dumps({"name": "computer_use", "arguments": {"action": "type", "text": text}},
-                                        ensure_ascii=False) + '\n</tool_call>'
+    return (
+        "<tool_call>\n"
+        + json.dumps({"name": "computer_use", "arguments": {"action": "type", "text": text}}, ensure_ascii=False)
+        + "\n</tool_call>"
+    )
 
 
 def finish_reply(family: str) -> str:
     if family in ("ui-tars", "ui-tars-1.5"):
         return "Thought: done.\nAction: finished(content='done')"
-    return '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
+    return (
+        '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
+    )
 
 
 def executor(capture: ScreenCapture, driver: object | None = None, policy: Policy | None = None) -> Executor:
-    return Executor(checker=PolicyChecker(policy or Policy()), driver=driver or make_driver("pynput"),  # type: ignore[arg-type]
-                    screen=capture.geometry, stop=StopFlag())
+    return Executor(
+        checker=PolicyChecker(policy or Policy()),
+        driver=driver or make_driver("pynput"),  # type: ignore[arg-type]
+        screen=capture.geometry,
+        stop=StopFlag(),
+    )
 
 
 def run(backend: object, family: str, ex: Executor, capture: ScreenCapture, **options: object) -> list[Event]:
     fast = {"settle_cap_s": 0.3, **options}
-    return list(run_task("click Submit", backend=backend, family=get_family(family), executor=ex,  # type: ignore[arg-type]
-                         capture=capture, options=RunOptions(**fast)))  # type: ignore[arg-type]
+    return list(
+        run_task(
+            "click Submit",
+            backend=backend,
+            family=get_family(family),
+            executor=ex,  # type: ignore[arg-type]
+            capture=capture,
+            options=RunOptions(**fast),
+        )
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl", "ui-tars", "ui-tars-1.5", "qwen2-vl", "qwen-vl"])
@@ -147,9 +164,17 @@ def test_approve_reject_and_edit(target_window: Factory, capture: ScreenCapture)
     cx, cy = target.centre("Cancel")
     decisions = [Reject("not that one"), Approve(Click(cx, cy)), Approve()]
     replies = [click_reply("qwen2.5-vl", sx, sy), click_reply("qwen2.5-vl", sx, sy), finish_reply("qwen2.5-vl")]
-    events = list(run_task("click", backend=ScriptedBackend(replies), family=get_family("qwen2.5-vl"),
-                           executor=executor(capture), capture=capture, options=RunOptions(settle_cap_s=0.3),
-                           approve=lambda proposed: decisions.pop(0)))
+    events = list(
+        run_task(
+            "click",
+            backend=ScriptedBackend(replies),
+            family=get_family("qwen2.5-vl"),
+            executor=executor(capture),
+            capture=capture,
+            options=RunOptions(settle_cap_s=0.3),
+            approve=lambda proposed: decisions.pop(0),
+        )
+    )
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success"
     executed = [e for e in events if isinstance(e, ActionExecuted)]
     assert executed[0].edited and executed[0].action == Click(cx, cy)
@@ -167,13 +192,33 @@ def test_screenshot_and_model_image_are_what_the_family_needs(capture: ScreenCap
 
 def test_cli_run_malformed_reply_ends_non_zero_without_traceback(tmp_path: Path) -> None:
     script = tmp_path / "script.jsonl"
-    script.write_text(json.dumps({"raw": "Sure! I clicked it."}) + "\n" + json.dumps({"raw": "<tool_call>{broken"}) + "\n")
-    out = subprocess.run([str(DESKPILOT), "run", "click Submit", "--backend", "scripted", "--script", str(script),
-                          "--family", "qwen2.5-vl"], capture_output=True, text=True, timeout=60)
+    script.write_text(
+        json.dumps({"raw": "Sure! I clicked it."}) + "\n" + json.dumps({"raw": "<tool_call>{broken"}) + "\n"
+    )
+    out = subprocess.run(
+        [
+            str(DESKPILOT),
+            "run",
+            "click Submit",
+            "--backend",
+            "scripted",
+            "--script",
+            str(script),
+            "--family",
+            "qwen2.5-vl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1, out.stderr  # the script ran out after two unusable replies
     assert "Traceback" not in out.stderr and "unusable reply" in out.stderr and "did " not in out.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"raw": "x"}\nnot json\n')
-    out = subprocess.run([str(DESKPILOT), "run", "t", "--backend", "scripted", "--script", str(bad)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(DESKPILOT), "run", "t", "--backend", "scripted", "--script", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and out.stderr.startswith("error: ") and f"{bad}:2" in out.stderr

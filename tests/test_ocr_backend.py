@@ -34,6 +34,7 @@ def box(x1: float, y1: float, x2: float, y2: float) -> list[tuple[float, float]]
 
 # --- find_text on synthetic lines ---------------------------------------------------------------------
 
+
 def test_an_exact_line_is_clicked_in_its_centre() -> None:
     lines = [OcrLine("Cancel", box(10, 10, 90, 30), 0.99), OcrLine("Save", box(100, 10, 160, 30), 0.99)]
     match = find_text(lines, "save")
@@ -109,8 +110,12 @@ def test_a_label_with_a_colon_is_clicked_right_of_itself() -> None:
 
 
 def test_seen_texts_reads_top_left_first_without_repeats() -> None:
-    lines = [OcrLine("Cancel", box(100, 50, 150, 60), 0.9), OcrLine("File", box(0, 0, 30, 10), 0.9),
-             OcrLine("Cancel", box(300, 50, 350, 60), 0.9), OcrLine("Submit", box(0, 50, 50, 60), 0.9)]
+    lines = [
+        OcrLine("Cancel", box(100, 50, 150, 60), 0.9),
+        OcrLine("File", box(0, 0, 30, 10), 0.9),
+        OcrLine("Cancel", box(300, 50, 350, 60), 0.9),
+        OcrLine("Submit", box(0, 50, 50, 60), 0.9),
+    ]
     assert seen_texts(lines) == ["File", "Submit", "Cancel"]
     many = [OcrLine(f"t{i}", box(0, i * 10, 10, i * 10 + 5), 0.9) for i in range(12)]
     assert seen_texts(many, 3) == ["t0", "t1", "t2", "..."]
@@ -119,9 +124,14 @@ def test_seen_texts_reads_top_left_first_without_repeats() -> None:
 # --- the backend on drawn screens -----------------------------------------------------------------------
 
 LABELS = {  # text -> (x, y, font px); Chinese labels use the CJK font
-    "File Edit View Help": (20, 12, 24), "Save": (300, 420, 30), "Cancel": (480, 420, 30),
-    "Name:": (60, 200, 28), "Search...": (760, 205, 26), "Submit": (700, 560, 28),
-    "保存": (900, 420, 30), "取消": (1060, 420, 30),
+    "File Edit View Help": (20, 12, 24),
+    "Save": (300, 420, 30),
+    "Cancel": (480, 420, 30),
+    "Name:": (60, 200, 28),
+    "Search...": (760, 205, 26),
+    "Submit": (700, 560, 28),
+    "保存": (900, 420, 30),
+    "取消": (1060, 420, 30),
 }
 NAME_FIELD = (175, 190, 560, 245)  # the box drawn right of "Name:"
 SEARCH_FIELD = (740, 190, 1200, 245)  # the box around the "Search..." placeholder
@@ -154,8 +164,15 @@ def screen() -> tuple[Image.Image, dict[str, tuple[int, int, int, int]]]:
     return image, drawn
 
 
-def ask(backend: OcrBackend, task: str, image: Image.Image, step: int, *,
-        history: tuple[Turn, ...] = (), stop: StopFlag | None = None) -> ParsedReply:
+def ask(
+    backend: OcrBackend,
+    task: str,
+    image: Image.Image,
+    step: int,
+    *,
+    history: tuple[Turn, ...] = (),
+    stop: StopFlag | None = None,
+) -> ParsedReply:
     request = ModelRequest(FAMILY, build_messages(FAMILY, task, image, history=history), task, image, step)
     reply = backend.generate(request, stop=stop or StopFlag())
     assert reply.elapsed_s >= 0
@@ -191,8 +208,9 @@ def test_click_save_clicks_inside_the_drawn_word(backend: OcrBackend, screen: tu
     assert backend.last_ocr_s is not None and backend.last_ocr_s > 0
 
 
-def test_type_into_a_labelled_field_clicks_the_field_then_types(backend: OcrBackend,
-                                                                 screen: tuple[Image.Image, dict]) -> None:
+def test_type_into_a_labelled_field_clicks_the_field_then_types(
+    backend: OcrBackend, screen: tuple[Image.Image, dict]
+) -> None:
     image, _ = screen
     reply = ask(backend, "type hello into Name and press enter", image, 1)
     click, typed, enter = (p.action for p in reply.actions)
@@ -206,8 +224,9 @@ def test_chinese_click_finds_the_chinese_label(backend: OcrBackend, screen: tupl
     assert isinstance(parsed.action, Click) and inside((parsed.action.x, parsed.action.y), drawn["保存"])
 
 
-def test_a_missing_label_ends_with_failure_and_says_what_was_seen(backend: OcrBackend,
-                                                                   screen: tuple[Image.Image, dict]) -> None:
+def test_a_missing_label_ends_with_failure_and_says_what_was_seen(
+    backend: OcrBackend, screen: tuple[Image.Image, dict]
+) -> None:
     image, _ = screen
     reply = ask(backend, "click Open", image, 1)
     assert [p.action for p in reply.actions] == [Finish("failure")]
@@ -215,8 +234,9 @@ def test_a_missing_label_ends_with_failure_and_says_what_was_seen(backend: OcrBa
     assert "Cancel" in reply.thought and "Submit" in reply.thought
 
 
-def test_a_whole_plan_runs_step_by_step_and_ends_with_success(backend: OcrBackend,
-                                                               screen: tuple[Image.Image, dict]) -> None:
+def test_a_whole_plan_runs_step_by_step_and_ends_with_success(
+    backend: OcrBackend, screen: tuple[Image.Image, dict]
+) -> None:
     image, drawn = screen
     task = "click 取消, type 'a, then b' into Search then press ctrl+s; scroll down 2; wait 1"
     replies = [ask(backend, task, image, step) for step in range(1, 7)]

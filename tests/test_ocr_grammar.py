@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from agent.backends.ocr_grammar import (
-    DEFAULT_SCROLL_NOTCHES, Click, NeedsModel, Plan, Press, ScrollStep, Step, TypeInto, WaitStep, parse_task,
+    DEFAULT_SCROLL_NOTCHES,
+    Click,
+    NeedsModel,
+    Plan,
+    Press,
+    ScrollStep,
+    Step,
+    TypeInto,
+    WaitStep,
+    parse_task,
     split_parts,
 )
 
@@ -72,8 +81,10 @@ JOINED: list[tuple[str, tuple[Step, ...]]] = [
     ("click Search and Replace", (Click("Search and Replace"),)),  # no verb after "and": one target
     ("click 'Then' then wait 1", (Click("Then"), WaitStep(1.0))),
     ("click Athens then press tab", (Click("Athens"), Press(("tab",)))),
-    ("click New, type 'Dear Sir, then' into Body and press enter, press ctrl+s",
-     (Click("New"), TypeInto("Dear Sir, then", "Body", True), Press(("ctrl", "s")))),
+    (
+        "click New, type 'Dear Sir, then' into Body and press enter, press ctrl+s",
+        (Click("New"), TypeInto("Dear Sir, then", "Body", True), Press(("ctrl", "s"))),
+    ),
 ]
 
 CHINESE: list[tuple[str, tuple[Step, ...]]] = [
@@ -146,7 +157,9 @@ def test_a_bad_key_is_named() -> None:
 
 def test_separators_inside_quotes_do_not_split() -> None:
     assert split_parts("type 'a; b, then c' into X, then click 'OK, then'") == [
-        "type 'a; b, then c' into X", "click 'OK, then'"]
+        "type 'a; b, then c' into X",
+        "click 'OK, then'",
+    ]
     assert split_parts("click 「保存，然后」然后点击取消") == ["click 「保存，然后」", "点击取消"]
 
 

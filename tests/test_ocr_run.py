@@ -17,8 +17,9 @@ Factory = Callable[..., TargetWindow]
 
 
 def run(task: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(DESKPILOT), "run", task, "--backend", "ocr", *args], capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [str(DESKPILOT), "run", task, "--backend", "ocr", *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def test_click_a_label(target_window: Factory) -> None:

@@ -55,6 +55,7 @@ Answer = Callable[["_Handler", "FaultServer"], None]
 
 def reply(status: int = 200, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
     """Answer with `body` (dict/list -> JSON, str -> as is) and `status`."""
+
     def answer(handler: _Handler, server: FaultServer) -> None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         handler.send_response(status)
@@ -65,18 +66,25 @@ def reply(status: int = 200, body: Any = None, headers: dict[str, str] | None = 
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+
     return answer
 
 
 def completion(content: Any = "hello", **message: Any) -> dict[str, Any]:
-    return {"id": "x", "object": "chat.completion", "model": MODEL,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content, **message}}],
-            "usage": {"prompt_tokens": 2750, "completion_tokens": 12, "total_tokens": 2762}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": MODEL,
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content, **message}}
+        ],
+        "usage": {"prompt_tokens": 2750, "completion_tokens": 12, "total_tokens": 2762},
+    }
 
 
 def hold(seconds: float, then: Answer | None = None) -> Answer:
     """Say nothing for `seconds` (or until the test ends), noticing when the client hangs up; then `then`."""
+
     def answer(handler: _Handler, server: FaultServer) -> None:
         deadline = time.monotonic() + min(seconds, HOLD_LIMIT_S)
         connection = handler.connection
@@ -95,6 +103,7 @@ def hold(seconds: float, then: Answer | None = None) -> Answer:
                 then(handler, server)
             except OSError:
                 server.disconnected.set()
+
     return answer
 
 
@@ -124,14 +133,15 @@ class FaultServer:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.script: dict[str, deque[Answer]] = {}
-        self.defaults: dict[str, Answer] = {"/v1/models": reply(body={"object": "list", "data": [{"id": MODEL}]}),
-                                            "/v1/chat/completions": reply(body=completion())}
+        self.defaults: dict[str, Answer] = {
+            "/v1/models": reply(body={"object": "list", "data": [{"id": MODEL}]}),
+            "/v1/chat/completions": reply(body=completion()),
+        }
         self.release = threading.Event()
         self.disconnected = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -150,8 +160,15 @@ class FaultServer:
         length = int(handler.headers.get("content-length") or 0)
         data = handler.rfile.read(length) if length else b""
         body = json.loads(data) if data else None
-        self.seen.append(Seen(handler.command, handler.path, {k.lower(): v for k, v in handler.headers.items()},
-                              body, time.monotonic()))
+        self.seen.append(
+            Seen(
+                handler.command,
+                handler.path,
+                {k.lower(): v for k, v in handler.headers.items()},
+                body,
+                time.monotonic(),
+            )
+        )
         queue = self.script.get(handler.path)
         answer = queue.popleft() if queue else self.defaults.get(handler.path, reply(404, {"detail": "Not Found"}))
         answer(handler, self)
@@ -183,7 +200,9 @@ def prepared(seed: int = 0) -> Image.Image:
     return prepare_image(desktop_image(*SCREEN, seed=seed), size)
 
 
-def request(image: Image.Image | None = None, *, history: tuple[Turn, ...] = (), max_new_tokens: int = 77) -> ModelRequest:
+def request(
+    image: Image.Image | None = None, *, history: tuple[Turn, ...] = (), max_new_tokens: int = 77
+) -> ModelRequest:
     image = image if image is not None else prepared()
     messages = build_messages(FAMILY, "Click OK", image, history=history)
     return ModelRequest(FAMILY, messages, "Click OK", image, len(history) + 1, max_new_tokens)
@@ -201,6 +220,7 @@ def images_sent(body: dict[str, Any]) -> list[tuple[str, Image.Image]]:
 
 
 # -- the request on the wire -----------------------------------------------------------------------------
+
 
 def test_request_body_messages_images_and_options(server: FaultServer) -> None:
     first, now = prepared(seed=1), prepared(seed=2)
@@ -250,8 +270,9 @@ def test_each_screenshot_is_encoded_once(server: FaultServer, monkeypatch: pytes
 
 
 def test_load_picks_the_first_served_model_and_keeps_a_given_one(server: FaultServer) -> None:
-    server.then("/v1/models", reply(body={"data": [{"id": "a"}, {"id": "b"}]}),
-                reply(body={"data": [{"id": "a"}, {"id": "b"}]}))
+    server.then(
+        "/v1/models", reply(body={"data": [{"id": "a"}, {"id": "b"}]}), reply(body={"data": [{"id": "a"}, {"id": "b"}]})
+    )
     picked = backend(server.url)
     picked.load()
     given = backend(server.url, model="b")
@@ -261,13 +282,22 @@ def test_load_picks_the_first_served_model_and_keeps_a_given_one(server: FaultSe
 
 # -- replies ---------------------------------------------------------------------------------------------
 
+
 def test_parsed_tool_calls_are_put_back_for_the_parser(server: FaultServer) -> None:
-    call = {"id": "c1", "type": "function", "function": {
-        "name": "computer_use", "arguments": json.dumps({"action": "left_click", "coordinate": [966, 546]})}}
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {
+            "name": "computer_use",
+            "arguments": json.dumps({"action": "left_click", "coordinate": [966, 546]}),
+        },
+    }
     server.chat(reply(body=completion("I will click OK.", tool_calls=[call])))
     raw = backend(server.url).generate(request(), stop=StopFlag()).raw
-    assert raw == ('I will click OK.\n<tool_call>\n{"name": "computer_use", "arguments": '
-                   '{"action": "left_click", "coordinate": [966, 546]}}\n</tool_call>')
+    assert raw == (
+        'I will click OK.\n<tool_call>\n{"name": "computer_use", "arguments": '
+        '{"action": "left_click", "coordinate": [966, 546]}}\n</tool_call>'
+    )
     frame = model_frame(FAMILY, *SCREEN)
     parsed = parse_reply(raw, family=FAMILY, frame=frame)
     assert parsed.thought == "I will click OK."
@@ -280,19 +310,25 @@ def test_reply_shapes() -> None:
     thinking = completion("answer", reasoning_content="why")
     assert reply_text(thinking)[0] == "<think>\nwhy\n</think>\n\nanswer"
     only_call = completion(None, tool_calls=[{"function": {"name": "computer_use", "arguments": {"action": "wait"}}}])
-    assert reply_text(only_call)[0] == '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait"}}\n</tool_call>'
+    assert (
+        reply_text(only_call)[0]
+        == '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait"}}\n</tool_call>'
+    )
     bad_args = completion("", tool_calls=[{"function": {"name": "computer_use", "arguments": "{oops"}}])
     assert "{oops" in reply_text(bad_args)[0]
     no_usage = {"choices": [{"message": {"content": "x"}}]}
     assert reply_text(no_usage) == ("x", None, None)
 
 
-@pytest.mark.parametrize("body, words", [
-    ("{not json", "malformed JSON"),
-    ({"choices": []}, "no choices"),
-    ({"object": "error", "error": {"message": "model overloaded"}}, "no choices: model overloaded"),
-    ({"choices": [{"index": 0}]}, "no message"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("{not json", "malformed JSON"),
+        ({"choices": []}, "no choices"),
+        ({"object": "error", "error": {"message": "model overloaded"}}, "no choices: model overloaded"),
+        ({"choices": [{"index": 0}]}, "no message"),
+    ],
+)
 def test_unusable_replies_are_clear_errors_without_retry(server: FaultServer, body: Any, words: str) -> None:
     server.chat(reply(body=body))
     with pytest.raises(BackendError, match=words) as caught:
@@ -302,6 +338,7 @@ def test_unusable_replies_are_clear_errors_without_retry(server: FaultServer, bo
 
 
 # -- retries and errors ----------------------------------------------------------------------------------
+
 
 def test_server_errors_are_retried_until_success(server: FaultServer) -> None:
     server.chat(reply(500, {"error": {"message": "boom"}}), reply(502, "bad gateway"), reply(body=completion("ok")))
@@ -317,8 +354,11 @@ def test_retries_run_out(server: FaultServer) -> None:
 
 
 def test_retry_after_is_honoured_and_capped(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    server.chat(reply(503, {"detail": "loading"}, {"retry-after": "1"}), reply(429, {}, {"retry-after": "3600"}),
-                reply(body=completion("ok")))
+    server.chat(
+        reply(503, {"detail": "loading"}, {"retry-after": "1"}),
+        reply(429, {}, {"retry-after": "3600"}),
+        reply(body=completion("ok")),
+    )
     monkeypatch.setattr(openai_compat, "RETRY_AFTER_CAP_S", 0.3)
     assert backend(server.url, backoff_s=0.0).generate(request(), stop=StopFlag()).raw == "ok"
     first, second, third = (s.at for s in server.posts())
@@ -356,8 +396,11 @@ def test_unknown_model(server: FaultServer) -> None:
     server.chat(reply(404, {"object": "error", "message": "The model `qwen` does not exist.", "code": 404}))
     model = backend(server.url, model="qwen")
     model.load()
-    with pytest.raises(BackendError, match=r"does not serve the model 'qwen' \(HTTP 404\): The model `qwen` does "
-                                           r"not exist \(it serves: tiny-vl\)"):
+    with pytest.raises(
+        BackendError,
+        match=r"does not serve the model 'qwen' \(HTTP 404\): The model `qwen` does "
+        r"not exist \(it serves: tiny-vl\)",
+    ):
         model.generate(request(), stop=StopFlag())
     assert len(server.posts()) == 1
 
@@ -371,8 +414,11 @@ def test_connection_refused() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(BackendError, match=rf"cannot reach http://127.0.0.1:{port}/v1/models: connection refused "
-                                           r"\(is the server running\?\)"):
+    with pytest.raises(
+        BackendError,
+        match=rf"cannot reach http://127.0.0.1:{port}/v1/models: connection refused "
+        r"\(is the server running\?\)",
+    ):
         backend(f"http://127.0.0.1:{port}").load()
     with FaultServer() as gone:
         model = backend(gone.url, retries=1)
@@ -381,14 +427,17 @@ def test_connection_refused() -> None:
         model.generate(request(), stop=StopFlag())
 
 
-@pytest.mark.parametrize("given, base", [
-    ("http://host:8000/v1", "http://host:8000/v1"),
-    ("http://host:8000/v1/", "http://host:8000/v1"),
-    ("http://host:8000", "http://host:8000/v1"),
-    ("host:8000", "http://host:8000/v1"),
-    ("http://host:8000/v1/chat/completions", "http://host:8000/v1"),
-    ("https://dashscope.aliyuncs.com/compatible-mode/v1", "https://dashscope.aliyuncs.com/compatible-mode/v1"),
-])
+@pytest.mark.parametrize(
+    "given, base",
+    [
+        ("http://host:8000/v1", "http://host:8000/v1"),
+        ("http://host:8000/v1/", "http://host:8000/v1"),
+        ("http://host:8000", "http://host:8000/v1"),
+        ("host:8000", "http://host:8000/v1"),
+        ("http://host:8000/v1/chat/completions", "http://host:8000/v1"),
+        ("https://dashscope.aliyuncs.com/compatible-mode/v1", "https://dashscope.aliyuncs.com/compatible-mode/v1"),
+    ],
+)
 def test_endpoint_normalisation(given: str, base: str) -> None:
     assert normalize_endpoint(given) == base
 
@@ -400,14 +449,17 @@ def test_bad_endpoint() -> None:
 
 # -- stopping --------------------------------------------------------------------------------------------
 
+
 def stop_once_posted(server: FaultServer, stop: StopFlag, *, after_s: float) -> threading.Thread:
     """Set `stop` `after_s` after the server got the chat request (so the stop lands mid-request, not before)."""
+
     def run() -> None:
         deadline = time.monotonic() + HOLD_LIMIT_S
         while not server.posts() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(after_s)
         stop.stop("stop key pressed")
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread

@@ -35,8 +35,11 @@ SCREEN = (1920, 1080)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not SERVE.exists(), reason=f"no {SERVE.relative_to(ROOT)}: make it with "
-                       "`bash tests/helpers/serve_venv.sh` (torch 2.14.1 + torchvision 0.29.1 + transformers[serving])"),
+    pytest.mark.skipif(
+        not SERVE.exists(),
+        reason=f"no {SERVE.relative_to(ROOT)}: make it with "
+        "`bash tests/helpers/serve_venv.sh` (torch 2.14.1 + torchvision 0.29.1 + transformers[serving])",
+    ),
 ]
 
 
@@ -48,13 +51,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_model_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def served(
+    tiny_model_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     """(base URL, model directory) of `transformers serve` pinned to the tiny model on 127.0.0.1."""
     model_dir = tiny_model_dir("qwen2.5-vl")
     home = tmp_path_factory.mktemp("hf-home")  # an empty cache: nothing of the user's, nothing downloaded
     log_path = home / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(home),
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(home),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     port = _free_port()
     command = [str(SERVE), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     with open(log_path, "wb") as log:
@@ -85,8 +95,14 @@ def served(tiny_model_dir: Callable[[str], Path], tmp_path_factory: pytest.TempP
 
 def _request(*, history: tuple[Turn, ...] = (), max_new_tokens: int = 16, seed: int = 0) -> ModelRequest:
     image = prepare_image(desktop_image(*SCREEN, seed=seed), model_input_size(FAMILY, *SCREEN))
-    return ModelRequest(FAMILY, build_messages(FAMILY, "Click the OK button", image, history=history),
-                        "Click the OK button", image, len(history) + 1, max_new_tokens)
+    return ModelRequest(
+        FAMILY,
+        build_messages(FAMILY, "Click the OK button", image, history=history),
+        "Click the OK button",
+        image,
+        len(history) + 1,
+        max_new_tokens,
+    )
 
 
 def test_generate_through_transformers_serve(served: tuple[str, Path]) -> None:
@@ -118,7 +134,9 @@ def test_stop_during_a_real_generation(served: tuple[str, Path]) -> None:
         timer = threading.Timer(0.3, stop.stop)
         timer.start()
         with pytest.raises(StoppedError):
-            backend.generate(_request(max_new_tokens=1024), stop=stop)  # ~2.5 s on CPU; random weights rarely stop early
+            backend.generate(
+                _request(max_new_tokens=1024), stop=stop
+            )  # ~2.5 s on CPU; random weights rarely stop early
         timer.join()
         assert backend.generate(_request(max_new_tokens=4), stop=StopFlag()).raw  # the server is still fine
     finally:

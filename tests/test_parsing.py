@@ -111,7 +111,9 @@ def test_malformed_replies_fail_closed_with_a_quote(raw: str, message: str) -> N
 def test_relative_families_reject_values_past_1000() -> None:
     with pytest.raises(ParseError, match="outside the relative space"):
         parse(call("left_click", coordinate=[1001, 5]), "qwen3-vl")
-    assert parse(call("left_click", coordinate=[1000, 1000]), "qwen3-vl", (1920, 1080)).actions[0].action == Click(1919, 1079)
+    assert parse(call("left_click", coordinate=[1000, 1000]), "qwen3-vl", (1920, 1080)).actions[0].action == Click(
+        1919, 1079
+    )
 
 
 def test_grounding_replies_click_box_centres() -> None:
@@ -120,7 +122,9 @@ def test_grounding_replies_click_box_centres() -> None:
     assert reply.actions[0].box == (10, 20, 30, 40)
     assert reply.actions[0].model["box"] == [10, 20, 30, 40]
     assert [p.action for p in parse('<points x1="11" y1="12" x2="13" y2="14" alt="a">a</points>').actions] == [
-        Click(11, 12), Click(13, 14)]
+        Click(11, 12),
+        Click(13, 14),
+    ]
     assert [p.action for p in parse("10,20,30,40 the button").actions] == [Click(20, 30)]
     with pytest.raises(ParseError, match="grounding entry has none"):
         parse('[{"label": "no coordinates"}]')
@@ -134,7 +138,10 @@ def test_grounding_replies_click_box_centres() -> None:
         ("Action: right_single(start_box='(500,500)')", [Click(960, 540, "right")]),
         ("Action: hover(start_box='(500,500)')", [Move(960, 540)]),
         ("Action: drag(start_box='(0,0)', end_box='(500,500)')", [Drag(0, 0, 960, 540)]),
-        ("Action: select(start_point='<point>0 0</point>', end_point='<point>500 500</point>')", [Drag(0, 0, 960, 540)]),
+        (
+            "Action: select(start_point='<point>0 0</point>', end_point='<point>500 500</point>')",
+            [Drag(0, 0, 960, 540)],
+        ),
         ("Action: hotkey(key='ctrl c')", [Hotkey(("ctrl", "c"))]),
         ("Action: hotkey(key='arrowleft')", [Hotkey(("left",))]),
         ("Action: type(content='it\\'s ok\\n')", [Type("it's ok"), Hotkey(("enter",))]),
@@ -182,7 +189,9 @@ def test_ui_tars_1_5_is_absolute_in_the_resized_image() -> None:
 def test_qwen_vl_and_qwen2_vl_boxes() -> None:
     v1 = parse("<ref>Save</ref><box>(100,100),(300,300)</box>", "qwen-vl", (1000, 1000))
     assert [p.action for p in v1.actions] == [Click(200, 200)] and v1.thought == "Save"
-    v2 = parse("<|object_ref_start|>OK<|object_ref_end|><|box_start|>(100,100),(300,300)<|box_end|>", "qwen2-vl", (1000, 1000))
+    v2 = parse(
+        "<|object_ref_start|>OK<|object_ref_end|><|box_start|>(100,100),(300,300)<|box_end|>", "qwen2-vl", (1000, 1000)
+    )
     assert [p.action for p in v2.actions] == [Click(200, 200)]
     stripped = parse("OK(100,100),(300,300)", "qwen2-vl", (1000, 1000))
     assert [p.action for p in stripped.actions] == [Click(200, 200)]
@@ -196,18 +205,64 @@ def test_qwen_vl_and_qwen2_vl_boxes() -> None:
         parse("<|box_start|>(1,2),(3)<|box_end|>", "qwen2-vl")
 
 
-SYNTAX_BITS = st.sampled_from([
-    "<tool_call>", "</tool_call>", "<think>", "</think>", "Action:", "Thought:", "click(", "start_box=", "'", '"',
-    "(", ")", "[", "]", "{", "}", ",", "\n", "<|box_start|>", "<|box_end|>", "<ref>", "</ref>", "<box>", "</box>",
-    '"bbox_2d":', '"point_2d":', '"name": "computer_use"', '"arguments":', '"action": "left_click"',
-    '"coordinate":', "1e999", "NaN", "-5", "500", "1000", "99999", "0.5", "<points x1=\"3\" y1=\"4\">", "</points>",
-    "```json", "```", "type(content='", "\\", "hotkey(key='", "ctrl", "scroll(", "direction='up'",
-])
+SYNTAX_BITS = st.sampled_from(
+    [
+        "<tool_call>",
+        "</tool_call>",
+        "<think>",
+        "</think>",
+        "Action:",
+        "Thought:",
+        "click(",
+        "start_box=",
+        "'",
+        '"',
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "\n",
+        "<|box_start|>",
+        "<|box_end|>",
+        "<ref>",
+        "</ref>",
+        "<box>",
+        "</box>",
+        '"bbox_2d":',
+        '"point_2d":',
+        '"name": "computer_use"',
+        '"arguments":',
+        '"action": "left_click"',
+        '"coordinate":',
+        "1e999",
+        "NaN",
+        "-5",
+        "500",
+        "1000",
+        "99999",
+        "0.5",
+        '<points x1="3" y1="4">',
+        "</points>",
+        "```json",
+        "```",
+        "type(content='",
+        "\\",
+        "hotkey(key='",
+        "ctrl",
+        "scroll(",
+        "direction='up'",
+    ]
+)
 
 
 @settings(max_examples=800, deadline=None)
-@given(family=st.sampled_from(sorted(FAMILIES)),
-       text=st.one_of(st.text(), st.lists(st.one_of(SYNTAX_BITS, st.text(max_size=5)), max_size=30).map("".join)))
+@given(
+    family=st.sampled_from(sorted(FAMILIES)),
+    text=st.one_of(st.text(), st.lists(st.one_of(SYNTAX_BITS, st.text(max_size=5)), max_size=30).map("".join)),
+)
 def test_parsers_only_ever_raise_parse_error(family: str, text: str) -> None:
     try:
         reply = parse(text, family, (1920, 1080))

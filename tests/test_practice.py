@@ -83,8 +83,11 @@ def test_ocr_reads_the_labels_inside_their_widgets(board: Board) -> None:
         shot = capture.grab(0)
     assert shot.monitor.scale == 1.0 and (shot.monitor.x, shot.monitor.y) == (0, 0)  # image px are screen px
     lines = OcrBackend().read(shot.image)  # one OCR pass for every label
-    expected = {**{name: widgets[name] for name in (*BUTTONS, *FRUITS)},
-                **{name: widgets[f"{name} label"] for name in ("Name", "Email", "City")}, **board.targets()}
+    expected = {
+        **{name: widgets[name] for name in (*BUTTONS, *FRUITS)},
+        **{name: widgets[f"{name} label"] for name in ("Name", "Email", "City")},
+        **board.targets(),
+    }
     for text, rect in expected.items():
         match = find_text(lines, text)
         assert match is not None and match.how == "exact", (text, match)
@@ -111,7 +114,9 @@ def test_targets_are_reported_in_screen_px_when_qt_scales() -> None:
 
 
 def run(task: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(DESKPILOT), "run", task, "--backend", "ocr"], capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [str(DESKPILOT), "run", task, "--backend", "ocr"], capture_output=True, text=True, timeout=180
+    )
 
 
 def test_deskpilot_run_with_ocr_clicks_submit_and_fills_a_field(board: Board) -> None:

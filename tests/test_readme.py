@@ -27,13 +27,19 @@ def test_readme_has_the_two_command_quick_start_and_the_picture() -> None:
 def test_the_picture_shows_the_current_window(tmp_path: Path) -> None:
     fresh = tmp_path / "window.png"
     with IsolatedDisplay(1920, 1080, nested=False) as display:
-        out = subprocess.run([sys.executable, "-m", "app.gui.snapshot", str(fresh)], cwd=ROOT, timeout=120,
-                             env={**os.environ, "DISPLAY": display.name, "QT_QPA_PLATFORM": "xcb"},
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "app.gui.snapshot", str(fresh)],
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "DISPLAY": display.name, "QT_QPA_PLATFORM": "xcb"},
+            capture_output=True,
+            text=True,
+        )
     assert out.returncode == 0 and fresh.exists(), out.stderr[-2000:]
     committed, now = Image.open(PICTURE).convert("L"), Image.open(fresh).convert("L")
     assert committed.size == now.size
     size = (400, round(400 * now.height / now.width))
     difference = ImageStat.Stat(ImageChops.difference(committed.resize(size), now.resize(size))).mean[0]
     assert difference < MAX_MEAN_DIFFERENCE, (
-        f"assets/window.png is out of date (mean difference {difference:.1f}): refresh it with `make screenshot`")
+        f"assets/window.png is out of date (mean difference {difference:.1f}): refresh it with `make screenshot`"
+    )

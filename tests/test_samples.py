@@ -34,8 +34,10 @@ NOT_OURS: dict[int, str] = {
     31: "Seed XML tool call: a closed model's syntax",
     56: "OpenCUA: its own tokenizer and chat template",
     57: "UI-Venus: its own resize (2352x1344 for 1920x1080)",
-    58: "Holo1: pixels of a client-resized image", 59: "Holo1: rendered pydantic object",
-    60: "Holo1.5: rendered pydantic object", 61: "Holo2: its own {x, y} schema",
+    58: "Holo1: pixels of a client-resized image",
+    59: "Holo1: rendered pydantic object",
+    60: "Holo1.5: rendered pydantic object",
+    61: "Holo2: its own {x, y} schema",
 }
 # Malformed samples: "error: <text the message contains>" or "repair: <what is done>"
 MALFORMED: dict[int, str] = {
@@ -50,8 +52,8 @@ MALFORMED: dict[int, str] = {
     20: "repair: full-width colon; <bbox> box",
     41: "error: outside the model image",
     43: "repair: stray spaces inside < points > tags",
-    47: "repair: broken JSON, each \"bbox_2d\" read on its own",
-    53: "repair: \"time\": \"3\" read as a number",
+    47: 'repair: broken JSON, each "bbox_2d" read on its own',
+    53: 'repair: "time": "3" read as a number',
 }
 ERRORS: dict[int, str] = {48: "unknown tool 'image_zoom_in_tool'"}  # well-formed, but not our tool: fail closed
 

@@ -61,11 +61,25 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     with TargetWindow(log_dir=work, **PLACE) as target:
         submit, name = target.centre("Submit"), target.centre("Name")
         script = work / "script.jsonl"
-        replies = [click_reply(FAMILY, *submit), click_reply(FAMILY, *name), type_reply(FAMILY, "Ada Lovelace"),
-                   finish_reply(FAMILY)]
+        replies = [
+            click_reply(FAMILY, *submit),
+            click_reply(FAMILY, *name),
+            type_reply(FAMILY, "Ada Lovelace"),
+            finish_reply(FAMILY),
+        ]
         script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies), encoding="utf-8")
-        out = deskpilot("run", "fill in the form", "--backend", "scripted", "--script", str(script), "--family", FAMILY,
-                        "--record", str(work / "session"))
+        out = deskpilot(
+            "run",
+            "fill in the form",
+            "--backend",
+            "scripted",
+            "--script",
+            str(script),
+            "--family",
+            FAMILY,
+            "--record",
+            str(work / "session"),
+        )
         assert out.returncode == 0, out.stderr
         assert f"session: {work / 'session'}" in out.stderr
         events = inputs(target, until=typed)
@@ -82,8 +96,9 @@ def test_replay_on_a_fresh_window_gives_the_same_events(recording: Recording, ta
     assert inputs(target, until=typed) == recording.events
 
 
-def test_the_exported_script_run_by_plain_python_does_the_same(recording: Recording, target_window: Factory,
-                                                                tmp_path: Path) -> None:
+def test_the_exported_script_run_by_plain_python_does_the_same(
+    recording: Recording, target_window: Factory, tmp_path: Path
+) -> None:
     script = tmp_path / "replay_session.py"
     out = deskpilot("export", str(recording.folder), "--format", "python", "-o", str(script))
     assert out.returncode == 0, out.stderr
@@ -91,8 +106,14 @@ def test_the_exported_script_run_by_plain_python_does_the_same(recording: Record
     assert "deskpilot" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
     assert "pyautogui.FAILSAFE = True" in source
     target = target_window(**PLACE)
-    run = subprocess.run([sys.executable, str(script), "--speed", "0"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": ""}, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, str(script), "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == f"step 1: click at {recording.submit}"
     assert inputs(target, until=typed) == recording.events
@@ -105,13 +126,15 @@ def test_replay_after_the_target_moved_stops_with_a_clear_message(recording: Rec
     x, y = recording.submit
     plan, error = out.stderr.strip().splitlines()
     assert plan == "replay: 3 step(s), 3 action(s)"
-    assert error.startswith(f"error: step 1: the screen around ({x}, {y}) has changed since the recording "
-                            "(mean difference ") and error.endswith("> 12): what the step aimed at may have moved")
+    assert error.startswith(
+        f"error: step 1: the screen around ({x}, {y}) has changed since the recording (mean difference "
+    ) and error.endswith("> 12): what the step aimed at may have moved")
     assert inputs(target) == []
 
 
-def test_replay_under_a_stricter_policy_refuses_before_anything(recording: Recording, target_window: Factory,
-                                                                tmp_path: Path) -> None:
+def test_replay_under_a_stricter_policy_refuses_before_anything(
+    recording: Recording, target_window: Factory, tmp_path: Path
+) -> None:
     x, y, w, h = recording.submit_rect
     policy = tmp_path / "policy.toml"
     region = f'{{x = {x}, y = {y}, width = {w}, height = {h}, name = "Submit"}}'
@@ -128,8 +151,9 @@ def test_replay_under_a_stricter_policy_refuses_before_anything(recording: Recor
     assert inputs(target) == []
 
 
-def test_corrupt_session_exits_2_and_partial_replays_the_whole_steps(recording: Recording, target_window: Factory,
-                                                                     tmp_path: Path) -> None:
+def test_corrupt_session_exits_2_and_partial_replays_the_whole_steps(
+    recording: Recording, target_window: Factory, tmp_path: Path
+) -> None:
     broken = Path(shutil.copytree(recording.folder, tmp_path / "broken"))
     lines = (broken / "steps.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     lines[2] = lines[2][: len(lines[2]) // 2] + "\n"
@@ -142,8 +166,9 @@ def test_corrupt_session_exits_2_and_partial_replays_the_whole_steps(recording: 
     assert out.returncode == 0, out.stderr
     assert "steps.jsonl:3: not valid JSON; replaying the 2 whole step(s) before it" in out.stderr
     assert out.stderr.count("would click") == 2 and inputs(target) == []
-    out = deskpilot("run", "x", "--backend", "scripted", "--script", str(tmp_path / "none.jsonl"),
-                    "--record", str(broken))
+    out = deskpilot(
+        "run", "x", "--backend", "scripted", "--script", str(tmp_path / "none.jsonl"), "--record", str(broken)
+    )
     assert out.returncode == 2 and "is not empty" in out.stderr
 
 
@@ -158,9 +183,25 @@ def test_a_killed_run_lists_and_replays_up_to_its_last_whole_step(target_window:
     script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies), encoding="utf-8")
     root = tmp_path / "sessions"
     folder = root / "killed"
-    process = subprocess.Popen([str(DESKPILOT), "run", "click around", "--backend", "scripted", "--script", str(script),
-                                "--family", FAMILY, "--max-steps", "60", "--record", str(folder)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            str(DESKPILOT),
+            "run",
+            "click around",
+            "--backend",
+            "scripted",
+            "--script",
+            str(script),
+            "--family",
+            FAMILY,
+            "--max-steps",
+            "60",
+            "--record",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and process.poll() is None:
@@ -183,8 +224,11 @@ def test_a_killed_run_lists_and_replays_up_to_its_last_whole_step(target_window:
     assert len(listed) == 1 and listed[0]["outcome"] == "interrupted" and listed[0]["steps"] == whole
     assert listed[0]["error"] is None and listed[0]["task"] == "click around" and listed[0]["folder"] == str(folder)
 
-    clicks = sum(1 for line in lines[:-1] if any(a["executed"] and a["executed"]["action"]["kind"] == "click"
-                                                 for a in json.loads(line)["actions"]))
+    clicks = sum(
+        1
+        for line in lines[:-1]
+        if any(a["executed"] and a["executed"]["action"]["kind"] == "click" for a in json.loads(line)["actions"])
+    )
     out = deskpilot("replay", str(folder), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("would click") == clicks >= 2 and out.stderr.count("would wait") == whole - clicks

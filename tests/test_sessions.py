@@ -35,18 +35,34 @@ from sandbox.stop import StopFlag
 from tests.test_loop import click_reply, finish_reply, type_reply
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CTRL_ALT_DELETE = ('<tool_call>\n{"name": "computer_use", "arguments": {"action": "key", '
-                   '"keys": ["ctrl", "alt", "delete"]}}\n</tool_call>')
+HEADLESS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CTRL_ALT_DELETE = (
+    '<tool_call>\n{"name": "computer_use", "arguments": {"action": "key", '
+    '"keys": ["ctrl", "alt", "delete"]}}\n</tool_call>'
+)
 SUBMIT, CANCEL, OTHER = (250, 154), (420, 154), (800, 600)
 
 
 def _record(folder: Path) -> tuple[list[Event], StopFlag]:
     """A run that shows every kind of record: edited approval, unusable reply, deny, rejection, pause, finish."""
     family = "qwen2.5-vl"
-    replies = [click_reply(family, *SUBMIT), "I would rather not.", CTRL_ALT_DELETE, click_reply(family, *OTHER),
-               type_reply(family, "Ada Lovelace"), finish_reply(family)]
+    replies = [
+        click_reply(family, *SUBMIT),
+        "I would rather not.",
+        CTRL_ALT_DELETE,
+        click_reply(family, *OTHER),
+        type_reply(family, "Ada Lovelace"),
+        finish_reply(family),
+    ]
     stop = StopFlag()
 
     def pause_then_approve() -> Approve:  # the user's input pauses the run before the action; resumed soon
@@ -56,13 +72,20 @@ def _record(folder: Path) -> tuple[list[Event], StopFlag]:
 
     decisions = [lambda: Approve(Click(*CANCEL)), lambda: Reject("not that one"), pause_then_approve, Approve]
     with ScreenCapture() as capture:
-        executor = Executor(checker=PolicyChecker(Policy()), driver=DryRunDriver(), screen=capture.geometry, stop=stop,
-                            pace=False)
+        executor = Executor(
+            checker=PolicyChecker(Policy()), driver=DryRunDriver(), screen=capture.geometry, stop=stop, pace=False
+        )
         recorder = SessionRecorder(folder, run={"mode": "test"})
         events = []
-        for event in run_task("fill in the form", backend=ScriptedBackend(replies), family=get_family(family),
-                              executor=executor, capture=capture, approve=lambda proposed: decisions.pop(0)(),
-                              options=RunOptions(settle_cap_s=0.3, max_failures=5, policy_digest="d" * 64)):
+        for event in run_task(
+            "fill in the form",
+            backend=ScriptedBackend(replies),
+            family=get_family(family),
+            executor=executor,
+            capture=capture,
+            approve=lambda proposed: decisions.pop(0)(),
+            options=RunOptions(settle_cap_s=0.3, max_failures=5, policy_digest="d" * 64),
+        ):
             recorder.handle(event)
             events.append(event)
         recorder.close()
@@ -89,8 +112,13 @@ def test_round_trip_of_a_real_run(recorded: tuple[Path, list[Event]]) -> None:
     folder, events = recorded
     session = read_session(folder)
     h = session.header
-    assert (h.task, h.backend, h.family, h.monitor, h.policy_digest) == ("fill in the form", "scripted", "qwen2.5-vl",
-                                                                          0, "d" * 64)
+    assert (h.task, h.backend, h.family, h.monitor, h.policy_digest) == (
+        "fill in the form",
+        "scripted",
+        "qwen2.5-vl",
+        0,
+        "d" * 64,
+    )
     assert h.screen == ScreenGeometry.from_json(h.screen.to_json()) and h.screen.monitors[0].width == 1920
     assert h.run == {"mode": "test"} and h.deskpilot_version and h.started.startswith("20")
     assert [s.step for s in session.steps] == [1, 2, 3, 4, 5, 6]
@@ -125,10 +153,13 @@ def test_round_trip_of_a_real_run(recorded: tuple[Path, list[Event]]) -> None:
         assert step.prompt_sha256 == messages_digest(replied.messages)
         assert [m.role for m in step.messages] == [m.role for m in replied.messages]
         for recorded_message, message in zip(step.messages, replied.messages):
-            assert [p for p in recorded_message.parts if isinstance(p, str)] == \
-                   [p.text for p in message.parts if not isinstance(p, ImagePart)]
-            for ref, part in zip([p for p in recorded_message.parts if isinstance(p, ImageRef)],
-                                 [p for p in message.parts if isinstance(p, ImagePart)]):
+            assert [p for p in recorded_message.parts if isinstance(p, str)] == [
+                p.text for p in message.parts if not isinstance(p, ImagePart)
+            ]
+            for ref, part in zip(
+                [p for p in recorded_message.parts if isinstance(p, ImageRef)],
+                [p for p in message.parts if isinstance(p, ImagePart)],
+            ):
                 assert (ref.width, ref.height) == part.image.size and session.path(ref).is_file()
     assert not list(folder.rglob("*.tmp"))
 
@@ -144,8 +175,9 @@ def test_folder_names_and_record_dir(tmp_path: Path) -> None:
 
 
 @pytest.mark.display
-def test_corrupt_lines_are_named_and_partial_keeps_the_whole_steps(recorded: tuple[Path, list[Event]],
-                                                                   tmp_path: Path) -> None:
+def test_corrupt_lines_are_named_and_partial_keeps_the_whole_steps(
+    recorded: tuple[Path, list[Event]], tmp_path: Path
+) -> None:
     folder = _copy(recorded, tmp_path, "bad-json")
     lines = _lines(folder)
     lines[1] = "not json\n"
@@ -276,7 +308,7 @@ def test_html_report_opens_in_headless_chromium(recorded: tuple[Path, list[Event
     report = tmp_path / "report.html"
     export_session(session, "html", report)
     text = report.read_text(encoding="utf-8")
-    assert "src=\"http" not in text and "<script" not in text  # self-contained, no JavaScript
+    assert 'src="http' not in text and "<script" not in text  # self-contained, no JavaScript
     assert CHROMIUM is not None
     chrome = [CHROMIUM, *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}"]
     out = subprocess.run([*chrome, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=60)
@@ -288,8 +320,12 @@ def test_html_report_opens_in_headless_chromium(recorded: tuple[Path, list[Event
         assert "Raw reply" in section
     assert "forbidden_hotkey" in dom and "not that one" in dom and "Outcome: success" in dom
     shot = tmp_path / "report.png"
-    out = subprocess.run([*chrome, f"--screenshot={shot}", "--window-size=1280,2000", report.as_uri()],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*chrome, f"--screenshot={shot}", "--window-size=1280,2000", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and shot.is_file(), out.stderr[-2000:]
     with Image.open(shot) as image:
         assert image.size == (1280, 2000)

@@ -45,8 +45,13 @@ class TimedDriver:
 def make_executor(stop: StopFlag, ledger: SelfInputLedger | None = None) -> tuple[Executor, TimedDriver]:
     driver = TimedDriver(make_driver("pynput"))
     capture = ScreenCapture()
-    executor = Executor(checker=PolicyChecker(Policy(max_actions_per_minute=10_000)), driver=driver,
-                        screen=capture.geometry, stop=stop, ledger=ledger)
+    executor = Executor(
+        checker=PolicyChecker(Policy(max_actions_per_minute=10_000)),
+        driver=driver,
+        screen=capture.geometry,
+        stop=stop,
+        ledger=ledger,
+    )
     return executor, driver
 
 
@@ -95,9 +100,16 @@ def test_our_own_input_is_not_taken_for_the_users(target_window: Factory) -> Non
     executor, _ = make_executor(stop, ledger)
     canvas = target.widgets["Canvas"]
     cx, cy = target.centre("Canvas")
-    actions = [Click(*target.centre("Name")), Type("héllo 你好"), Hotkey(("ctrl", "a")), Click(cx, cy, "right"),
-               Click(cx, cy, "left", 2), Scroll(cx, cy, "down", 3), Drag(canvas.x + 5, canvas.y + 5, cx, cy),
-               Move(cx + 40, cy + 40)]
+    actions = [
+        Click(*target.centre("Name")),
+        Type("héllo 你好"),
+        Hotkey(("ctrl", "a")),
+        Click(cx, cy, "right"),
+        Click(cx, cy, "left", 2),
+        Scroll(cx, cy, "down", 3),
+        Drag(canvas.x + 5, canvas.y + 5, cx, cy),
+        Move(cx + 40, cy + 40),
+    ]
     with UserInputWatcher(stop, ledger):
         for action in actions:
             assert isinstance(executor.execute(executor.check(action)), Allow)

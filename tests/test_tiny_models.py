@@ -56,12 +56,14 @@ def _inputs(processor: Any, image: Any, text: str = "Click the OK button.", **kw
 @pytest.mark.parametrize("family_name", FAMILIES)
 @pytest.mark.parametrize("shot", SHOTS, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("budget", ["default", "low"])
-def test_processor_resizes_as_the_family_says(tiny_model_dir: TinyDir, family_name: str, shot: tuple[int, int],
-                                              budget: str) -> None:
+def test_processor_resizes_as_the_family_says(
+    tiny_model_dir: TinyDir, family_name: str, shot: tuple[int, int], budget: str
+) -> None:
     family = get_family(family_name)
     max_pixels = family.max_pixels if budget == "default" else LOW_BUDGET[family_name]
-    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
-                               max_pixels=max_pixels, family=family)
+    processor = load_processor(
+        str(tiny_model_dir(family_name)), min_pixels=family.min_pixels, max_pixels=max_pixels, family=family
+    )
     inputs = _inputs(processor, _screenshot(*shot))
     width, height = model_input_size(family, *shot, max_pixels=max_pixels)
     assert processed_image_sizes(inputs, processor) == [(width, height)]
@@ -71,20 +73,29 @@ def test_processor_resizes_as_the_family_says(tiny_model_dir: TinyDir, family_na
 
 def test_known_token_counts(tiny_model_dir: TinyDir) -> None:
     """The table of shared/reference/model-formats.md §3.4, through the real processors."""
-    cases = [("qwen2.5-vl", None, 2691), ("qwen2.5-vl", LOW_BUDGET["qwen2.5-vl"], 1222),
-             ("qwen3-vl", None, 2040), ("qwen3-vl", LOW_BUDGET["qwen3-vl"], 1222)]
+    cases = [
+        ("qwen2.5-vl", None, 2691),
+        ("qwen2.5-vl", LOW_BUDGET["qwen2.5-vl"], 1222),
+        ("qwen3-vl", None, 2040),
+        ("qwen3-vl", LOW_BUDGET["qwen3-vl"], 1222),
+    ]
     for family_name, max_pixels, tokens in cases:
         family = get_family(family_name)
-        processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
-                                   max_pixels=max_pixels or family.max_pixels, family=family)
+        processor = load_processor(
+            str(tiny_model_dir(family_name)),
+            min_pixels=family.min_pixels,
+            max_pixels=max_pixels or family.max_pixels,
+            family=family,
+        )
         assert image_token_count(_inputs(processor, _screenshot(1920, 1080)), processor) == tokens, family_name
 
 
 @pytest.mark.parametrize("family_name", FAMILIES)
 def test_chat_template_is_the_familys(tiny_model_dir: TinyDir, family_name: str) -> None:
     family = get_family(family_name)
-    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
-                               max_pixels=family.max_pixels, family=family)
+    processor = load_processor(
+        str(tiny_model_dir(family_name)), min_pixels=family.min_pixels, max_pixels=family.max_pixels, family=family
+    )
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Open 文件."}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" if family_name == "qwen2.5-vl" else ""
@@ -100,8 +111,12 @@ def test_chat_template_is_the_familys(tiny_model_dir: TinyDir, family_name: str)
 @pytest.mark.parametrize("family_name", FAMILIES)
 def test_pre_resized_image_without_resize_gives_the_same_tokens(tiny_model_dir: TinyDir, family_name: str) -> None:
     family = get_family(family_name)
-    processor = load_processor(str(tiny_model_dir(family_name)), min_pixels=family.min_pixels,
-                               max_pixels=LOW_BUDGET[family_name], family=family)
+    processor = load_processor(
+        str(tiny_model_dir(family_name)),
+        min_pixels=family.min_pixels,
+        max_pixels=LOW_BUDGET[family_name],
+        family=family,
+    )
     shot = _screenshot(1920, 1080)
     size = model_input_size(family, 1920, 1080, max_pixels=LOW_BUDGET[family_name])
     resized = _inputs(processor, shot.resize(size), do_resize=False)
@@ -123,7 +138,7 @@ def test_generate_runs_and_decodes(tiny_model_dir: TinyDir, family_name: str) ->
     inputs = _inputs(processor, _screenshot(1280, 720))
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    new = out[:, inputs["input_ids"].shape[1]:]
+    new = out[:, inputs["input_ids"].shape[1] :]
     assert 1 <= new.shape[1] <= 8
     assert isinstance(processor.batch_decode(new, skip_special_tokens=True)[0], str)
 
@@ -133,8 +148,9 @@ def test_generate_runs_and_decodes(tiny_model_dir: TinyDir, family_name: str) ->
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
     with torch.inference_mode():
-        stopped = model.generate(**inputs, max_new_tokens=8, do_sample=False,
-                                 stopping_criteria=StoppingCriteriaList([AfterTwo()]))
+        stopped = model.generate(
+            **inputs, max_new_tokens=8, do_sample=False, stopping_criteria=StoppingCriteriaList([AfterTwo()])
+        )
     assert stopped.shape[1] - inputs["input_ids"].shape[1] == 2
     assert torch.equal(stopped, out[:, : stopped.shape[1]])  # greedy: the same tokens, just fewer
 
@@ -142,8 +158,9 @@ def test_generate_runs_and_decodes(tiny_model_dir: TinyDir, family_name: str) ->
 def test_wrong_family_is_refused(tiny_model_dir: TinyDir) -> None:
     family = get_family("qwen3-vl")
     with pytest.raises(BackendError, match="multiples of 28.*expects 32"):
-        load_processor(str(tiny_model_dir("qwen2.5-vl")), min_pixels=family.min_pixels,
-                       max_pixels=family.max_pixels, family=family)
+        load_processor(
+            str(tiny_model_dir("qwen2.5-vl")), min_pixels=family.min_pixels, max_pixels=family.max_pixels, family=family
+        )
 
 
 def test_missing_models_are_one_line_errors(tmp_path: Path, tiny_model_dir: TinyDir) -> None:
@@ -181,8 +198,9 @@ def test_load_options_and_progress(tiny_model_dir: TinyDir) -> None:
         load_processor(directory, min_pixels=0, max_pixels=10)
 
 
-def test_refused_attention_falls_back_and_oom_is_one_line(tiny_model_dir: TinyDir,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refused_attention_falls_back_and_oom_is_one_line(
+    tiny_model_dir: TinyDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
     import transformers
 

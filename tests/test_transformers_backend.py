@@ -41,16 +41,27 @@ def run(family_name: str, model_dir: Path, stop: StopFlag, **options: object) ->
         executor = Executor(checker=PolicyChecker(Policy()), driver=DryRunDriver(), screen=capture.geometry, stop=stop)
         opts = RunOptions(**{"max_new_tokens": 12, "max_failures": 1, "settle_cap_s": 0.2, **options})  # type: ignore[arg-type]
         try:
-            return list(run_task("Click the Submit button.", backend=backend, family=family, executor=executor,
-                                 capture=capture, options=opts))
+            return list(
+                run_task(
+                    "Click the Submit button.",
+                    backend=backend,
+                    family=family,
+                    executor=executor,
+                    capture=capture,
+                    options=opts,
+                )
+            )
         finally:
             backend.close()
 
 
-@pytest.mark.parametrize(("family_name", "min_pixels", "max_pixels"),
-                         [("qwen2.5-vl", None, None), ("qwen3-vl", None, None), ("qwen2.5-vl", None, 1280 * 28 * 28)])
+@pytest.mark.parametrize(
+    ("family_name", "min_pixels", "max_pixels"),
+    [("qwen2.5-vl", None, None), ("qwen3-vl", None, None), ("qwen2.5-vl", None, 1280 * 28 * 28)],
+)
 def test_screenshot_reaches_the_model_and_noise_ends_the_run_cleanly(
-        tiny_model_dir: TinyDir, family_name: str, min_pixels: int | None, max_pixels: int | None) -> None:
+    tiny_model_dir: TinyDir, family_name: str, min_pixels: int | None, max_pixels: int | None
+) -> None:
     model_dir = tiny_model_dir(family_name)
     events = run(family_name, model_dir, StopFlag(), min_pixels=min_pixels, max_pixels=max_pixels)
     family = get_family(family_name)
@@ -62,13 +73,16 @@ def test_screenshot_reaches_the_model_and_noise_ends_the_run_cleanly(
     expected = (width // family.factor) * (height // family.factor)  # 2691 for qwen2.5-vl, 2040 for qwen3-vl at 1080p
     assert replied.image_tokens == expected
     # independently: the processor, fed the same conversation, made exactly that many image tokens
-    processor = load_processor(str(model_dir), min_pixels=min_pixels or family.min_pixels,
-                               max_pixels=max_pixels or family.max_pixels)
+    processor = load_processor(
+        str(model_dir), min_pixels=min_pixels or family.min_pixels, max_pixels=max_pixels or family.max_pixels
+    )
     messages, images = to_hf_messages(replied.messages)
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=[prompt], images=images, return_tensors="pt")
     assert image_token_count(inputs, processor) == expected
-    assert replied.input_tokens == inputs["input_ids"].shape[1] and replied.output_tokens and replied.output_tokens <= 12
+    assert (
+        replied.input_tokens == inputs["input_ids"].shape[1] and replied.output_tokens and replied.output_tokens <= 12
+    )
     assert any(isinstance(e, ModelLoading) for e in events)
     failed = [e for e in events if isinstance(e, ParseFailed)]
     finished = events[-1]

@@ -6,8 +6,9 @@ the model's raw text. Parsing, policy and execution happen outside, the same for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from PIL import Image
 

@@ -33,8 +33,14 @@ CHECK_SHOTS = ((1920, 1080), (1280, 800))  # screenshot sizes the processor's re
 MESSAGE_CHARS = 300
 
 
-def load_processor(model: str, *, min_pixels: int, max_pixels: int, family: Family | None = None,
-                   on_progress: ProgressCallback | None = None) -> Any:
+def load_processor(
+    model: str,
+    *,
+    min_pixels: int,
+    max_pixels: int,
+    family: Family | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Any:
     """The model's processor with this pixel budget; with `family`, checked to resize as that family does."""
     if min_pixels <= 0 or max_pixels < min_pixels:
         raise ConfigError(f"min_pixels ({min_pixels}) and max_pixels ({max_pixels}) must be positive with min <= max")
@@ -55,8 +61,14 @@ def load_processor(model: str, *, min_pixels: int, max_pixels: int, family: Fami
     return processor
 
 
-def load_model(model: str, *, device_map: str = "auto", dtype: str = "auto", attn: str | None = None,
-               on_progress: ProgressCallback | None = None) -> Any:
+def load_model(
+    model: str,
+    *,
+    device_map: str = "auto",
+    dtype: str = "auto",
+    attn: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Any:
     """The model in eval mode: bf16 with device_map="auto" on CUDA, float32 on CPU, the best attention available."""
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
@@ -138,14 +150,16 @@ def processed_image_sizes(inputs: Any, processor: Any) -> list[tuple[int, int]]:
     return [(int(w) * patch, int(h) * patch) for _t, h, w in rows]
 
 
-def expected_image_tokens(family: Family, width: int, height: int, *, min_pixels: int | None = None,
-                          max_pixels: int | None = None) -> int:
+def expected_image_tokens(
+    family: Family, width: int, height: int, *, min_pixels: int | None = None, max_pixels: int | None = None
+) -> int:
     """Visual tokens for a width x height screenshot: (W/f)*(H/f) of the family's resized size."""
     w, h = model_input_size(family, width, height, min_pixels=min_pixels, max_pixels=max_pixels)
     return (w // family.factor) * (h // family.factor)
 
 
 # --- resolving ids ------------------------------------------------------------------------------
+
 
 def _snapshot(model: str, on_progress: ProgressCallback | None) -> Path:
     from huggingface_hub import snapshot_download
@@ -160,22 +174,27 @@ def _snapshot(model: str, on_progress: ProgressCallback | None) -> Path:
     offline = hub_offline()
     tqdm_class = _progress_bar_class(on_progress) if on_progress is not None and not offline else None
     try:
-        local = snapshot_download(model, local_files_only=offline, allow_patterns=list(DOWNLOAD_PATTERNS),
-                                  tqdm_class=tqdm_class)
+        local = snapshot_download(
+            model, local_files_only=offline, allow_patterns=list(DOWNLOAD_PATTERNS), tqdm_class=tqdm_class
+        )
     except HFValidationError as exc:
         raise BackendError(f"model {model!r} is neither a directory nor a Hugging Face model id: {_line(exc)}") from exc
     except LocalEntryNotFoundError as exc:
         if offline:
-            raise BackendError(f"model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
-                               ) from exc
-        raise BackendError(f"model {model!r} is not in the local Hugging Face cache and the hub cannot be reached"
-                           ) from exc
+            raise BackendError(
+                f"model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+            ) from exc
+        raise BackendError(
+            f"model {model!r} is not in the local Hugging Face cache and the hub cannot be reached"
+        ) from exc
     except GatedRepoError as exc:  # before RepositoryNotFoundError, its base class
-        raise BackendError(f"model {model!r} is gated: accept its terms on huggingface.co and log in "
-                           "(hf auth login)") from exc
+        raise BackendError(
+            f"model {model!r} is gated: accept its terms on huggingface.co and log in (hf auth login)"
+        ) from exc
     except RepositoryNotFoundError as exc:
-        raise BackendError(f"no model {model!r} on the Hugging Face hub (or it is private: log in with "
-                           "hf auth login)") from exc
+        raise BackendError(
+            f"no model {model!r} on the Hugging Face hub (or it is private: log in with hf auth login)"
+        ) from exc
     except RevisionNotFoundError as exc:
         raise BackendError(f"model {model!r}: {_line(exc)}") from exc
     except Exception as exc:  # network errors, a full disk, a broken cache
@@ -213,6 +232,7 @@ def _progress_bar_class(on_progress: ProgressCallback) -> Any:
 
 # --- the processor ------------------------------------------------------------------------------
 
+
 def _image_only_processor(model: str, path: Path, budget: dict[str, int]) -> Any:
     """The family's processor from the PIL image processor + tokenizer, without the torchvision video processor."""
     import transformers
@@ -221,22 +241,26 @@ def _image_only_processor(model: str, path: Path, budget: dict[str, int]) -> Any
     name = _processor_class_name(path)
     base = getattr(hf, name, None) if name else None
     if base is None or list(base.get_attributes()) != ["image_processor", "tokenizer", "video_processor"]:
-        raise BackendError(f"cannot build a processor for {model!r} ({name or 'unknown processor'}) without "
-                           "torchvision: install torchvision matching your torch")
+        raise BackendError(
+            f"cannot build a processor for {model!r} ({name or 'unknown processor'}) without "
+            "torchvision: install torchvision matching your torch"
+        )
 
     class ImageOnlyProcessor(base):  # type: ignore[misc,valid-type]
         """`base` with no video processor: get_attributes() reads this signature, so video is left out."""
 
-        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
-                     **kwargs: Any) -> None:
+        def __init__(
+            self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+        ) -> None:
             super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = f"{name}ImageOnly"
     try:
         image_processor = hf.AutoImageProcessor.from_pretrained(str(path), local_files_only=True, **budget)
         tokenizer = hf.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        return ImageOnlyProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                  chat_template=_chat_template(path, tokenizer))
+        return ImageOnlyProcessor(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=_chat_template(path, tokenizer)
+        )
     except Exception as exc:
         raise BackendError(f"cannot load the processor of {model!r}: {_line(exc)}") from exc
 
@@ -273,14 +297,18 @@ def _check_processor(processor: Any, model: str, min_pixels: int, max_pixels: in
     size = getattr(image, "size", None)
     got = (_size_entry(size, "shortest_edge"), _size_entry(size, "longest_edge"))
     if got != (min_pixels, max_pixels):
-        raise BackendError(f"the processor of {model!r} did not take the pixel budget: it has min/max "
-                           f"{got[0]}/{got[1]}, asked {min_pixels}/{max_pixels}")
+        raise BackendError(
+            f"the processor of {model!r} did not take the pixel budget: it has min/max "
+            f"{got[0]}/{got[1]}, asked {min_pixels}/{max_pixels}"
+        )
     if family is None or family.fixed_input is not None:
         return
     factor = int(getattr(image, "patch_size", 0)) * int(getattr(image, "merge_size", 0))
     if factor != family.factor:
-        raise BackendError(f"{model!r} resizes images to multiples of {factor}, but family {family.name!r} expects "
-                           f"{family.factor}: is it a {family.name} model?")
+        raise BackendError(
+            f"{model!r} resizes images to multiples of {factor}, but family {family.name!r} expects "
+            f"{family.factor}: is it a {family.name} model?"
+        )
     count = getattr(image, "get_number_of_image_patches", None)
     if count is None:
         return
@@ -288,8 +316,10 @@ def _check_processor(processor: Any, model: str, min_pixels: int, max_pixels: in
     for width, height in CHECK_SHOTS:
         w, h = model_input_size(family, width, height, min_pixels=min_pixels, max_pixels=max_pixels)
         if int(count(height, width, {})) != (w // patch) * (h // patch):
-            raise BackendError(f"the processor of {model!r} does not resize a {width}x{height} screenshot to "
-                               f"{w}x{h} as family {family.name!r} does")
+            raise BackendError(
+                f"the processor of {model!r} does not resize a {width}x{height} screenshot to "
+                f"{w}x{h} as family {family.name!r} does"
+            )
 
 
 def _size_entry(size: Any, key: str) -> int | None:
@@ -299,8 +329,10 @@ def _size_entry(size: Any, key: str) -> int | None:
 
 # --- the model ----------------------------------------------------------------------------------
 
-def _from_pretrained(model: str, path: Path, torch_dtype: Any, placement: str | None, attention: str, *,
-                     fall_back: bool) -> Any:
+
+def _from_pretrained(
+    model: str, path: Path, torch_dtype: Any, placement: str | None, attention: str, *, fall_back: bool
+) -> Any:
     """from_pretrained with one-line errors; a refused automatic attention falls back (flash, sdpa, eager)."""
     import torch
     import transformers
@@ -311,12 +343,13 @@ def _from_pretrained(model: str, path: Path, torch_dtype: Any, placement: str | 
     try:
         return transformers.AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
     except torch.cuda.OutOfMemoryError as exc:
-        raise BackendError(f"CUDA ran out of memory loading {model!r} ({_gpu_memory()}): use a smaller model or "
-                           "close what else uses the GPU") from exc
+        raise BackendError(
+            f"CUDA ran out of memory loading {model!r} ({_gpu_memory()}): use a smaller model or "
+            "close what else uses the GPU"
+        ) from exc
     except Exception as exc:
         if fall_back and attention in FALLBACK_ATTENTION and _about_attention(attention, exc):
-            return _from_pretrained(model, path, torch_dtype, placement, FALLBACK_ATTENTION[attention],
-                                    fall_back=True)
+            return _from_pretrained(model, path, torch_dtype, placement, FALLBACK_ATTENTION[attention], fall_back=True)
         raise BackendError(_load_failure(model, path, attention, exc)) from exc
 
 
@@ -360,7 +393,7 @@ def _torch_dtype(dtype: str, cuda: bool) -> Any:
 
 
 def _device_map(device_map: str, cuda: bool) -> str | None:
-    """"auto" spreads over the GPUs through accelerate when CUDA is there, else plain CPU loading (None)."""
+    """ "auto" spreads over the GPUs through accelerate when CUDA is there, else plain CPU loading (None)."""
     if device_map == "auto":
         if not cuda:
             return None

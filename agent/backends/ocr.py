@@ -21,14 +21,23 @@ import re
 import threading
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Sequence
+from typing import Any, Literal, NamedTuple
 
 from PIL import Image
 
 from agent.backends.base import ModelReply, ModelRequest, ProgressFn
 from agent.backends.ocr_grammar import (
-    Click, NeedsModel, Plan, Press, ScrollStep, Step, TypeInto, WaitStep, parse_task,
+    Click,
+    NeedsModel,
+    Plan,
+    Press,
+    ScrollStep,
+    Step,
+    TypeInto,
+    WaitStep,
+    parse_task,
 )
 from agent.errors import BackendError
 from agent.prompts import Message, TextPart
@@ -179,8 +188,7 @@ def _normalise(text: str) -> tuple[str, list[int]]:
         chars.pop(0)
         where.pop(0)
     # OCR is unsure about spaces next to punctuation ("notes.py-Editor" for "notes.py - Editor"): drop them
-    keep = [k for k, c in enumerate(chars)
-            if c != " " or (chars[k - 1].isalnum() and chars[k + 1].isalnum())]
+    keep = [k for k, c in enumerate(chars) if c != " " or (chars[k - 1].isalnum() and chars[k + 1].isalnum())]
     return "".join(chars[k] for k in keep), [where[k] for k in keep]
 
 
@@ -199,7 +207,7 @@ def _match(line: OcrLine, tier: int, similarity: float, span: tuple[int, int]) -
     left, right = x1 + start * (x2 - x1), x1 + end * (x2 - x1)
     box = (round(left), line_box[1], round(right), line_box[3])
     point = (round((left + right) / 2), round((y1 + y2) / 2))
-    rest = line.text[span[1]:].strip()
+    rest = line.text[span[1] :].strip()
     label = rest in (":", "：") or (rest == "" and line.text.rstrip().endswith((":", "：")))
     return Match(line.text, point, box, line_box, _TIERS[tier], similarity, line.score, label)
 
@@ -218,7 +226,7 @@ def field_point(match: Match, width: int) -> tuple[int, int]:
 
 def seen_texts(lines: Sequence[OcrLine], limit: int = SEEN_LIMIT) -> list[str]:
     """A few texts read on the screen, top-left first, without repeats (for 'not found' messages)."""
-    ordered = sorted(lines, key=lambda l: (min(p[1] for p in l.box), min(p[0] for p in l.box)))
+    ordered = sorted(lines, key=lambda line: (min(p[1] for p in line.box), min(p[0] for p in line.box)))
     texts: list[str] = []
     for line in ordered:
         text = " ".join(line.text.split())
@@ -243,7 +251,7 @@ def _newest_note(messages: Sequence[Message]) -> str | None:
         return None
     for part in messages[-1].parts:
         if isinstance(part, TextPart) and part.text.lstrip().startswith("Note: "):
-            return part.text.lstrip()[len("Note: "):].strip()
+            return part.text.lstrip()[len("Note: ") :].strip()
     return None
 
 
@@ -272,8 +280,9 @@ class OcrBackend:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise BackendError("the OCR backend needs rapidocr-onnxruntime "
-                                   f"(pip install rapidocr-onnxruntime): {exc}") from exc
+                raise BackendError(
+                    f"the OCR backend needs rapidocr-onnxruntime (pip install rapidocr-onnxruntime): {exc}"
+                ) from exc
             try:
                 self._engine = RapidOCR(**self._options)
             except Exception as exc:  # onnxruntime: a broken model file or an unusable CPU build
@@ -298,14 +307,19 @@ class OcrBackend:
             except Exception as exc:
                 raise BackendError(f"OCR failed: {exc}") from exc
             self.last_ocr_s = time.perf_counter() - started
-        return [OcrLine(str(text).strip(), [(float(x), float(y)) for x, y in box], float(score))
-                for box, text, score in (result or []) if str(text).strip()]
+        return [
+            OcrLine(str(text).strip(), [(float(x), float(y)) for x, y in box], float(score))
+            for box, text, score in (result or [])
+            if str(text).strip()
+        ]
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         started = time.perf_counter()
         if request.family.name != FAMILY:
-            raise BackendError(f"the OCR backend answers in {FAMILY}'s syntax, not {request.family.name}'s: "
-                               f"run it with --family {FAMILY}")
+            raise BackendError(
+                f"the OCR backend answers in {FAMILY}'s syntax, not {request.family.name}'s: "
+                f"run it with --family {FAMILY}"
+            )
         with self._lock:
             stop.check_stopped()
             if request.step == 1 or request.task != self._task or self._plan is None:
@@ -352,14 +366,20 @@ class OcrBackend:
             return _terminate(f"Could not find '{target}' on the screen (saw: {seen}).", "failure")
         found = f"found '{match.line}', {match.how} match"
         if isinstance(step, Click):
-            action = {(1, "left"): "left_click", (2, "left"): "double_click", (3, "left"): "triple_click",
-                      (1, "right"): "right_click", (1, "middle"): "middle_click"}[(step.count, step.button)]
+            action = {
+                (1, "left"): "left_click",
+                (2, "left"): "double_click",
+                (3, "left"): "triple_click",
+                (1, "right"): "right_click",
+                (1, "middle"): "middle_click",
+            }[(step.count, step.button)]
             return f"{step.describe()} ({found}).\n{tool_call(action, coordinate=list(match.point))}"
         if isinstance(step, ScrollStep):
             return f"{step.describe()} ({found}).\n{_scroll_call(step, match.point)}"
         x, y = field_point(match, image.width)
         return f"{step.describe()} ({found}).\n" + "\n".join(
-            [tool_call("left_click", coordinate=[x, y]), *_type_calls(step)])
+            [tool_call("left_click", coordinate=[x, y]), *_type_calls(step)]
+        )
 
 
 def _type_calls(step: TypeInto) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from sandbox.errors import KeyNameError
 from sandbox.keys import normalize_combo, split_combo
@@ -27,8 +27,15 @@ Direction = Literal["up", "down", "left", "right"]
 DEFAULT_SCROLL_NOTCHES = 5
 DEFAULT_WAIT_S = 1.0
 MAX_WAIT_S = 3600.0
-EXAMPLES = ('click Save', 'double-click "My Documents"', 'type hello into Name and press enter',
-            'press ctrl+s', 'scroll down 3', 'wait 2 s', '点击 保存')
+EXAMPLES = (
+    "click Save",
+    'double-click "My Documents"',
+    "type hello into Name and press enter",
+    "press ctrl+s",
+    "scroll down 3",
+    "wait 2 s",
+    "点击 保存",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +94,7 @@ class WaitStep:
         return f"Wait {self.seconds:g} s"
 
 
-Step = Union[Click, TypeInto, Press, ScrollStep, WaitStep]
+Step = Click | TypeInto | Press | ScrollStep | WaitStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +114,9 @@ _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": 
 _VERBS = r"(?:(?:double|right|middle|triple|left)[- ]?)?click|type|press|hit|scroll|wait|fill"
 _SEPARATOR = re.compile(  # a comma between digits (1,000) is not a separator
     r"\s*(?:(?:,\s*)?(?:\band\s+)?\bthen\b|(?<!\d),|,(?!\d)|;|\n|，\s*然后|；|，|然后)\s*"
-    rf"|\s+and\s+(?=(?:{_VERBS})\b)", re.I)
+    rf"|\s+and\s+(?=(?:{_VERBS})\b)",
+    re.I,
+)
 _POLITE = re.compile(r"^(?:please\s+|pls\s+|请)", re.I)
 _END_PUNCT = ".。!！"
 _CLICK = re.compile(r"^(?:(double|right|middle|triple|left)[- ]?)?click\s+(.+)$", re.I | re.S)
@@ -117,9 +126,12 @@ _FILL_HEAD = re.compile(r"^fill(?:\s+in|\s+out)?\s+", re.I)
 _FILL = re.compile(r"^(.+?)\s+with\s+(.+)$", re.I | re.S)
 _SUBMIT = re.compile(r"\s+(?:and\s+)?(?:press|hit)\s+(?:the\s+)?(?:enter|return)(?:\s+key)?$", re.I)
 _PRESS = re.compile(r"^(?:press|hit)\s+(?:the\s+)?(.+?)(?:\s+keys?)?$", re.I | re.S)
-_SCROLL = re.compile(r"^scroll\s+(up|down|left|right)(?:\s+by)?(?:\s+(\d+))?"
-                     r"(?:\s+(?:notches|notch|times|clicks|steps|lines))?(?:\s+(?:the\s+)?page)?"
-                     r"(?:\s+(?:on|in|over|at)\s+(.+))?$", re.I | re.S)
+_SCROLL = re.compile(
+    r"^scroll\s+(up|down|left|right)(?:\s+by)?(?:\s+(\d+))?"
+    r"(?:\s+(?:notches|notch|times|clicks|steps|lines))?(?:\s+(?:the\s+)?page)?"
+    r"(?:\s+(?:on|in|over|at)\s+(.+))?$",
+    re.I | re.S,
+)
 _WAIT = re.compile(r"^wait(?:\s+for)?(?:\s+(\d+(?:\.\d+)?)\s*(?:s|secs?|seconds?)?)?$", re.I)
 _ZH_CLICK = re.compile(r"^(双击|右键点击|右键单击|右击|左键点击|左键单击|点击|单击)\s*(.+)$", re.S)
 _ZH_TYPE_IN = re.compile(r"^在\s*(.+?)\s*(?:中|里|内)?\s*输入\s*(.+)$", re.S)
@@ -129,9 +141,20 @@ _ZH_PRESS = re.compile(r"^按下?\s*(.+?)\s*键?$", re.S)
 _ZH_SCROLL = re.compile(r"^向(上|下|左|右)滚动\s*(?:(\d+)\s*(?:次|格|下)?)?$")
 _ZH_WAIT = re.compile(r"^等待?\s*(\d+(?:\.\d+)?)\s*秒钟?$")
 _ZH_DIRECTIONS: dict[str, Direction] = {"上": "up", "下": "down", "左": "left", "右": "right"}
-_ZH_KEYS = {"回车": "enter", "回车键": "enter", "空格": "space", "空格键": "space", "退格": "backspace",
-            "退格键": "backspace", "删除": "delete", "删除键": "delete", "制表": "tab", "制表键": "tab",
-            "退出": "esc", "退出键": "esc"}
+_ZH_KEYS = {
+    "回车": "enter",
+    "回车键": "enter",
+    "空格": "space",
+    "空格键": "space",
+    "退格": "backspace",
+    "退格键": "backspace",
+    "删除": "delete",
+    "删除键": "delete",
+    "制表": "tab",
+    "制表键": "tab",
+    "退出": "esc",
+    "退出键": "esc",
+}
 
 
 def parse_task(task: str) -> Plan | NeedsModel:
@@ -144,8 +167,13 @@ def parse_task(task: str) -> Plan | NeedsModel:
         step = parse_step(part)
         if isinstance(step, NeedsModel):
             return step
-        if (isinstance(step, Press) and step.keys == ("enter",) and steps
-                and isinstance(steps[-1], TypeInto) and not steps[-1].submit):
+        if (
+            isinstance(step, Press)
+            and step.keys == ("enter",)
+            and steps
+            and isinstance(steps[-1], TypeInto)
+            and not steps[-1].submit
+        ):
             last = steps[-1]
             steps[-1] = TypeInto(last.text, last.field, submit=True)
             continue
@@ -160,7 +188,7 @@ def split_parts(task: str) -> list[str]:
     while index < len(text):
         end = _quote_end(text, index)
         if end is not None:
-            current.append(text[index:end + 1])
+            current.append(text[index : end + 1])
             index = end + 1
             continue
         separator = _SEPARATOR.match(text, index)
@@ -187,8 +215,11 @@ def parse_step(part: str) -> Step | NeedsModel:
 
 
 def _reason(what: str) -> str:
-    return (f"{what}. Without a vision-language model deskpilot only follows literal instructions, e.g. "
-            + "; ".join(EXAMPLES) + ". Use --backend transformers or openai for this task.")
+    return (
+        f"{what}. Without a vision-language model deskpilot only follows literal instructions, e.g. "
+        + "; ".join(EXAMPLES)
+        + ". Use --backend transformers or openai for this task."
+    )
 
 
 def _read_click(text: str) -> Step | NeedsModel | None:
@@ -207,9 +238,9 @@ def _read_fill(text: str) -> Step | None:
     head = _FILL_HEAD.match(text)
     if not head:
         return None
-    rest = text[head.end():]
+    rest = text[head.end() :]
     end = _quote_end(rest, 0) if rest else None  # a quoted field may hold " with "
-    if end is not None and (match := re.match(r"\s+with\s+(.+)$", rest[end + 1:], re.I | re.S)):
+    if end is not None and (match := re.match(r"\s+with\s+(.+)$", rest[end + 1 :], re.I | re.S)):
         field, value = rest[1:end], _literal(match.group(1))
     elif match := _FILL.match(rest):
         field, value = _target(match.group(1), suffixes=_FIELD_NOISE), _literal(match.group(2))
@@ -244,7 +275,7 @@ def _split_into(rest: str) -> tuple[str, str | None]:
     """(text, field) of 'TEXT into FIELD' / 'TEXT in FIELD'; a quoted TEXT is taken literally."""
     end = _quote_end(rest, 0) if rest else None
     if end is not None:
-        after = rest[end + 1:].strip()
+        after = rest[end + 1 :].strip()
         tail = re.match(r"^(?:into|in|to)\s+(.+)$", after, re.I | re.S)
         if tail:
             return rest[1:end], _target(tail.group(1), suffixes=_FIELD_NOISE)
@@ -256,7 +287,7 @@ def _split_into(rest: str) -> tuple[str, str | None]:
         into = spots[-1] if spots else None
     if into is None:
         return rest, None
-    return _literal(rest[: into.start()]), _target(rest[into.end():], suffixes=_FIELD_NOISE)
+    return _literal(rest[: into.start()]), _target(rest[into.end() :], suffixes=_FIELD_NOISE)
 
 
 def _read_press(text: str) -> Step | NeedsModel | None:
@@ -340,8 +371,9 @@ def _target(raw: str, *, suffixes: tuple[str, ...]) -> str:
     text = re.sub(r"^(?:on\s+)?(?:the\s+)?", "", text, flags=re.I).strip()
     for suffix in suffixes:
         # "the Save button" -> "Save"; a target that is only the noise word stays as it is
-        stripped = re.sub(rf"\s*\b{re.escape(suffix)}$" if suffix.isascii() else rf"\s*{re.escape(suffix)}$",
-                          "", text, flags=re.I).strip()
+        stripped = re.sub(
+            rf"\s*\b{re.escape(suffix)}$" if suffix.isascii() else rf"\s*{re.escape(suffix)}$", "", text, flags=re.I
+        ).strip()
         if stripped and stripped != text:
             text = stripped
             break

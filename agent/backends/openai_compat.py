@@ -22,7 +22,8 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -76,11 +77,21 @@ class OpenAIBackend:
     follows_a_plan = False
     family: str | None = None
 
-    def __init__(self, endpoint: str, *, model: str | None = None, api_key_env: str = "DESKPILOT_API_KEY",
-                 image_format: ImageFormat = DEFAULT_IMAGE_FORMAT, timeout_s: float = 120.0,
-                 connect_timeout_s: float = 10.0, retries: int = 3, backoff_s: float = 0.5,
-                 temperature: float = 0.0, transport: httpx.BaseTransport | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        model: str | None = None,
+        api_key_env: str = "DESKPILOT_API_KEY",
+        image_format: ImageFormat = DEFAULT_IMAGE_FORMAT,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        temperature: float = 0.0,
+        transport: httpx.BaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         if image_format not in ("png", "jpeg"):
             raise ConfigError(f"image format must be png or jpeg, not {image_format!r}")
         if timeout_s <= 0 or connect_timeout_s <= 0 or retries < 0 or backoff_s < 0:
@@ -135,8 +146,13 @@ class OpenAIBackend:
         if not self._loaded:
             self.load()
         assert self._client is not None and self.model is not None
-        body = {"model": self.model, "messages": self.to_openai_messages(request.messages),
-                "max_tokens": request.max_new_tokens, "temperature": self.temperature, "stream": False}
+        body = {
+            "model": self.model,
+            "messages": self.to_openai_messages(request.messages),
+            "max_tokens": request.max_new_tokens,
+            "temperature": self.temperature,
+            "stream": False,
+        }
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
         url = f"{self.endpoint}/chat/completions"
         attempt = 0
@@ -225,8 +241,11 @@ class OpenAIBackend:
 
         def work() -> None:
             try:
-                outcome.append(client.post(url, content=content, headers={"content-type": "application/json"},
-                                           extensions={"trace": trace}))
+                outcome.append(
+                    client.post(
+                        url, content=content, headers={"content-type": "application/json"}, extensions={"trace": trace}
+                    )
+                )
             except BaseException as exc:  # handed to the caller's thread
                 outcome.append(exc)
             finally:
@@ -252,13 +271,17 @@ class OpenAIBackend:
         if status in (401, 403):
             if self._key_source is None:
                 return f"the server wants an API key (HTTP {status}; set {self.api_key_env}){said}"
-            return f"the server refused the API key from ${self._key_source} (HTTP {status}; set {self.api_key_env}){said}"
+            return (
+                f"the server refused the API key from ${self._key_source} (HTTP {status}; set {self.api_key_env}){said}"
+            )
         served = f" (it serves: {', '.join(self.served_models)})" if self.served_models else ""
         if status == 404 and url.endswith("/chat/completions") and "model" in message.lower():
             return f"the server does not serve the model {self.model!r} (HTTP 404){said}{served}"
         if status == 404:
-            return (f"{url} was not found (HTTP 404){said}. The endpoint must be the API's base URL, usually "
-                    "ending in /v1, e.g. http://localhost:8000/v1")
+            return (
+                f"{url} was not found (HTTP 404){said}. The endpoint must be the API's base URL, usually "
+                "ending in /v1, e.g. http://localhost:8000/v1"
+            )
         if status == 429:
             return f"the server is busy or rate-limited (HTTP 429){said}"
         if status >= 500:
@@ -273,7 +296,9 @@ def reply_text(data: Any, url: str = "the server") -> tuple[str, int | None, int
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         error = data.get("error")
-        said = f": {_quote(str(error.get('message', error)) if isinstance(error, dict) else str(error))}" if error else ""
+        said = (
+            f": {_quote(str(error.get('message', error)) if isinstance(error, dict) else str(error))}" if error else ""
+        )
         raise BackendError(f"{url} answered with no choices{said}")
     message = choices[0].get("message") if isinstance(choices[0], dict) else None
     if not isinstance(message, dict):
@@ -296,8 +321,9 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "output_text"))
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") in ("text", "output_text")
+        )
     raise BackendError(f"the server's message content is neither text nor parts: {_quote(json.dumps(content))}")
 
 
@@ -322,8 +348,9 @@ def _json(response: httpx.Response, url: str) -> Any:
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError):
-        raise BackendError(f"{url} answered with malformed JSON (HTTP {response.status_code}): "
-                           f"{_quote(response.text)}") from None
+        raise BackendError(
+            f"{url} answered with malformed JSON (HTTP {response.status_code}): {_quote(response.text)}"
+        ) from None
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -398,4 +425,3 @@ def _wait(stop: StopFlag, seconds: float) -> None:
         if left <= 0:
             return
         time.sleep(min(left, STOP_POLL_S))
-

@@ -31,12 +31,15 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
         return OcrBackend()
     if settings.name == "transformers":
         if not settings.model:
-            raise ConfigError("--backend transformers needs --model (a model directory or a Hugging Face id, "
-                              f"e.g. {family.hf_example})")
+            raise ConfigError(
+                "--backend transformers needs --model (a model directory or a Hugging Face id, "
+                f"e.g. {family.hf_example})"
+            )
         from agent.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(settings.model, family=family, min_pixels=settings.min_pixels,
-                                   max_pixels=settings.max_pixels)
+        return TransformersBackend(
+            settings.model, family=family, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels
+        )
     if settings.name == "openai":
         if not settings.endpoint:
             raise ConfigError("--backend openai needs --endpoint (e.g. http://localhost:8000/v1)")
@@ -44,11 +47,12 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
 
         if settings.image_format not in ("jpeg", "png"):
             raise ConfigError(f"image format must be jpeg or png, not {settings.image_format!r}")
-        return OpenAIBackend(settings.endpoint, model=settings.model,
-                             image_format="png" if settings.image_format == "png" else "jpeg")
+        return OpenAIBackend(
+            settings.endpoint, model=settings.model, image_format="png" if settings.image_format == "png" else "jpeg"
+        )
     if settings.name == "scripted":
         if settings.script is None:
-            raise ConfigError("--backend scripted needs --script FILE (one {\"raw\": \"...\"} per line)")
+            raise ConfigError('--backend scripted needs --script FILE (one {"raw": "..."} per line)')
         from agent.backends.scripted import ScriptedBackend
 
         return ScriptedBackend(settings.script)

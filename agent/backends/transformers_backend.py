@@ -40,8 +40,17 @@ class TransformersBackend:
     follows_a_plan = False
     family: str | None = None
 
-    def __init__(self, model: str, *, family: Family, min_pixels: int | None = None, max_pixels: int | None = None,
-                 device_map: str = "auto", dtype: str = "auto", attn: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        family: Family,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        device_map: str = "auto",
+        dtype: str = "auto",
+        attn: str | None = None,
+    ) -> None:
         self.model_name = model
         self._family = family
         self._min_pixels = family.min_pixels if min_pixels is None else min_pixels
@@ -53,10 +62,16 @@ class TransformersBackend:
     def load(self, *, progress: ProgressFn | None = None) -> None:
         if self._model is not None:
             return
-        self._processor = load_processor(self.model_name, min_pixels=self._min_pixels, max_pixels=self._max_pixels,
-                                         family=self._family, on_progress=progress)
-        self._model = load_model(self.model_name, device_map=self._device_map, dtype=self._dtype, attn=self._attn,
-                                 on_progress=progress)
+        self._processor = load_processor(
+            self.model_name,
+            min_pixels=self._min_pixels,
+            max_pixels=self._max_pixels,
+            family=self._family,
+            on_progress=progress,
+        )
+        self._model = load_model(
+            self.model_name, device_map=self._device_map, dtype=self._dtype, attn=self._attn, on_progress=progress
+        )
 
     @property
     def device(self) -> str:
@@ -75,13 +90,16 @@ class TransformersBackend:
             raise BackendError(f"the processor could not prepare the prompt: {exc}") from exc
         sizes = processed_image_sizes(inputs, self._processor) if images else []
         if sizes and sizes[-1] != request.image.size:
-            raise BackendError(f"the processor resized the screenshot to {sizes[-1][0]}x{sizes[-1][1]}, not the "
-                               f"{request.image.size[0]}x{request.image.size[1]} deskpilot prepared: check min/max pixels")
+            raise BackendError(
+                f"the processor resized the screenshot to {sizes[-1][0]}x{sizes[-1][1]}, not the "
+                f"{request.image.size[0]}x{request.image.size[1]} deskpilot prepared: check min/max pixels"
+            )
         inputs = inputs.to(self._model.device)
         prompt_length = int(inputs["input_ids"].shape[1])
         try:
-            output = self._model.generate(**inputs, max_new_tokens=request.max_new_tokens, do_sample=False,
-                                          stopping_criteria=_stopping(stop))
+            output = self._model.generate(
+                **inputs, max_new_tokens=request.max_new_tokens, do_sample=False, stopping_criteria=_stopping(stop)
+            )
         except Exception as exc:
             raise BackendError(f"generation failed: {_oom_hint(exc)}") from exc
         stop.check_stopped()  # stopped mid-generation: the partial reply is not acted on
@@ -123,4 +141,3 @@ def _oom_hint(exc: Exception) -> str:
     if "out of memory" in text.lower():
         return f"{text} (try a smaller --max-pixels or a smaller model)"
     return text
-

@@ -50,7 +50,7 @@ def split_thinking(raw: str) -> tuple[str | None, str]:
     if closes:  # the chat template opened <think>; everything up to the last close is thinking
         last = closes[-1]
         thoughts.insert(0, _THINK_CLOSE.sub("", text[: last.start()]).replace("<think>", "").strip())
-        text = text[last.end():]
+        text = text[last.end() :]
     elif "<think>" in text:  # opened and never closed: the whole rest is thinking, no answer
         head, _, tail = text.partition("<think>")
         thoughts.append(tail.strip())
@@ -63,9 +63,7 @@ def to_number(value: object, what: str, source: str) -> float:
     """A finite number from a JSON value; numeric strings are accepted (models emit `"time": "3"`)."""
     if isinstance(value, bool):
         raise ParseError(f"{what} must be a number, got {value!r} in {quote(source)}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*" + _NUMBER + r"\s*", value):
+    if isinstance(value, (int, float)) or isinstance(value, str) and re.fullmatch(r"\s*" + _NUMBER + r"\s*", value):
         number = float(value)
     else:
         raise ParseError(f"{what} must be a number, got {value!r} in {quote(source)}")

@@ -44,8 +44,10 @@ def parse(text: str) -> tuple[str | None, list[Proposal]]:
         return None, [p for m in points for p in _from_xml(m)]
     boxes = list(_PLAIN_BOX.finditer(stripped))
     if boxes:
-        return None, [click_at_box(tuple(float(n) for n in NUMBER_RE.findall(m.group(1))), m.group(0))  # type: ignore[arg-type]
-                      for m in boxes]
+        return None, [
+            click_at_box(tuple(float(n) for n in NUMBER_RE.findall(m.group(1))), m.group(0))  # type: ignore[arg-type]
+            for m in boxes
+        ]
     raise ParseError(f"no tool call or grounding found in {quote(stripped)}")
 
 

@@ -19,9 +19,16 @@ _SINGLE = re.compile(rf"^\s*{_PAIR}\s*$")
 _V1_BOX = re.compile(r"<box>(.*?)</box>", re.S)
 _V1_TAGS = re.compile(r"</?(ref|box|quad)>|<img>.*?</img>", re.S)
 _V2_BOX = re.compile(r"<\|box_start\|>(.*?)<\|box_end\|>", re.S)
-_V2_ALIASES = {"<|extra_0|>": "<|object_ref_start|>", "<|extra_1|>": "<|object_ref_end|>",
-               "<|extra_2|>": "<|box_start|>", "<|extra_3|>": "<|box_end|>"}
-_V2_TAGS = re.compile(r"<\|object_ref_start\|>|<\|object_ref_end\|>|<\|box_start\|>.*?<\|box_end\|>|<\|quad_start\|>.*?<\|quad_end\|>", re.S)
+_V2_ALIASES = {
+    "<|extra_0|>": "<|object_ref_start|>",
+    "<|extra_1|>": "<|object_ref_end|>",
+    "<|extra_2|>": "<|box_start|>",
+    "<|extra_3|>": "<|box_end|>",
+}
+_V2_TAGS = re.compile(
+    r"<\|object_ref_start\|>|<\|object_ref_end\|>|<\|box_start\|>.*?<\|box_end\|>|<\|quad_start\|>.*?<\|quad_end\|>",
+    re.S,
+)
 
 
 def parse_qwen_vl(text: str) -> tuple[str | None, list[Proposal]]:

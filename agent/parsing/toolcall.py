@@ -16,8 +16,12 @@ _BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 # Qwen-Agent's rendering of a call: "[TOOL_CALL] name\n{json}" (optionally followed by a response marker)
 _RENDERED = re.compile(r"\[TOOL_CALL\]\s*([\w.-]+)\s*\n(.*?)(?=\[TOOL_RESPONSE\]|\[TOOL_CALL\]|\Z)", re.S)
 _CLICKS = {
-    "left_click": ("left", 1), "click": ("left", 1), "right_click": ("right", 1),
-    "middle_click": ("middle", 1), "double_click": ("left", 2), "triple_click": ("left", 3),
+    "left_click": ("left", 1),
+    "click": ("left", 1),
+    "right_click": ("right", 1),
+    "middle_click": ("middle", 1),
+    "double_click": ("left", 2),
+    "triple_click": ("left", 3),
 }
 _MOBILE_ONLY = ("long_press", "open", "system_button")
 
@@ -40,7 +44,7 @@ def _extract_calls(text: str) -> tuple[list[tuple[str, dict[str, Any], str]], st
     prose_parts: list[str] = []
     position = 0
     for match in _BLOCK.finditer(text):
-        prose_parts.append(text[position: match.start()])
+        prose_parts.append(text[position : match.start()])
         calls.extend(_decode_block(match.group(1), match.group(0)))
         position = match.end()
     rest = text[position:]
@@ -55,7 +59,9 @@ def _extract_calls(text: str) -> tuple[list[tuple[str, dict[str, Any], str]], st
         for match in _RENDERED.finditer(prose):
             arguments = _decode_json_values(match.group(2), match.group(0))
             if len(arguments) != 1 or not isinstance(arguments[0], dict):
-                raise ParseError(f"tool call {match.group(1)!r} needs one JSON object of arguments in {quote(match.group(0))}")
+                raise ParseError(
+                    f"tool call {match.group(1)!r} needs one JSON object of arguments in {quote(match.group(0))}"
+                )
             calls.append((match.group(1), arguments[0], match.group(0)))
         if calls:
             prose = _RENDERED.sub("", prose)
@@ -158,7 +164,9 @@ def _scroll(action: str, args: dict[str, Any], source: str) -> Proposal:
     else:
         direction = "right" if pixels > 0 else "left"
     where = to_point(args["coordinate"], "coordinate", source) if "coordinate" in args else None
-    return Proposal("scroll", source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))})
+    return Proposal(
+        "scroll", source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))}
+    )
 
 
 def _keys(args: dict[str, Any], source: str) -> tuple[str, ...]:
@@ -179,4 +187,3 @@ def _thought_from_prose(prose: str) -> str | None:
         return labelled.group(1).strip() or None
     text = re.sub(r"^\s*Action\s*[:：]\s*", "", text)
     return text.strip() or None
-

@@ -29,8 +29,9 @@ def parse(text: str) -> tuple[str | None, list[Proposal]]:
     labels = list(_ACTION_LABEL.finditer(text))
     if labels:
         thought_text = text[: labels[0].start()]
-        sections = [text[m.end(): (labels[i + 1].start() if i + 1 < len(labels) else len(text))]
-                    for i, m in enumerate(labels)]
+        sections = [
+            text[m.end() : (labels[i + 1].start() if i + 1 < len(labels) else len(text))] for i, m in enumerate(labels)
+        ]
     elif re.match(r"\s*[A-Za-z_]\w*\s*\(", text):  # grounding prompts: a bare call, no "Action:" label
         thought_text, sections = "", [text]
     else:
@@ -93,8 +94,8 @@ def _read_string(text: str, i: int, call_start: int) -> tuple[str, int]:
                 out.append(escapes[nxt])
                 i += 2
                 continue
-            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[i + 2: i + 6]):
-                out.append(chr(int(text[i + 2: i + 6], 16)))
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[i + 2 : i + 6]):
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
                 i += 6
                 continue
         if char == quote_char:
@@ -122,8 +123,13 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
             raise ParseError(f"{name} needs {key} in {quote(source)}")
         return args[key]
 
-    clicks = {"click": ("left", 1), "left_single": ("left", 1), "left_double": ("left", 2),
-              "right_single": ("right", 1), "middle_single": ("middle", 1)}
+    clicks = {
+        "click": ("left", 1),
+        "left_single": ("left", 1),
+        "left_double": ("left", 2),
+        "right_single": ("right", 1),
+        "middle_single": ("middle", 1),
+    }
     if name in clicks:
         point, box = _box(need("start_box"), "start_box", source)
         button, count = clicks[name]
@@ -152,7 +158,9 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
         answer = args.get("content") or None
         return [Proposal("finish", source, params={"status": "success", "answer": answer})]
     if name == "call_user":
-        return [Proposal("finish", source, params={"status": "failure", "answer": "the model asked for the user's help"})]
+        return [
+            Proposal("finish", source, params={"status": "failure", "answer": "the model asked for the user's help"})
+        ]
     if name in _MOBILE:
         raise ParseError(f"{name} is a phone action with no desktop equivalent in {quote(source)}")
     raise ParseError(f"unknown action {name!r} in {quote(source)}")

@@ -136,7 +136,7 @@ def main():
     check_screen()
 '''
 
-_SCRIPT_TAIL = '''    print("done", flush=True)
+_SCRIPT_TAIL = """    print("done", flush=True)
 
 
 if __name__ == "__main__":
@@ -145,7 +145,7 @@ if __name__ == "__main__":
     except pyautogui.FailSafeException:
         print("error: stopped: the pointer was moved into a screen corner (pyautogui fail-safe)", file=sys.stderr)
         sys.exit(3)
-'''
+"""
 
 
 def _key(name: str) -> str:
@@ -184,9 +184,16 @@ def python_script(session: Session) -> str:
     """The standalone script's source."""
     header = session.header
     monitors = [(m.x, m.y, m.width, m.height) for m in header.screen.monitors]
-    lines = [_SCRIPT_HEAD.format(folder=_docstring_safe(session.folder.name), task=_docstring_safe(header.task),
-                                 started=header.started, outcome=session.outcome, monitors=monitors,
-                                 max_pause=MAX_PAUSE_S)]
+    lines = [
+        _SCRIPT_HEAD.format(
+            folder=_docstring_safe(session.folder.name),
+            task=_docstring_safe(header.task),
+            started=header.started,
+            outcome=session.outcome,
+            monitors=monitors,
+            max_pause=MAX_PAUSE_S,
+        )
+    ]
     previous_end: float | None = None
     for planned in plan(session):
         for item in planned.actions:
@@ -201,8 +208,13 @@ def python_script(session: Session) -> str:
 
 def _usable(step: StepRecord) -> bool:
     """A step worth training on: a parsed reply whose every action ran as proposed (none refused or edited)."""
-    return (step.raw is not None and step.parse_error is None and bool(step.messages) and bool(step.actions)
-            and all(a.executed is not None and not a.executed.edited for a in step.actions))
+    return (
+        step.raw is not None
+        and step.parse_error is None
+        and bool(step.messages)
+        and bool(step.actions)
+        and all(a.executed is not None and not a.executed.edited for a in step.actions)
+    )
 
 
 def training_lines(session: Session, images_dir: Path, relative_to: Path) -> list[dict[str, object]]:

@@ -16,9 +16,10 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import platformdirs
 
@@ -136,15 +137,25 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
 
 
 def frame_to_json(frame: ModelFrame) -> dict[str, Any]:
-    return {"shot_width": frame.shot_width, "shot_height": frame.shot_height, "origin_x": frame.origin_x,
-            "origin_y": frame.origin_y, "scale": frame.scale,
-            "space": {"kind": frame.space.kind, "width": frame.space.width, "height": frame.space.height}}
+    return {
+        "shot_width": frame.shot_width,
+        "shot_height": frame.shot_height,
+        "origin_x": frame.origin_x,
+        "origin_y": frame.origin_y,
+        "scale": frame.scale,
+        "space": {"kind": frame.space.kind, "width": frame.space.width, "height": frame.space.height},
+    }
 
 
 def frame_from_json(data: dict[str, Any]) -> ModelFrame:
     space = data["space"]
     if space["kind"] not in ("relative", "absolute"):
         raise ValueError(f"unknown model space kind {space['kind']!r}")
-    return ModelFrame(int(data["shot_width"]), int(data["shot_height"]),
-                      ModelSpace(space["kind"], float(space["width"]), float(space["height"])),
-                      origin_x=float(data["origin_x"]), origin_y=float(data["origin_y"]), scale=float(data["scale"]))
+    return ModelFrame(
+        int(data["shot_width"]),
+        int(data["shot_height"]),
+        ModelSpace(space["kind"], float(space["width"]), float(space["height"])),
+        origin_x=float(data["origin_x"]),
+        origin_y=float(data["origin_y"]),
+        scale=float(data["scale"]),
+    )

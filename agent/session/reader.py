@@ -16,15 +16,37 @@ from typing import Any, NoReturn
 from agent.errors import SessionError
 from agent.session.format import HEADER, IMAGES, KNOWN_ENTRIES, SCHEMA_VERSION, STEPS, TMP_SUFFIX, frame_from_json
 from agent.session.records import (
-    ActionRecord, End, Executed, Header, ImageRef, RecordedMessage, RecordedPart, Session, SessionSummary, StepRecord,
+    ActionRecord,
+    End,
+    Executed,
+    Header,
+    ImageRef,
+    RecordedMessage,
+    RecordedPart,
+    Session,
+    SessionSummary,
+    StepRecord,
 )
 from sandbox.actions import Action, action_from_json
 from sandbox.errors import ActionError, GeometryError
 from sandbox.geometry import ScreenGeometry
 from sandbox.policy import Allow, Confirm, Deny, Verdict
 
-__all__ = ["ActionRecord", "End", "Executed", "Header", "ImageRef", "RecordedMessage", "Session", "SessionSummary",
-           "StepRecord", "delete_session", "list_sessions", "read_header", "read_session"]
+__all__ = [
+    "ActionRecord",
+    "End",
+    "Executed",
+    "Header",
+    "ImageRef",
+    "RecordedMessage",
+    "Session",
+    "SessionSummary",
+    "StepRecord",
+    "delete_session",
+    "list_sessions",
+    "read_header",
+    "read_session",
+]
 
 
 class _Fields:
@@ -105,10 +127,22 @@ def read_header(folder: Path) -> Header:
         screen = ScreenGeometry.from_json(f.array("screen"))
     except (GeometryError, KeyError, TypeError, ValueError) as exc:
         f.fail(f"field 'screen' is not a list of monitors: {exc}")
-    return Header(schema, f.text("task"), f.text("backend"), f.text("model", null=True), f.text("family"),
-                  f.integer("min_pixels", minimum=0), f.integer("max_pixels", minimum=0), screen,
-                  f.integer("monitor", minimum=0), f.text("policy_digest"), f.text("deskpilot_version"),
-                  f.text("started"), f.number("t"), f.obj("run"))
+    return Header(
+        schema,
+        f.text("task"),
+        f.text("backend"),
+        f.text("model", null=True),
+        f.text("family"),
+        f.integer("min_pixels", minimum=0),
+        f.integer("max_pixels", minimum=0),
+        screen,
+        f.integer("monitor", minimum=0),
+        f.text("policy_digest"),
+        f.text("deskpilot_version"),
+        f.text("started"),
+        f.number("t"),
+        f.obj("run"),
+    )
 
 
 def _verdict(data: Any, f: _Fields, name: str) -> Verdict | None:
@@ -160,17 +194,27 @@ def _action_record(data: Any, where: str) -> ActionRecord:
         e = _Fields(executed, f"{where}: executed", "executed")
         ran = _action(e.obj("action"), e, "action")
         assert ran is not None
-        done = Executed(ran, e.flag("edited"), e.flag("confirmed"), e.number("at"), e.number("check_s"),
-                        e.number("execute_s"))
+        done = Executed(
+            ran, e.flag("edited"), e.flag("confirmed"), e.number("at"), e.number("check_s"), e.number("execute_s")
+        )
     note = _Fields(rejected, f"{where}: rejected").text("note", null=True) if rejected is not None else None
-    return ActionRecord(f.integer("index", minimum=0), f.obj("model", null=True), _action(f.get("screen"), f, "screen"),
-                        None if box is None else (box[0], box[1], box[2], box[3]), f.text("source", null=True),
-                        _verdict(f.get("verdict"), f, "verdict"), rejected is not None, note,
-                        _verdict(blocked, f, "blocked"), done)
+    return ActionRecord(
+        f.integer("index", minimum=0),
+        f.obj("model", null=True),
+        _action(f.get("screen"), f, "screen"),
+        None if box is None else (box[0], box[1], box[2], box[3]),
+        f.text("source", null=True),
+        _verdict(f.get("verdict"), f, "verdict"),
+        rejected is not None,
+        note,
+        _verdict(blocked, f, "blocked"),
+        done,
+    )
 
 
-def _messages(prompt: dict[str, Any] | None, f: _Fields,
-              folder: Path) -> tuple[str | None, tuple[RecordedMessage, ...]]:
+def _messages(
+    prompt: dict[str, Any] | None, f: _Fields, folder: Path
+) -> tuple[str | None, tuple[RecordedMessage, ...]]:
     if prompt is None:
         return None, ()
     p = _Fields(prompt, f"{f.where}: prompt", "prompt")
@@ -214,16 +258,35 @@ def _step(f: _Fields, line: int, folder: Path) -> StepRecord:
     events = f.array("events")
     if not all(isinstance(e, dict) and isinstance(e.get("kind"), str) for e in events):
         f.fail("field 'events' must be a list of objects with a kind")
-    return StepRecord(line, f.integer("step", minimum=1), f.number("started"), f.number("ended"),
-                      _image(f, "screenshot", folder), _image(f, "model_image", folder), frame,
-                      None if cursor is None else (cursor[0], cursor[1]), sha, messages, raw,
-                      f.text("thought", null=True), f.text("parse_error", null=True), actions,
-                      {k: float(v) for k, v in timings.items()}, tuple(events))
+    return StepRecord(
+        line,
+        f.integer("step", minimum=1),
+        f.number("started"),
+        f.number("ended"),
+        _image(f, "screenshot", folder),
+        _image(f, "model_image", folder),
+        frame,
+        None if cursor is None else (cursor[0], cursor[1]),
+        sha,
+        messages,
+        raw,
+        f.text("thought", null=True),
+        f.text("parse_error", null=True),
+        actions,
+        {k: float(v) for k, v in timings.items()},
+        tuple(events),
+    )
 
 
 def _end(f: _Fields, line: int) -> End:
-    return End(line, f.text("outcome"), f.text("reason"), f.integer("steps", minimum=0), f.text("answer", null=True),
-               f.number("ended"))
+    return End(
+        line,
+        f.text("outcome"),
+        f.text("reason"),
+        f.integer("steps", minimum=0),
+        f.text("answer", null=True),
+        f.number("ended"),
+    )
 
 
 def read_session(folder: Path, *, partial: bool = False) -> Session:
@@ -292,8 +355,17 @@ def list_sessions(root: Path) -> list[SessionSummary]:
             continue
         try:
             session = read_session(folder)
-            summaries.append(SessionSummary(folder, session.header.task, session.header.started, session.outcome,
-                                            len(session.steps), None, session.header.t))
+            summaries.append(
+                SessionSummary(
+                    folder,
+                    session.header.task,
+                    session.header.started,
+                    session.outcome,
+                    len(session.steps),
+                    None,
+                    session.header.t,
+                )
+            )
         except SessionError as exc:
             summaries.append(_corrupt(folder, str(exc)))
     return sorted(summaries, key=lambda s: (s.t, s.folder.name), reverse=True)
@@ -310,8 +382,9 @@ def _corrupt(folder: Path, error: str) -> SessionSummary:
         t = header.t if header is not None else folder.stat().st_mtime
     except OSError:
         t = 0.0
-    return SessionSummary(folder, header.task if header else None, header.started if header else None, "corrupt",
-                          steps, error, t)
+    return SessionSummary(
+        folder, header.task if header else None, header.started if header else None, "corrupt", steps, error, t
+    )
 
 
 def delete_session(folder: Path) -> None:
@@ -319,8 +392,9 @@ def delete_session(folder: Path) -> None:
     folder = Path(folder)
     if not folder.is_dir() or not ((folder / HEADER).exists() or (folder / STEPS).exists()):
         raise SessionError(f"{folder}: not a session folder (no {HEADER} or {STEPS}); nothing deleted")
-    strange = sorted(p.name for p in folder.iterdir()
-                     if p.name not in KNOWN_ENTRIES and not p.name.endswith(TMP_SUFFIX))
+    strange = sorted(
+        p.name for p in folder.iterdir() if p.name not in KNOWN_ENTRIES and not p.name.endswith(TMP_SUFFIX)
+    )
     if strange:
         raise SessionError(f"{folder}: holds files a session does not ({', '.join(strange[:5])}); nothing deleted")
     try:

@@ -13,23 +13,45 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from PIL import Image
 
 from agent.errors import SessionError
 from agent.events import (
-    ActionBlocked, ActionExecuted, ActionProposed, ActionRejected, Event, ModelReplied, ParseFailed, ReplyParsed,
-    RunFinished, RunPaused, RunResumed, RunStarted, ScreenCaptured, StepStarted,
+    ActionBlocked,
+    ActionExecuted,
+    ActionProposed,
+    ActionRejected,
+    Event,
+    ModelReplied,
+    ParseFailed,
+    ReplyParsed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ScreenCaptured,
+    StepStarted,
 )
 from agent.parsing import ParsedReply
 from agent.prompts import ImagePart, Message
 from agent.session.format import (
-    HEADER, IMAGES, SCHEMA_VERSION, STEPS, TMP_SUFFIX, dumps_line, frame_to_json, image_name, messages_digest,
-    verdict_to_json, write_atomically,
+    HEADER,
+    IMAGES,
+    SCHEMA_VERSION,
+    STEPS,
+    TMP_SUFFIX,
+    dumps_line,
+    frame_to_json,
+    image_name,
+    messages_digest,
+    verdict_to_json,
+    write_atomically,
 )
 from sandbox.actions import action_to_json
 
@@ -134,10 +156,18 @@ class SessionRecorder:
         self._images: list[tuple[weakref.ref[Image.Image], str]] = []
         self._closed = False
         self._handlers: dict[type, Callable[[Any], None]] = {
-            RunStarted: self._started, StepStarted: self._step_started, ScreenCaptured: self._captured,
-            ModelReplied: self._replied, ReplyParsed: self._parsed, ParseFailed: self._parse_failed,
-            ActionProposed: self._proposed, ActionBlocked: self._blocked, ActionRejected: self._rejected,
-            ActionExecuted: self._executed, RunPaused: self._paused, RunResumed: self._resumed,
+            RunStarted: self._started,
+            StepStarted: self._step_started,
+            ScreenCaptured: self._captured,
+            ModelReplied: self._replied,
+            ReplyParsed: self._parsed,
+            ParseFailed: self._parse_failed,
+            ActionProposed: self._proposed,
+            ActionBlocked: self._blocked,
+            ActionRejected: self._rejected,
+            ActionExecuted: self._executed,
+            RunPaused: self._paused,
+            RunResumed: self._resumed,
             RunFinished: self._finished,
         }
 
@@ -178,12 +208,21 @@ class SessionRecorder:
     def _started(self, event: RunStarted) -> None:
         now = time.time()
         header = {
-            "schema": SCHEMA_VERSION, "kind": "deskpilot-session", "task": event.task, "backend": event.backend,
-            "model": event.model, "family": event.family, "min_pixels": event.min_pixels,
-            "max_pixels": event.max_pixels, "screen": event.screen.to_json(), "monitor": event.monitor,
-            "policy_digest": event.policy_digest, "deskpilot_version": deskpilot_version(),
+            "schema": SCHEMA_VERSION,
+            "kind": "deskpilot-session",
+            "task": event.task,
+            "backend": event.backend,
+            "model": event.model,
+            "family": event.family,
+            "min_pixels": event.min_pixels,
+            "max_pixels": event.max_pixels,
+            "screen": event.screen.to_json(),
+            "monitor": event.monitor,
+            "policy_digest": event.policy_digest,
+            "deskpilot_version": deskpilot_version(),
             "started": datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
-            "t": now, "run": self._run,
+            "t": now,
+            "run": self._run,
         }
         data = dumps_line(header)
         self._writer.put(lambda: write_atomically(self.folder / HEADER, data))
@@ -191,10 +230,23 @@ class SessionRecorder:
     def _step_started(self, event: StepStarted) -> None:
         self._commit()
         self._messages = ()
-        self._step = {"kind": "step", "step": event.step, "started": time.time(), "ended": None,
-                      "screenshot": None, "model_image": None, "frame": None, "cursor": None, "prompt": None,
-                      "reply": None, "thought": None, "parse_error": None, "actions": [], "events": [],
-                      "timings": {}}
+        self._step = {
+            "kind": "step",
+            "step": event.step,
+            "started": time.time(),
+            "ended": None,
+            "screenshot": None,
+            "model_image": None,
+            "frame": None,
+            "cursor": None,
+            "prompt": None,
+            "reply": None,
+            "thought": None,
+            "parse_error": None,
+            "actions": [],
+            "events": [],
+            "timings": {},
+        }
 
     def _captured(self, event: ScreenCaptured) -> None:
         step = self._current(event.step)
@@ -214,18 +266,32 @@ class SessionRecorder:
     def _replied(self, event: ModelReplied) -> None:
         step = self._current(event.step)
         self._messages = event.messages
-        step["reply"] = {"raw": event.raw, "input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
-                         "image_tokens": event.image_tokens}
+        step["reply"] = {
+            "raw": event.raw,
+            "input_tokens": event.input_tokens,
+            "output_tokens": event.output_tokens,
+            "image_tokens": event.image_tokens,
+        }
         step["timings"]["model_s"] = event.elapsed_s
 
     def _parsed(self, event: ReplyParsed) -> None:
         step = self._current(event.step)
         step["thought"] = event.thought
         step["timings"]["parse_s"] = event.parse_s
-        step["actions"] = [{"index": i, "model": p.model, "screen": action_to_json(p.action),
-                            "box": list(p.box) if p.box is not None else None, "source": p.source,
-                            "verdict": None, "rejected": None, "blocked": None, "executed": None}
-                           for i, p in enumerate(event.actions)]
+        step["actions"] = [
+            {
+                "index": i,
+                "model": p.model,
+                "screen": action_to_json(p.action),
+                "box": list(p.box) if p.box is not None else None,
+                "source": p.source,
+                "verdict": None,
+                "rejected": None,
+                "blocked": None,
+                "executed": None,
+            }
+            for i, p in enumerate(event.actions)
+        ]
 
     def _parse_failed(self, event: ParseFailed) -> None:
         self._current(event.step)["parse_error"] = event.error
@@ -233,8 +299,19 @@ class SessionRecorder:
     def _action(self, step: int, index: int) -> dict[str, Any]:
         actions: list[dict[str, Any]] = self._current(step)["actions"]
         while len(actions) <= index:  # an event without its ReplyParsed (not from run_task): keep what came
-            actions.append({"index": len(actions), "model": None, "screen": None, "box": None, "source": None,
-                            "verdict": None, "rejected": None, "blocked": None, "executed": None})
+            actions.append(
+                {
+                    "index": len(actions),
+                    "model": None,
+                    "screen": None,
+                    "box": None,
+                    "source": None,
+                    "verdict": None,
+                    "rejected": None,
+                    "blocked": None,
+                    "executed": None,
+                }
+            )
         return actions[index]
 
     def _proposed(self, event: ActionProposed) -> None:
@@ -244,16 +321,23 @@ class SessionRecorder:
             action["screen"] = action_to_json(event.parsed.action)
 
     def _blocked(self, event: ActionBlocked) -> None:
-        self._action(event.step, event.index)["blocked"] = {"action": action_to_json(event.action),
-                                                            **verdict_to_json(event.verdict)}
+        self._action(event.step, event.index)["blocked"] = {
+            "action": action_to_json(event.action),
+            **verdict_to_json(event.verdict),
+        }
 
     def _rejected(self, event: ActionRejected) -> None:
         self._action(event.step, event.index)["rejected"] = {"note": event.note}
 
     def _executed(self, event: ActionExecuted) -> None:
         self._action(event.step, event.index)["executed"] = {
-            "action": action_to_json(event.action), "edited": event.edited, "confirmed": event.confirmed,
-            "at": time.time(), "check_s": event.check_s, "execute_s": event.execute_s}
+            "action": action_to_json(event.action),
+            "edited": event.edited,
+            "confirmed": event.confirmed,
+            "at": time.time(),
+            "check_s": event.check_s,
+            "execute_s": event.execute_s,
+        }
 
     def _paused(self, event: RunPaused) -> None:
         self._current(event.step)["events"].append({"kind": "paused", "reason": event.reason, "at": time.time()})
@@ -263,8 +347,14 @@ class SessionRecorder:
 
     def _finished(self, event: RunFinished) -> None:
         self._commit()
-        end = {"kind": "end", "outcome": event.outcome, "reason": event.reason, "steps": event.steps,
-               "answer": event.answer, "ended": time.time()}
+        end = {
+            "kind": "end",
+            "outcome": event.outcome,
+            "reason": event.reason,
+            "steps": event.steps,
+            "answer": event.answer,
+            "ended": time.time(),
+        }
         data = dumps_line(end)
         self._writer.put(lambda: self._writer.append_line(data))
 
@@ -280,7 +370,7 @@ class SessionRecorder:
         self._writer.put(lambda: self._writer.write_image(image, name))
 
     def _remember(self, image: Image.Image, name: str) -> None:
-        self._images = [(ref, file) for ref, file in self._images[-(KNOWN_IMAGES - 1):] if ref() is not None]
+        self._images = [(ref, file) for ref, file in self._images[-(KNOWN_IMAGES - 1) :] if ref() is not None]
         self._images.append((weakref.ref(image), name))
 
     def _file_of(self, image: Image.Image) -> str | None:
@@ -306,13 +396,16 @@ class SessionRecorder:
                     extra += 1
                     file = image_name(number, f"prompt-{extra}")
                     self._queue_image(part.image, file)
-                parts[-1].append({"type": "image", "file": file, "width": part.image.width,
-                                  "height": part.image.height})
+                parts[-1].append(
+                    {"type": "image", "file": file, "width": part.image.width, "height": part.image.height}
+                )
 
         def write() -> None:
             if messages:
-                step["prompt"] = {"sha256": messages_digest(messages),
-                                  "messages": [{"role": m.role, "parts": p} for m, p in zip(messages, parts)]}
+                step["prompt"] = {
+                    "sha256": messages_digest(messages),
+                    "messages": [{"role": m.role, "parts": p} for m, p in zip(messages, parts)],
+                }
             timings = step["timings"]
             executed = [a["executed"] for a in step["actions"] if a["executed"] is not None]
             if executed:
@@ -333,8 +426,19 @@ class BenchRecorder:
         self._family = get_family("ui-tars-1.5")
         self._frame = model_frame
         self.recorder = SessionRecorder(folder, run={"mode": "bench"})
-        self.recorder.handle(RunStarted("bench", "bench", None, self._family.name, self._family.min_pixels,
-                                        self._family.max_pixels, ScreenGeometry.single(1920, 1080), 0, ""))
+        self.recorder.handle(
+            RunStarted(
+                "bench",
+                "bench",
+                None,
+                self._family.name,
+                self._family.min_pixels,
+                self._family.max_pixels,
+                ScreenGeometry.single(1920, 1080),
+                0,
+                "",
+            )
+        )
         self._step = 0
 
     @property
@@ -348,8 +452,10 @@ class BenchRecorder:
         self._step += 1
         n, handle = self._step, self.recorder.handle
         frame = self._frame(self._family, *screenshot.size)
-        messages = (Message("system", (TextPart("You are a GUI agent."),)),
-                    Message("user", (TextPart("click Save"), ImagePart(model_image))))
+        messages = (
+            Message("system", (TextPart("You are a GUI agent."),)),
+            Message("user", (TextPart("click Save"), ImagePart(model_image))),
+        )
         handle(StepStarted(n))
         handle(ScreenCaptured(n, screenshot, model_image, frame, None, 0.0, 0.0, 0.0))
         handle(ModelReplied(n, "Thought: bench\nAction: click(start_box='(1,1)')", messages, 0.0, None, None, None))

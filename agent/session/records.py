@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from PIL import Image
 
@@ -23,7 +23,7 @@ class ImageRef:
     height: int
 
 
-RecordedPart = Union[str, ImageRef]  # a prompt part: its text, or the file of its image
+RecordedPart = str | ImageRef  # a prompt part: its text, or the file of its image
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,5 +143,11 @@ class SessionSummary:
     t: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "task": self.task, "started": self.started, "outcome": self.outcome,
-                "steps": self.steps, "error": self.error}
+        return {
+            "folder": str(self.folder),
+            "task": self.task,
+            "started": self.started,
+            "outcome": self.outcome,
+            "steps": self.steps,
+            "error": self.error,
+        }

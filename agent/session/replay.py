@@ -12,8 +12,9 @@ every point the step touches with the recorded screenshot; too much change stops
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generator, Iterator, Literal, Sequence, Union
+from typing import Literal
 
 from PIL import Image, ImageChops, ImageStat
 
@@ -114,8 +115,15 @@ class ReplayFinished:
     step: int | None = None  # the step where it stopped, if it did
 
 
-ReplayEvent = Union[ReplayStarted, ReplayStepStarted, ScreenCompared, ReplayActionDone, ReplayPaused, ReplayResumed,
-                    ReplayFinished]
+ReplayEvent = (
+    ReplayStarted
+    | ReplayStepStarted
+    | ScreenCompared
+    | ReplayActionDone
+    | ReplayPaused
+    | ReplayResumed
+    | ReplayFinished
+)
 BeforeStep = Callable[[PlannedStep], bool]  # False: stop before this step
 
 
@@ -123,8 +131,11 @@ def plan(session: Session) -> tuple[PlannedStep, ...]:
     """What executed in the recording, step by step (finish is not an action on the screen)."""
     planned = []
     for record in session.steps:
-        actions = tuple(PlannedAction(record.step, a.index, a.executed.action, a.executed.started, a.executed.at)
-                        for a in record.actions if a.executed is not None and not isinstance(a.executed.action, Finish))
+        actions = tuple(
+            PlannedAction(record.step, a.index, a.executed.action, a.executed.started, a.executed.at)
+            for a in record.actions
+            if a.executed is not None and not isinstance(a.executed.action, Finish)
+        )
         if actions:
             planned.append(PlannedStep(record, actions))
     return tuple(planned)
@@ -136,22 +147,32 @@ def _monitor_text(m: Monitor) -> str:
 
 def geometry_mismatch(recorded: ScreenGeometry, now: ScreenGeometry) -> str | None:
     """Why the screen now differs from the recorded one (names ignored), or None when it is the same."""
+
     def same(a: Monitor, b: Monitor) -> bool:
-        return ((a.x, a.y, a.width, a.height) == (b.x, b.y, b.width, b.height)
-                and abs(a.scale - b.scale) < SCALE_TOLERANCE)
+        return (a.x, a.y, a.width, a.height) == (b.x, b.y, b.width, b.height) and abs(
+            a.scale - b.scale
+        ) < SCALE_TOLERANCE
 
     if len(recorded.monitors) == len(now.monitors) and all(map(same, recorded.monitors, now.monitors)):
         return None
-    return ("the screen is not the one recorded: recorded " + "; ".join(map(_monitor_text, recorded.monitors))
-            + ", now " + "; ".join(map(_monitor_text, now.monitors)))
+    return (
+        "the screen is not the one recorded: recorded "
+        + "; ".join(map(_monitor_text, recorded.monitors))
+        + ", now "
+        + "; ".join(map(_monitor_text, now.monitors))
+    )
 
 
 def patch_difference(recorded: Image.Image, current: Image.Image, centre: tuple[float, float], side: int) -> float:
     """Mean absolute grey difference (0..255) of the `side`-px squares around `centre` (physical px) of both."""
     half = side // 2
     x, y = round(centre[0]), round(centre[1])
-    box = (max(0, x - half), max(0, y - half), min(recorded.width, current.width, x + half),
-           min(recorded.height, current.height, y + half))
+    box = (
+        max(0, x - half),
+        max(0, y - half),
+        min(recorded.width, current.width, x + half),
+        min(recorded.height, current.height, y + half),
+    )
     if box[0] >= box[2] or box[1] >= box[3]:
         return 255.0
     a = recorded.crop(box).convert("L")
@@ -171,14 +192,22 @@ def _refusal(step: int, action: Action, verdict: Verdict, yes: bool) -> str | No
     if isinstance(verdict, Deny):
         return f"step {step}: {describe(action)} is refused by the current policy ({verdict.rule}): {verdict.reason}"
     if isinstance(verdict, Confirm) and not yes:
-        return (f"step {step}: {describe(action)} needs confirmation under the current policy ({verdict.rule}): "
-                f"{verdict.reason}; replay with --yes to perform it")
+        return (
+            f"step {step}: {describe(action)} needs confirmation under the current policy ({verdict.rule}): "
+            f"{verdict.reason}; replay with --yes to perform it"
+        )
     return None
 
 
-def replay_session(session: Session, *, executor: Executor, capture: Capturer,
-                   options: ReplayOptions = ReplayOptions(), before_step: BeforeStep | None = None,
-                   own_windows: Callable[[], Sequence[Rect]] = tuple) -> Iterator[ReplayEvent]:
+def replay_session(
+    session: Session,
+    *,
+    executor: Executor,
+    capture: Capturer,
+    options: ReplayOptions = ReplayOptions(),
+    before_step: BeforeStep | None = None,
+    own_windows: Callable[[], Sequence[Rect]] = tuple,
+) -> Iterator[ReplayEvent]:
     """Replay `session`; yields events and ends with exactly one ReplayFinished."""
     steps = plan(session)
     done_steps = done_actions = 0
@@ -191,8 +220,9 @@ def replay_session(session: Session, *, executor: Executor, capture: Capturer,
             return
         for planned in steps:  # the whole replay is refused before anything runs
             for item in planned.actions:
-                refusal = _refusal(item.step, item.action, executor.check(item.action, confirmed=options.yes).verdict,
-                                   options.yes)
+                refusal = _refusal(
+                    item.step, item.action, executor.check(item.action, confirmed=options.yes).verdict, options.yes
+                )
                 if refusal:
                     yield ReplayFinished("refused", refusal + " (nothing was performed)", 0, 0, item.step)
                     return
@@ -200,8 +230,9 @@ def replay_session(session: Session, *, executor: Executor, capture: Capturer,
         for planned in steps:
             current = planned.step
             if before_step is not None and not before_step(planned):
-                yield ReplayFinished("stopped", f"stopped before step {planned.step}", done_steps, done_actions,
-                                     planned.step)
+                yield ReplayFinished(
+                    "stopped", f"stopped before step {planned.step}", done_steps, done_actions, planned.step
+                )
                 return
             if previous_end is not None and not options.dry_run and options.speed > 0:
                 gap = planned.actions[0].started - previous_end
@@ -234,8 +265,10 @@ def replay_session(session: Session, *, executor: Executor, capture: Capturer,
             previous_end = planned.actions[-1].ended
             done_steps += 1
     except PausedByUserError as exc:  # mid-action: half an action cannot be redone safely
-        reason = (f"step {current}: {exc}; the replay stopped there, since the interrupted action cannot safely "
-                  "be done again (the rest was not performed)")
+        reason = (
+            f"step {current}: {exc}; the replay stopped there, since the interrupted action cannot safely "
+            "be done again (the rest was not performed)"
+        )
         yield ReplayFinished("stopped", reason, done_steps, done_actions, current)
         return
     except StoppedError as exc:
@@ -248,8 +281,14 @@ def replay_session(session: Session, *, executor: Executor, capture: Capturer,
     yield ReplayFinished("done", f"{what} {done_steps} step(s), {done_actions} action(s)", done_steps, done_actions)
 
 
-def _compare(session: Session, planned: PlannedStep, capture: Capturer, options: ReplayOptions, executor: Executor,
-             own_windows: Callable[[], Sequence[Rect]]) -> Generator[ReplayEvent, None, str | None]:
+def _compare(
+    session: Session,
+    planned: PlannedStep,
+    capture: Capturer,
+    options: ReplayOptions,
+    executor: Executor,
+    own_windows: Callable[[], Sequence[Rect]],
+) -> Generator[ReplayEvent, None, str | None]:
     """Settle, then compare the screen around each point of the step; returns the message when it changed."""
     points = [p for item in planned.actions for p in action_points(item.action)]
     if not points:
@@ -267,8 +306,10 @@ def _compare(session: Session, planned: PlannedStep, capture: Capturer, options:
         diff = patch_difference(recorded, shot.image, centre, options.patch_px)
         yield ScreenCompared(planned.step, (x, y), diff)
         if diff > options.max_difference:
-            return (f"step {planned.step}: the screen around ({x}, {y}) has changed since the recording "
-                    f"(mean difference {diff:.0f} > {options.max_difference:g}): {_hint(planned.record)}")
+            return (
+                f"step {planned.step}: the screen around ({x}, {y}) has changed since the recording "
+                f"(mean difference {diff:.0f} > {options.max_difference:g}): {_hint(planned.record)}"
+            )
     return None
 
 

@@ -12,8 +12,8 @@ import base64
 import html
 import io
 import math
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Callable, Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -63,8 +63,11 @@ def _annotate(session: Session, step: StepRecord) -> Image.Image:
     """The step's screenshot at THUMB_WIDTH_PX wide with its actions drawn on."""
     shot = session.image(step.screenshot)
     ratio = min(1.0, THUMB_WIDTH_PX / shot.width)
-    thumb = shot.resize((max(1, round(shot.width * ratio)), max(1, round(shot.height * ratio))),
-                        Image.Resampling.LANCZOS) if ratio < 1 else shot
+    thumb = (
+        shot.resize((max(1, round(shot.width * ratio)), max(1, round(shot.height * ratio))), Image.Resampling.LANCZOS)
+        if ratio < 1
+        else shot
+    )
     draw = ImageDraw.Draw(thumb)
     font = _font(16)
 
@@ -83,13 +86,20 @@ def _annotate(session: Session, step: StepRecord) -> Image.Image:
             continue
         label = _draw_action(draw, action, at, colour, step.cursor)
         if label is not None:
-            draw.text((label[0] + CROSS_PX + 3, label[1] - CROSS_PX - 10), str(number), fill=colour, font=font,
-                      stroke_width=2, stroke_fill=(255, 255, 255))
+            draw.text(
+                (label[0] + CROSS_PX + 3, label[1] - CROSS_PX - 10),
+                str(number),
+                fill=colour,
+                font=font,
+                stroke_width=2,
+                stroke_fill=(255, 255, 255),
+            )
     return thumb
 
 
-def _draw_action(draw: ImageDraw.ImageDraw, action: Action, at: _At, colour: tuple[int, int, int],
-                 cursor: tuple[int, int] | None) -> tuple[float, float] | None:
+def _draw_action(
+    draw: ImageDraw.ImageDraw, action: Action, at: _At, colour: tuple[int, int, int], cursor: tuple[int, int] | None
+) -> tuple[float, float] | None:
     """Draw one action; returns where its number goes (None for actions with no place on the screen)."""
     if isinstance(action, (Click, Move)):
         x, y = at(action.x, action.y)
@@ -118,8 +128,11 @@ def _draw_action(draw: ImageDraw.ImageDraw, action: Action, at: _At, colour: tup
     return None
 
 
-def _lines(draw: ImageDraw.ImageDraw, segments: list[tuple[tuple[float, float], tuple[float, float]]],
-           colour: tuple[int, int, int]) -> None:
+def _lines(
+    draw: ImageDraw.ImageDraw,
+    segments: list[tuple[tuple[float, float], tuple[float, float]]],
+    colour: tuple[int, int, int],
+) -> None:
     """Segments in `colour` over a white halo, so they show on any background."""
     for fill, width in ((HALO, 5), (colour, 3)):
         for segment in segments:
@@ -131,8 +144,9 @@ def _cross(draw: ImageDraw.ImageDraw, point: tuple[float, float], colour: tuple[
     _lines(draw, [((x - CROSS_PX, y), (x + CROSS_PX, y)), ((x, y - CROSS_PX), (x, y + CROSS_PX))], colour)
 
 
-def _arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float],
-           colour: tuple[int, int, int]) -> None:
+def _arrow(
+    draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float], colour: tuple[int, int, int]
+) -> None:
     angle = math.atan2(end[1] - start[1], end[0] - start[0])
     tips = [(end[0] - 14 * math.cos(angle + side), end[1] - 14 * math.sin(angle + side)) for side in (-0.5, 0.5)]
     _lines(draw, [(start, end), *((end, tip) for tip in tips)], colour)
@@ -173,33 +187,54 @@ def _step_html(session: Session, step: StepRecord) -> str:
     pauses = "".join(f"<p>{_e(e.get('reason') or e.get('kind'))}</p>" for e in step.events)
     thought = f"<p><b>Thought:</b> {_e(step.thought)}</p>" if step.thought else ""
     error = f'<p class="refused"><b>Unusable reply:</b> {_e(step.parse_error)}</p>' if step.parse_error else ""
-    raw = (f"<details><summary>Raw reply</summary><pre>{_e(step.raw)}</pre></details>" if step.raw is not None
-           else "<p>(no reply)</p>")
+    raw = (
+        f"<details><summary>Raw reply</summary><pre>{_e(step.raw)}</pre></details>"
+        if step.raw is not None
+        else "<p>(no reply)</p>"
+    )
     started = datetime.fromtimestamp(step.started).strftime("%H:%M:%S")
-    return (f'<section class="step" id="step-{step.step}">\n<h2>Step {step.step} <small>{started}</small></h2>\n'
-            f'<figure><img alt="screenshot of step {step.step}" src="{image}">\n'
-            f"<figcaption>{caption}</figcaption></figure>\n{thought}{error}{pauses}\n"
-            f"<p><b>Timings:</b> {_e(timings)}</p>\n"
-            f"<p><b>Screen</b> {step.screenshot.width}x{step.screenshot.height} px, <b>model image</b> "
-            f"{step.model_image.width}x{step.model_image.height} px ({_e(step.frame.space.kind)} coordinates"
-            f"{'' if step.frame.space.kind == 'absolute' else f' 0..{step.frame.space.width:g}'})"
-            f"{f', prompt sha256 {step.prompt_sha256[:16]}…' if step.prompt_sha256 else ''}</p>\n{raw}\n</section>")
+    return (
+        f'<section class="step" id="step-{step.step}">\n<h2>Step {step.step} <small>{started}</small></h2>\n'
+        f'<figure><img alt="screenshot of step {step.step}" src="{image}">\n'
+        f"<figcaption>{caption}</figcaption></figure>\n{thought}{error}{pauses}\n"
+        f"<p><b>Timings:</b> {_e(timings)}</p>\n"
+        f"<p><b>Screen</b> {step.screenshot.width}x{step.screenshot.height} px, <b>model image</b> "
+        f"{step.model_image.width}x{step.model_image.height} px ({_e(step.frame.space.kind)} coordinates"
+        f"{'' if step.frame.space.kind == 'absolute' else f' 0..{step.frame.space.width:g}'})"
+        f"{f', prompt sha256 {step.prompt_sha256[:16]}…' if step.prompt_sha256 else ''}</p>\n{raw}\n</section>"
+    )
 
 
 def html_report(session: Session) -> str:
     """The whole page."""
     h = session.header
     end = session.end
-    outcome = (f"{end.outcome}: {end.reason}" + (f" (answer: {end.answer})" if end.answer else "") if end is not None
-               else "interrupted: the run ended without an end record (killed or crashed)")
+    outcome = (
+        f"{end.outcome}: {end.reason}" + (f" (answer: {end.answer})" if end.answer else "")
+        if end is not None
+        else "interrupted: the run ended without an end record (killed or crashed)"
+    )
     screen = "; ".join(f"{m.width}x{m.height} at ({m.x}, {m.y}) scale {m.scale:g}" for m in h.screen.monitors)
-    head = _rows([("Task", h.task), ("Started", h.started), ("Backend", h.backend), ("Model", h.model or "-"),
-                  ("Family", h.family), ("Pixels", f"{h.min_pixels}..{h.max_pixels}"), ("Screen", screen),
-                  ("Monitor", h.monitor), ("Policy digest", h.policy_digest or "-"),
-                  ("deskpilot", h.deskpilot_version), ("Steps", len(session.steps)),
-                  *((k.capitalize(), v) for k, v in h.run.items())])
+    head = _rows(
+        [
+            ("Task", h.task),
+            ("Started", h.started),
+            ("Backend", h.backend),
+            ("Model", h.model or "-"),
+            ("Family", h.family),
+            ("Pixels", f"{h.min_pixels}..{h.max_pixels}"),
+            ("Screen", screen),
+            ("Monitor", h.monitor),
+            ("Policy digest", h.policy_digest or "-"),
+            ("deskpilot", h.deskpilot_version),
+            ("Steps", len(session.steps)),
+            *((k.capitalize(), v) for k, v in h.run.items()),
+        ]
+    )
     steps = "\n".join(_step_html(session, step) for step in session.steps)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
-            f"<title>deskpilot session: {_e(h.task)}</title>\n<style>{_CSS}</style></head>\n<body>\n"
-            f"<h1>deskpilot session: {_e(h.task)}</h1>\n<table>{head}</table>\n"
-            f'<p class="outcome" id="outcome">Outcome: {_e(outcome)}</p>\n{steps}\n</body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f"<title>deskpilot session: {_e(h.task)}</title>\n<style>{_CSS}</style></head>\n<body>\n"
+        f"<h1>deskpilot session: {_e(h.task)}</h1>\n<table>{head}</table>\n"
+        f'<p class="outcome" id="outcome">Outcome: {_e(outcome)}</p>\n{steps}\n</body></html>\n'
+    )

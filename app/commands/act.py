@@ -19,20 +19,37 @@ from sandbox.stop import DEFAULT_STOP_KEY, StopFlag, StopKeyListener
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", metavar="ACTION_JSON", help='one action, e.g. \'{"kind": "click", "x": 10, "y": 20}\'')
-    parser.add_argument("--policy", metavar="FILE", default=None, help="policy file (default: yours, else the bundled one)")
+    parser.add_argument(
+        "action", metavar="ACTION_JSON", help='one action, e.g. \'{"kind": "click", "x": 10, "y": 20}\''
+    )
+    parser.add_argument(
+        "--policy", metavar="FILE", default=None, help="policy file (default: yours, else the bundled one)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="check only; perform nothing")
     parser.add_argument("--yes", action="store_true", help="perform an action whose verdict is 'confirm'")
-    parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui",
-                        help="input driver (default pyautogui; non-ASCII text always goes through pynput)")
-    parser.add_argument("--screen", type=screen_size, default=None, metavar="WxH",
-                        help="with --dry-run: check against one WxH monitor instead of the real display")
+    parser.add_argument(
+        "--driver",
+        choices=[d for d in DRIVER_NAMES if d != "dry-run"],
+        default="pyautogui",
+        help="input driver (default pyautogui; non-ASCII text always goes through pynput)",
+    )
+    parser.add_argument(
+        "--screen",
+        type=screen_size,
+        default=None,
+        metavar="WxH",
+        help="with --dry-run: check against one WxH monitor instead of the real display",
+    )
     parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
 
 
 def _report(verdict: Verdict, executed: bool) -> None:
-    print(json.dumps({"verdict": verdict.verdict, "rule": verdict.rule, "reason": verdict.reason, "executed": executed},
-                     ensure_ascii=False))
+    print(
+        json.dumps(
+            {"verdict": verdict.verdict, "rule": verdict.rule, "reason": verdict.reason, "executed": executed},
+            ensure_ascii=False,
+        )
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         checked = executor.check(action, confirmed=args.yes)
         if args.dry_run or not checked.runnable:
             _report(checked.verdict, False)
-            if isinstance(checked.verdict, Allow) or (args.dry_run and isinstance(checked.verdict, Confirm) and args.yes):
+            if isinstance(checked.verdict, Allow) or (
+                args.dry_run and isinstance(checked.verdict, Confirm) and args.yes
+            ):
                 return EXIT_OK
             return EXIT_REFUSED
         with StopKeyListener(stop, args.stop_key):

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from agent.backends.registry import BACKENDS, BackendSettings, make_backend
 from agent.calibration import NOTHING_EXECUTED, TargetResult, run_calibration
@@ -35,14 +36,27 @@ MAX_TARGETS = 9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)")
-    parser.add_argument("--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
+    )
     parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
-    parser.add_argument("--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per target, in order')
-    parser.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg", help="openai: how screenshots travel")
+    parser.add_argument(
+        "--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per target, in order'
+    )
+    parser.add_argument(
+        "--image-format", choices=["jpeg", "png"], default="jpeg", help="openai: how screenshots travel"
+    )
     add_family_arguments(parser, required=False)
-    parser.add_argument("--targets", type=positive_int, default=MAX_TARGETS, metavar="N",
-                        help=f"how many targets to ask for, the most spread out first (default: all {MAX_TARGETS})")
+    parser.add_argument(
+        "--targets",
+        type=positive_int,
+        default=MAX_TARGETS,
+        metavar="N",
+        help=f"how many targets to ask for, the most spread out first (default: all {MAX_TARGETS})",
+    )
     parser.add_argument("--x", type=int, default=None, help="the board's left edge in screen px (default: centred)")
     parser.add_argument("--y", type=int, default=None, help="the board's top edge in screen px (default: centred)")
 
@@ -78,8 +92,9 @@ class Board:
         root = Path(__file__).resolve().parents[2]
         paths = (str(root), self.env.get("PYTHONPATH"))
         env = {**self.env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}  # this very source tree
-        self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                         env=env, stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL
+        )
         assert self._process.stdout is not None and self._process.stderr is not None
         threading.Thread(target=self._read_events, args=(self._process.stdout,), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(self._process.stderr,), daemon=True).start()
@@ -115,8 +130,9 @@ class Board:
             except queue.Empty:
                 if self._process.poll() is not None:
                     time.sleep(0.1)  # let the stderr reader catch up
-                    raise BoardError(f"the practice board exited with {self._process.returncode} before it was shown"
-                                     f"{self._why()}") from None
+                    raise BoardError(
+                        f"the practice board exited with {self._process.returncode} before it was shown{self._why()}"
+                    ) from None
                 continue
             if record.get("event") == "ready":
                 return record
@@ -154,8 +170,15 @@ def _progress(result: TargetResult) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = BackendSettings(args.backend, model=args.model, endpoint=args.endpoint, script=args.script,
-                               min_pixels=args.min_pixels, max_pixels=args.max_pixels, image_format=args.image_format)
+    settings = BackendSettings(
+        args.backend,
+        model=args.model,
+        endpoint=args.endpoint,
+        script=args.script,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        image_format=args.image_format,
+    )
     family_name = args.family or "qwen2.5-vl"
     backend = make_backend(settings, family=get_family(family_name))
     if backend.family is not None and args.family not in (None, backend.family):
@@ -173,14 +196,32 @@ def _run(args: argparse.Namespace) -> int:
             targets = dict(list(board.targets().items())[: args.targets])
             bx, by, bw, bh = board.ready["window"]
             monitor = capture.geometry().index_at(bx + bw / 2, by + bh / 2) or 0
-            print(f"calibrate: {len(targets)} targets on the practice board at ({bx}, {by}), monitor {monitor}, "
-                  f"{backend.name} ({family.name})", file=sys.stderr, flush=True)
+            print(
+                f"calibrate: {len(targets)} targets on the practice board at ({bx}, {by}), monitor {monitor}, "
+                f"{backend.name} ({family.name})",
+                file=sys.stderr,
+                flush=True,
+            )
             try:
-                report = run_calibration(backend, family, capture, targets, monitor=monitor, min_pixels=args.min_pixels,
-                                         max_pixels=args.max_pixels, stop=StopFlag(), on_result=_progress)
+                report = run_calibration(
+                    backend,
+                    family,
+                    capture,
+                    targets,
+                    monitor=monitor,
+                    min_pixels=args.min_pixels,
+                    max_pixels=args.max_pixels,
+                    stop=StopFlag(),
+                    on_result=_progress,
+                )
             finally:
                 backend.close()
-    output = {**report.to_json(), "backend": backend.name, "family": family.name, "board": board.ready["window"],
-              "elapsed_s": round(time.perf_counter() - started, 2)}
+    output = {
+        **report.to_json(),
+        "backend": backend.name,
+        "family": family.name,
+        "board": board.ready["window"],
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
     print(json.dumps(output, ensure_ascii=False))
     return EXIT_OK if report.hits == report.total else EXIT_FAILED

@@ -43,7 +43,12 @@ def positive_int(text: str) -> int:
 
 
 def add_family_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--family", required=required, choices=list(FAMILIES), metavar="FAMILY",
-                        help=f"model family: {', '.join(FAMILIES)}")
+    parser.add_argument(
+        "--family",
+        required=required,
+        choices=list(FAMILIES),
+        metavar="FAMILY",
+        help=f"model family: {', '.join(FAMILIES)}",
+    )
     parser.add_argument("--min-pixels", type=positive_int, default=None, help="override the family's min_pixels")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="override the family's max_pixels")

@@ -16,9 +16,13 @@ WHAT = {"python": "step(s) of actions", "html": "step(s)", "jsonl": "training ex
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", type=Path, help="the session folder")
-    parser.add_argument("--format", required=True, choices=FORMATS,
-                        help="python: a pyautogui script that needs no deskpilot; html: one self-contained page; "
-                             "jsonl: ms-swift / LLaMA-Factory training data (images copied next to it)")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="python: a pyautogui script that needs no deskpilot; html: one self-contained page; "
+        "jsonl: ms-swift / LLaMA-Factory training data (images copied next to it)",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="PATH", help="the file to write")
     parser.add_argument("--partial", action="store_true", help="export the whole steps before a broken line")
 
@@ -27,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         session = read_session(args.folder, partial=args.partial)
         if session.error:
-            print(f"warning: {session.error}; exporting the {len(session.steps)} whole step(s) before it",
-                  file=sys.stderr)
+            print(
+                f"warning: {session.error}; exporting the {len(session.steps)} whole step(s) before it", file=sys.stderr
+            )
         count = export_session(session, args.format, args.output)
     except AgentError as exc:
         return fail(str(exc))

@@ -33,14 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", type=Path, default=None, metavar="FILE")
     parser.add_argument("--settings", default=None, metavar="FILE", help="settings file (default: yours)")
     parser.add_argument("--geometry", type=_geometry, default=None, metavar="X,Y,W,H", help="where the window goes")
-    parser.add_argument("--exit-when-done", action="store_true",
-                        help="with --task: quit when the run ends, with the run's exit code")
+    parser.add_argument(
+        "--exit-when-done", action="store_true", help="with --task: quit when the run ends, with the run's exit code"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return fail("no display: the window needs a desktop session ($DISPLAY is not set); "
-                    "for a task without a window use `deskpilot run`", EXIT_BAD_INPUT)
+        return fail(
+            "no display: the window needs a desktop session ($DISPLAY is not set); "
+            "for a task without a window use `deskpilot run`",
+            EXIT_BAD_INPUT,
+        )
     if args.script is not None and not args.script.exists():
         return fail(f"--script {args.script}: no such file")
     from app.gui.app import run_gui

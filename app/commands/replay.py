@@ -10,8 +10,15 @@ from typing import Any
 
 from agent.session import read_session
 from agent.session.replay import (
-    PlannedStep, ReplayActionDone, ReplayEvent, ReplayFinished, ReplayOptions, ReplayPaused, ReplayResumed,
-    ReplayStarted, replay_session,
+    PlannedStep,
+    ReplayActionDone,
+    ReplayEvent,
+    ReplayFinished,
+    ReplayOptions,
+    ReplayPaused,
+    ReplayResumed,
+    ReplayStarted,
+    replay_session,
 )
 from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
 from sandbox.actions import describe
@@ -20,8 +27,13 @@ from sandbox.executor import Executor
 from sandbox.policy import PolicyChecker, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
 
-EXIT_FOR_OUTCOME = {"done": EXIT_OK, "mismatch": EXIT_FAILED, "refused": EXIT_REFUSED, "stopped": EXIT_REFUSED,
-                    "error": EXIT_BAD_INPUT}
+EXIT_FOR_OUTCOME = {
+    "done": EXIT_OK,
+    "mismatch": EXIT_FAILED,
+    "refused": EXIT_REFUSED,
+    "stopped": EXIT_REFUSED,
+    "error": EXIT_BAD_INPUT,
+}
 
 
 def speed(text: str) -> float:
@@ -38,10 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", type=Path, help="the session folder")
     parser.add_argument("--dry-run", action="store_true", help="check everything (screen, policy), perform nothing")
     parser.add_argument("--yes", action="store_true", help="perform actions whose verdict is now 'confirm'")
-    parser.add_argument("--speed", type=speed, default=1.0, metavar="X",
-                        help="divide the recorded pauses between actions by X (default 1; 0 = no pauses)")
-    parser.add_argument("--partial", action="store_true",
-                        help="replay the whole steps before a broken line instead of refusing the session")
+    parser.add_argument(
+        "--speed",
+        type=speed,
+        default=1.0,
+        metavar="X",
+        help="divide the recorded pauses between actions by X (default 1; 0 = no pauses)",
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="replay the whole steps before a broken line instead of refusing the session",
+    )
     parser.add_argument("--step", action="store_true", help="ask before each step (press Enter to run it)")
     parser.add_argument("--policy", type=Path, default=None, metavar="FILE")
     parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui")
@@ -81,15 +101,22 @@ def run(args: argparse.Namespace) -> int:
         capture = stack.enter_context(ScreenCapture())
         stop, ledger = StopFlag(), SelfInputLedger()
         driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
-        executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry, stop=stop,
-                            ledger=ledger, pace=not args.dry_run)
+        executor = Executor(
+            checker=PolicyChecker(policy),
+            driver=driver,
+            screen=capture.geometry,
+            stop=stop,
+            ledger=ledger,
+            pace=not args.dry_run,
+        )
         stack.enter_context(StopKeyListener(stop, args.stop_key))
         if not args.dry_run:
             stack.enter_context(UserInputWatcher(stop, ledger))
         options = ReplayOptions(dry_run=args.dry_run, yes=args.yes, speed=args.speed)
         finished: ReplayFinished | None = None
-        for event in replay_session(session, executor=executor, capture=capture, options=options,
-                                    before_step=_ask if args.step else None):
+        for event in replay_session(
+            session, executor=executor, capture=capture, options=options, before_step=_ask if args.step else None
+        ):
             line = _line(event, dry_run=args.dry_run)
             if line:
                 print(line, file=sys.stderr, flush=True)

@@ -28,12 +28,20 @@ RESUME_AFTER_IDLE_S = 3.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", metavar="TASK", help='what to do, e.g. "click Submit"')
-    parser.add_argument("--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)")
-    parser.add_argument("--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
+    )
     parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
     parser.add_argument("--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per step')
-    parser.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg",
-                        help="openai: screenshots as JPEG q95 (default, 6 ms) or lossless PNG (35-60 ms at 1080p)")
+    parser.add_argument(
+        "--image-format",
+        choices=["jpeg", "png"],
+        default="jpeg",
+        help="openai: screenshots as JPEG q95 (default, 6 ms) or lossless PNG (35-60 ms at 1080p)",
+    )
     add_family_arguments(parser, required=False)
     parser.add_argument("--max-steps", type=positive_int, default=15)
     parser.add_argument("--monitor", type=int, default=0, help="which monitor to capture (0 = the first)")
@@ -42,13 +50,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="decide every step but perform nothing")
     parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui")
     parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
-    parser.add_argument("--isolated", action="store_true",
-                        help="act on a private nested X display (Xephyr window, or Xvfb) instead of yours")
-    parser.add_argument("--launch", action="append", default=[], metavar="CMD",
-                        help="with --isolated: start this program in it first (repeatable)")
-    parser.add_argument("--record", type=Path, default=None, metavar="DIR",
-                        help="write the session into DIR (created; it must not exist or be empty); "
-                             "default: a new folder in the sessions folder")
+    parser.add_argument(
+        "--isolated",
+        action="store_true",
+        help="act on a private nested X display (Xephyr window, or Xvfb) instead of yours",
+    )
+    parser.add_argument(
+        "--launch",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="with --isolated: start this program in it first (repeatable)",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the session into DIR (created; it must not exist or be empty); "
+        "default: a new folder in the sessions folder",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not record the session")
 
 
@@ -62,8 +83,15 @@ def _close_recorder(recorder: SessionRecorder) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = BackendSettings(args.backend, model=args.model, endpoint=args.endpoint, script=args.script,
-                               min_pixels=args.min_pixels, max_pixels=args.max_pixels, image_format=args.image_format)
+    settings = BackendSettings(
+        args.backend,
+        model=args.model,
+        endpoint=args.endpoint,
+        script=args.script,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        image_format=args.image_format,
+    )
     if args.launch and not args.isolated:
         return fail("--launch starts programs inside the isolated display: use it with --isolated")
     if args.record is not None and args.no_record:
@@ -92,25 +120,45 @@ def run(args: argparse.Namespace) -> int:
         capture = stack.enter_context(ScreenCapture(display=display))
         stop, ledger = StopFlag(), SelfInputLedger()
         driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
-        executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry, stop=stop, ledger=ledger,
-                            pace=not args.dry_run)
+        executor = Executor(
+            checker=PolicyChecker(policy),
+            driver=driver,
+            screen=capture.geometry,
+            stop=stop,
+            ledger=ledger,
+            pace=not args.dry_run,
+        )
         stack.enter_context(StopKeyListener(stop, args.stop_key))
         if not args.dry_run:
             stack.enter_context(UserInputWatcher(stop, ledger, auto_resume_after_s=RESUME_AFTER_IDLE_S))
         stack.callback(backend.close)
-        options = RunOptions(max_steps=args.max_steps, monitor=args.monitor, min_pixels=args.min_pixels,
-                             max_pixels=args.max_pixels, yes=args.yes, model_name=args.model,
-                             policy_digest=policy.digest())
+        options = RunOptions(
+            max_steps=args.max_steps,
+            monitor=args.monitor,
+            min_pixels=args.min_pixels,
+            max_pixels=args.max_pixels,
+            yes=args.yes,
+            model_name=args.model,
+            policy_digest=policy.digest(),
+        )
         finished: RunFinished | None = None
         recorder = None
         if not args.no_record:
             folder = record_dir or new_session_folder(default_sessions_dir(), args.task)
-            recorder = SessionRecorder(folder, run={"mode": "dry-run" if args.dry_run else "auto", "yes": args.yes,
-                                                    "driver": "dry-run" if args.dry_run else args.driver,
-                                                    "isolated": args.isolated, "max_steps": args.max_steps})
+            recorder = SessionRecorder(
+                folder,
+                run={
+                    "mode": "dry-run" if args.dry_run else "auto",
+                    "yes": args.yes,
+                    "driver": "dry-run" if args.dry_run else args.driver,
+                    "isolated": args.isolated,
+                    "max_steps": args.max_steps,
+                },
+            )
         try:
-            for event in run_task(args.task, backend=backend, family=family, executor=executor, capture=capture,
-                                  options=options):
+            for event in run_task(
+                args.task, backend=backend, family=family, executor=executor, capture=capture, options=options
+            ):
                 if recorder is not None:
                     recorder.handle(event)
                 line = event_line(event, dry_run=args.dry_run, resume_after_s=RESUME_AFTER_IDLE_S)

@@ -14,10 +14,16 @@ TASK_CHARS = 48
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON array of {folder, task, started, outcome, steps, error}")
-    parser.add_argument("--dir", type=Path, default=None, metavar="ROOT",
-                        help="the folder that holds the sessions (default: the user's sessions folder)")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON array of {folder, task, started, outcome, steps, error}"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        metavar="ROOT",
+        help="the folder that holds the sessions (default: the user's sessions folder)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from app.event_lines import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
 
 
-
 class LogBridge(QObject):
     """loguru -> the log pane, across threads (a queued signal)."""
 
@@ -52,8 +51,12 @@ def run_gui(args: argparse.Namespace) -> int:
     logger.remove()
     logger.add(sys.stderr, level="INFO", format="{time:HH:mm:ss} {message}")
     # the window writes its own run lines; everything else logged (warnings from the agent, ...) joins them
-    logger.add(bridge.write, level="INFO", format="{time:HH:mm:ss}  {message}",
-               filter=lambda record: record["name"] != "app.gui.main_window")
+    logger.add(
+        bridge.write,
+        level="INFO",
+        format="{time:HH:mm:ss}  {message}",
+        filter=lambda record: record["name"] != "app.gui.main_window",
+    )
     settings_file = Path(args.settings) if getattr(args, "settings", None) else None
     try:
         settings = apply_overrides(load_settings(settings_file), args)
@@ -76,6 +79,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.task_edit.setText(args.task)
         QTimer.singleShot(200, window.start_run)
     if args.exit_when_done:
+
         def finish(finished: RunFinished | None) -> None:
             outcome["code"] = EXIT_FOR_OUTCOME.get(finished.outcome, 2) if finished else 2
             window.close()

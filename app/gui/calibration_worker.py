@@ -31,11 +31,16 @@ class CalibrationWorker(QObject):
             from sandbox.capture import ScreenCapture
 
             with ScreenCapture() as capture:
-                report = run_calibration(backend, family, capture, self.targets, stop=self.stop_flag,
-                                         min_pixels=self.backend_settings.min_pixels,
-                                         max_pixels=self.backend_settings.max_pixels,
-                                         on_result=lambda r: self.progress.emit(
-                                             f"{r.label}: {'hit' if r.hit else 'miss'}"))
+                report = run_calibration(
+                    backend,
+                    family,
+                    capture,
+                    self.targets,
+                    stop=self.stop_flag,
+                    min_pixels=self.backend_settings.min_pixels,
+                    max_pixels=self.backend_settings.max_pixels,
+                    on_result=lambda r: self.progress.emit(f"{r.label}: {'hit' if r.hit else 'miss'}"),
+                )
             self.done.emit(report)
         except Exception as exc:  # reported in the window, never raised into Qt
             self.done.emit(f"{type(exc).__name__}: {exc}")

@@ -15,15 +15,37 @@ from loguru import logger
 from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QMoveEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox, QDockWidget, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QProgressBar, QPushButton,
-    QSplitter, QVBoxLayout, QWidget,
+    QComboBox,
+    QDockWidget,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from agent.backends.discovery import find_local_models
 from agent.backends.registry import BackendSettings
 from agent.events import (
-    ActionBlocked, ActionExecuted, ActionProposed, ActionRejected, ModelLoading, ModelReplied, ParseFailed, ReplyParsed,
-    RunFinished, RunPaused, RunResumed, ScreenCaptured, StepStarted,
+    ActionBlocked,
+    ActionExecuted,
+    ActionProposed,
+    ActionRejected,
+    ModelLoading,
+    ModelReplied,
+    ParseFailed,
+    ReplyParsed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    ScreenCaptured,
+    StepStarted,
 )
 from agent.families import FAMILIES
 from agent.loop import Approve, Reject
@@ -35,8 +57,12 @@ from app.gui.worker import RunRequest, RunWorker
 from sandbox.actions import Action, describe
 from sandbox.geometry import Rect
 
-BACKEND_LABELS = {"ocr": "OCR (built in, no model)", "transformers": "Local model (GPU)",
-                  "openai": "OpenAI-compatible server", "scripted": "Scripted replies"}
+BACKEND_LABELS = {
+    "ocr": "OCR (built in, no model)",
+    "transformers": "Local model (GPU)",
+    "openai": "OpenAI-compatible server",
+    "scripted": "Scripted replies",
+}
 MODE_LABELS = {"approve": "Approve each step", "auto": "Auto (countdown)", "dry-run": "Dry run"}
 STOP_WAIT_MS = 5000
 
@@ -209,10 +235,14 @@ class MainWindow(QMainWindow):
         data = self.model_combo.currentData()
         if backend == "transformers" and data and self.model_combo.itemText(self.model_combo.currentIndex()) == text:
             text = str(data)
-        changes: dict[str, Any] = {"backend": backend, "family": self.family_combo.currentText(),
-                                   "mode": str(self.mode_combo.currentData())}
+        changes: dict[str, Any] = {
+            "backend": backend,
+            "family": self.family_combo.currentText(),
+            "mode": str(self.mode_combo.currentData()),
+        }
         changes[{"transformers": "model", "openai": "endpoint", "scripted": "script"}.get(backend, "model")] = (
-            text if backend != "ocr" else self.settings.model)
+            text if backend != "ocr" else self.settings.model
+        )
         return self.settings.updated(**changes)
 
     def save(self) -> None:
@@ -272,10 +302,14 @@ class MainWindow(QMainWindow):
             text = f"Calibration failed: {result}"
         else:
             report: Any = result
-            offsets = ("" if report.mean_offset_px is None else
-                       f", mean offset {report.mean_offset_px:.1f} px, worst {report.worst_offset_px:.1f} px")
-            text = (f"Calibration: {report.hits}/{report.total} targets hit{offsets}."
-                    + (f" {report.diagnosis}" if report.diagnosis else ""))
+            offsets = (
+                ""
+                if report.mean_offset_px is None
+                else f", mean offset {report.mean_offset_px:.1f} px, worst {report.worst_offset_px:.1f} px"
+            )
+            text = f"Calibration: {report.hits}/{report.total} targets hit{offsets}." + (
+                f" {report.diagnosis}" if report.diagnosis else ""
+            )
         self.action_label.setText(text)
         self._log(text)
 
@@ -284,8 +318,14 @@ class MainWindow(QMainWindow):
         from app.gui.sessions_view import SessionBrowser
 
         s = self.current_settings()
-        browser = SessionBrowser(sessions_root(s), self, driver=s.driver, stop_key=s.stop_key, policy=self._policy,
-                                 own_windows=self.own_windows)
+        browser = SessionBrowser(
+            sessions_root(s),
+            self,
+            driver=s.driver,
+            stop_key=s.stop_key,
+            policy=self._policy,
+            own_windows=self.own_windows,
+        )
         browser.show()
         QTimer.singleShot(0, self._update_own_rects)
         return browser
@@ -302,8 +342,15 @@ class MainWindow(QMainWindow):
         for window in QGuiApplication.topLevelWindows():
             if window.isVisible() and not window.property("deskpilot_target"):
                 g = window.frameGeometry()
-                rects.append(Rect(round(g.x() * ratio), round(g.y() * ratio), round(g.width() * ratio),
-                                  round(g.height() * ratio), name="deskpilot"))
+                rects.append(
+                    Rect(
+                        round(g.x() * ratio),
+                        round(g.y() * ratio),
+                        round(g.width() * ratio),
+                        round(g.height() * ratio),
+                        name="deskpilot",
+                    )
+                )
         with self._own_lock:
             self._own_rects = rects
 
@@ -323,18 +370,33 @@ class MainWindow(QMainWindow):
     def request(self, task: str) -> RunRequest:
         s = self.current_settings()
         target = {"transformers": s.model, "openai": s.endpoint, "scripted": s.script}.get(s.backend, "")
-        backend = BackendSettings(s.backend, model=s.model if s.backend == "transformers" else None,
-                                  endpoint=target if s.backend == "openai" else None,
-                                  script=Path(target) if s.backend == "scripted" and target else None,
-                                  min_pixels=s.min_pixels or None, max_pixels=s.max_pixels or None)
+        backend = BackendSettings(
+            s.backend,
+            model=s.model if s.backend == "transformers" else None,
+            endpoint=target if s.backend == "openai" else None,
+            script=Path(target) if s.backend == "scripted" and target else None,
+            min_pixels=s.min_pixels or None,
+            max_pixels=s.max_pixels or None,
+        )
         record = None
         if s.record:
             from app.gui.recording import new_session_dir
 
             record = new_session_dir(s, task)
-        return RunRequest(task=task, backend=backend, family=s.family, mode=s.mode, countdown_s=s.countdown_s,
-                          max_steps=s.max_steps, stop_key=s.stop_key, policy=self._policy, driver=s.driver,
-                          record_dir=record, min_pixels=s.min_pixels or None, max_pixels=s.max_pixels or None)
+        return RunRequest(
+            task=task,
+            backend=backend,
+            family=s.family,
+            mode=s.mode,
+            countdown_s=s.countdown_s,
+            max_steps=s.max_steps,
+            stop_key=s.stop_key,
+            policy=self._policy,
+            driver=s.driver,
+            record_dir=record,
+            min_pixels=s.min_pixels or None,
+            max_pixels=s.max_pixels or None,
+        )
 
     @Slot()
     def start_run(self) -> None:
@@ -399,8 +461,14 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Pause")
-        for widget in (self.backend_combo, self.model_combo, self.family_combo, self.mode_combo, self.settings_button,
-                       self.calibrate_button):
+        for widget in (
+            self.backend_combo,
+            self.model_combo,
+            self.family_combo,
+            self.mode_combo,
+            self.settings_button,
+            self.calibrate_button,
+        ):
             widget.setEnabled(not running)
         if not running:
             self._enable_model_pickers()
@@ -467,8 +535,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_approval_needed(self, proposed: ActionProposed) -> None:
         self._pending, self._edited = proposed, None
-        self.preview.show_action(proposed.parsed.action, box=proposed.parsed.box, verdict=proposed.verdict.verdict,
-                                 editable=True)
+        self.preview.show_action(
+            proposed.parsed.action, box=proposed.parsed.box, verdict=proposed.verdict.verdict, editable=True
+        )
         self.action_label.setText(f"Approve? {describe(proposed.parsed.action)} (click the picture to move the target)")
         self._set_deciding(True)
         self.approve_button.setFocus()
@@ -494,8 +563,10 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         self.last_finished = finished
         if finished is not None:
-            self.action_label.setText(f"Finished: {finished.outcome}: {finished.reason}"
-                                      + (f" (answer: {finished.answer})" if finished.answer else ""))
+            self.action_label.setText(
+                f"Finished: {finished.outcome}: {finished.reason}"
+                + (f" (answer: {finished.answer})" if finished.answer else "")
+            )
             self._log(self.action_label.text())
         self.run_finished.emit(finished)
 
@@ -506,8 +577,9 @@ class MainWindow(QMainWindow):
         self.preview.show_picture(record.image, record.frame)
         if record.proposals:
             parsed, verdict, _ = record.proposals[-1]
-            self.preview.show_action(record.executed[-1] if record.executed else parsed.action, box=parsed.box,
-                                     verdict=verdict)
+            self.preview.show_action(
+                record.executed[-1] if record.executed else parsed.action, box=parsed.box, verdict=verdict
+            )
 
     def _log(self, line: str) -> None:
         self.append_log(f"{time.strftime('%H:%M:%S')}  {line}")

@@ -26,12 +26,20 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QMouseEvent, QPainter, QPaintEvent, QScreen
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QWidget,
+    QApplication,
+    QCheckBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QWidget,
 )
 
 from sandbox.geometry import Rect
@@ -41,8 +49,15 @@ BOARD_SIZE = (940, 720)  # fits left of the main window, which takes the right h
 TARGET_SIZE = (120, 44)
 # label -> centre in board px, in calibration order: corners and centre first, then edge middles
 TARGETS: dict[str, tuple[int, int]] = {
-    "Maple": (76, 36), "Quartz": (864, 684), "Pebble": (864, 36), "Walnut": (76, 684), "Violet": (470, 360),
-    "Otter": (470, 36), "Falcon": (864, 360), "Tulip": (470, 684), "Lantern": (76, 360),
+    "Maple": (76, 36),
+    "Quartz": (864, 684),
+    "Pebble": (864, 36),
+    "Walnut": (76, 684),
+    "Violet": (470, 360),
+    "Otter": (470, 36),
+    "Falcon": (864, 360),
+    "Tulip": (470, 684),
+    "Lantern": (76, 360),
 }
 FIELDS = ("Name", "Email", "City")
 PLACEHOLDERS = {"Name": "your name", "Email": "you@example.com", "City": "where you live"}
@@ -294,8 +309,11 @@ class PracticeBoard(QWidget):
             local = self.mapFromGlobal(event.globalPosition().toPoint())
             if self.rect().contains(local):
                 x, y = to_screen_px(event.globalPosition().toPoint(), self.screen())
-                button = {Qt.MouseButton.LeftButton: "left", Qt.MouseButton.RightButton: "right",
-                          Qt.MouseButton.MiddleButton: "middle"}.get(event.button(), "other")
+                button = {
+                    Qt.MouseButton.LeftButton: "left",
+                    Qt.MouseButton.RightButton: "right",
+                    Qt.MouseButton.MiddleButton: "middle",
+                }.get(event.button(), "other")
                 self._emit("press", button=button, x=x, y=y, widget=self._name_at(local))
                 if not self.window().isActiveWindow():  # click-to-focus, as a window manager would do
                     self.window().activateWindow()
@@ -361,10 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         board.activateWindow()  # without a window manager this gives the board the keyboard
         board.raise_()
         if args.ready:
-            write({"event": "ready", "t": time.time(), "pid": os.getpid(),
-                   "targets": {k: _box(r) for k, r in board.targets().items()},
-                   "widgets": {k: _box(r) for k, r in board.widgets().items()},
-                   "window": _box(board.window_rect())})
+            write(
+                {
+                    "event": "ready",
+                    "t": time.time(),
+                    "pid": os.getpid(),
+                    "targets": {k: _box(r) for k, r in board.targets().items()},
+                    "widgets": {k: _box(r) for k, r in board.widgets().items()},
+                    "window": _box(board.window_rect()),
+                }
+            )
 
     board.ready.connect(on_ready)
     screen = app.primaryScreen()

@@ -13,8 +13,14 @@ from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QMouseEvent, QPainter, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
-    QGraphicsEllipseItem, QGraphicsItemGroup, QGraphicsLineItem, QGraphicsPixmapItem, QGraphicsRectItem,
-    QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
+    QGraphicsEllipseItem,
+    QGraphicsItemGroup,
+    QGraphicsLineItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
 )
 
 from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe
@@ -85,7 +91,9 @@ class PreviewView(QGraphicsView):
     def screen_to_scene(self, x: float, y: float) -> QPointF:
         assert self.frame is not None
         px, py = self.frame.screen_to_physical(x, y)
-        return QPointF(px * self.model_size[0] / self.frame.shot_width, py * self.model_size[1] / self.frame.shot_height)
+        return QPointF(
+            px * self.model_size[0] / self.frame.shot_width, py * self.model_size[1] / self.frame.shot_height
+        )
 
     def scene_to_screen(self, point: QPointF) -> tuple[int, int]:
         assert self.frame is not None
@@ -112,8 +120,14 @@ class PreviewView(QGraphicsView):
         self.action = None
         self._fit()
 
-    def show_action(self, action: Action | None, *, box: tuple[int, int, int, int] | None = None,
-                    verdict: str = "allow", editable: bool = False) -> None:
+    def show_action(
+        self,
+        action: Action | None,
+        *,
+        box: tuple[int, int, int, int] | None = None,
+        verdict: str = "allow",
+        editable: bool = False,
+    ) -> None:
         """Draw `action` (screen coordinates) over the current picture."""
         self.action, self.editable = action, editable and _has_point(action)
         for item in (self.marker, self._box, self._drag, self._caption):

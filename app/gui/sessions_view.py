@@ -3,13 +3,26 @@ preview as a live run, replay (through the current policy, on a worker thread), 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
-    QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from agent.errors import AgentError
@@ -25,15 +38,27 @@ from sandbox.geometry import Rect
 from sandbox.policy import PolicyChecker, load_policy
 from sandbox.stop import SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
 
-EXPORTS = {"HTML report": ("html", "*.html"), "Python script": ("python", "*.py"), "Training data (JSONL)": ("jsonl", "*.jsonl")}
+EXPORTS = {
+    "HTML report": ("html", "*.html"),
+    "Python script": ("python", "*.py"),
+    "Training data (JSONL)": ("jsonl", "*.jsonl"),
+}
 
 
 class ReplayWorker(QObject):
     progress = Signal(str)
     done = Signal(object)  # ReplayFinished, or an error message (str)
 
-    def __init__(self, session: Session, *, dry_run: bool, driver: str, stop_key: str, policy: Path | None,
-                 own_windows: Callable[[], Sequence[Rect]]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        dry_run: bool,
+        driver: str,
+        stop_key: str,
+        policy: Path | None,
+        own_windows: Callable[[], Sequence[Rect]],
+    ) -> None:
         super().__init__()
         self.session, self.dry_run, self.driver, self.stop_key, self.policy = session, dry_run, driver, stop_key, policy
         self.own_windows = own_windows
@@ -48,13 +73,25 @@ class ReplayWorker(QObject):
             ledger = SelfInputLedger()
             with ScreenCapture() as capture, StopKeyListener(self.stop_flag, self.stop_key):
                 driver: Any = DryRunDriver() if self.dry_run else make_driver(self.driver)
-                executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry,
-                                    stop=self.stop_flag, ledger=ledger, own_windows=self.own_windows, pace=not self.dry_run)
+                executor = Executor(
+                    checker=PolicyChecker(policy),
+                    driver=driver,
+                    screen=capture.geometry,
+                    stop=self.stop_flag,
+                    ledger=ledger,
+                    own_windows=self.own_windows,
+                    pace=not self.dry_run,
+                )
                 watcher = None if self.dry_run else UserInputWatcher(self.stop_flag, ledger).start()
                 try:
                     finished = None
-                    for event in replay_session(self.session, executor=executor, capture=capture,
-                                                options=ReplayOptions(dry_run=self.dry_run), own_windows=self.own_windows):
+                    for event in replay_session(
+                        self.session,
+                        executor=executor,
+                        capture=capture,
+                        options=ReplayOptions(dry_run=self.dry_run),
+                        own_windows=self.own_windows,
+                    ):
                         self.progress.emit(type(event).__name__)
                         if isinstance(event, ReplayFinished):
                             finished = event
@@ -69,13 +106,26 @@ class ReplayWorker(QObject):
 
 
 class SessionBrowser(QDialog):
-    def __init__(self, root: Path, parent: QWidget | None = None, *, driver: str = "pyautogui",
-                 stop_key: str = "ctrl+alt+x", policy: Path | None = None,
-                 own_windows: Callable[[], Sequence[Rect]] = tuple) -> None:
+    def __init__(
+        self,
+        root: Path,
+        parent: QWidget | None = None,
+        *,
+        driver: str = "pyautogui",
+        stop_key: str = "ctrl+alt+x",
+        policy: Path | None = None,
+        own_windows: Callable[[], Sequence[Rect]] = tuple,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("deskpilot sessions")
         self.resize(1100, 720)
-        self.root, self.driver, self.stop_key, self.policy, self.own_windows = root, driver, stop_key, policy, own_windows
+        self.root, self.driver, self.stop_key, self.policy, self.own_windows = (
+            root,
+            driver,
+            stop_key,
+            policy,
+            own_windows,
+        )
         self.session: Session | None = None
         self._replay: tuple[QThread, ReplayWorker] | None = None
         self.list = QListWidget()
@@ -123,8 +173,11 @@ class SessionBrowser(QDialog):
             self.status.setText(str(exc))
             summaries = []
         for summary in summaries:
-            text = (f"{summary.task or '(unreadable)'}\n{summary.started or ''} · {summary.outcome} · {summary.steps} step(s)"
-                    if not summary.error else f"{summary.folder.name}\ncorrupt: {summary.error}")
+            text = (
+                f"{summary.task or '(unreadable)'}\n{summary.started or ''} · {summary.outcome} · {summary.steps} step(s)"
+                if not summary.error
+                else f"{summary.folder.name}\ncorrupt: {summary.error}"
+            )
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, str(summary.folder))
             self.list.addItem(item)
@@ -166,8 +219,15 @@ class SessionBrowser(QDialog):
         if record.thought:
             lines.append(f"Thought: {record.thought}")
         for item in record.actions:
-            state = ("ran" if item.executed else "rejected" if item.rejected else
-                     f"refused ({item.blocked.rule})" if item.blocked else "proposed")
+            state = (
+                "ran"
+                if item.executed
+                else "rejected"
+                if item.rejected
+                else f"refused ({item.blocked.rule})"
+                if item.blocked
+                else "proposed"
+            )
             if item.screen is not None:
                 lines.append(f"{describe(item.screen)}: {state}")
         if record.parse_error:
@@ -178,8 +238,14 @@ class SessionBrowser(QDialog):
         if self.session is None or self._replay is not None:
             return
         thread = QThread(self)
-        worker = ReplayWorker(self.session, dry_run=self.dry_run.isChecked(), driver=self.driver, stop_key=self.stop_key,
-                              policy=self.policy, own_windows=self.own_windows)
+        worker = ReplayWorker(
+            self.session,
+            dry_run=self.dry_run.isChecked(),
+            driver=self.driver,
+            stop_key=self.stop_key,
+            policy=self.policy,
+            own_windows=self.own_windows,
+        )
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.done.connect(self._on_replayed)
@@ -195,7 +261,9 @@ class SessionBrowser(QDialog):
         self._replay = None
         self.replay_button.setEnabled(True)
         if isinstance(result, ReplayFinished):
-            self.status.setText(f"Replay {result.outcome}: {result.reason} ({result.steps} step(s), {result.actions} action(s))")
+            self.status.setText(
+                f"Replay {result.outcome}: {result.reason} ({result.steps} step(s), {result.actions} action(s))"
+            )
         else:
             self.status.setText(f"Replay failed: {result}")
 

@@ -6,17 +6,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from pathlib import Path
 
 import tomli_w
-
+import tomllib
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QListWidget, QPlainTextEdit, QPushButton, QRubberBand, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QRubberBand,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from agent.families import FAMILIES
@@ -73,10 +87,18 @@ class SettingsDialog(QDialog):
         self.countdown.setRange(0, 30)
         self.countdown.setValue(s.countdown_s)
         self.max_steps = _spin(1, 500, s.max_steps)
-        for label, widget in (("Backend", self.backend), ("Model", self.model), ("Family", self.family),
-                              ("Min pixels", self.min_pixels), ("Max pixels", self.max_pixels),
-                              ("Server endpoint", self.endpoint), ("Script file", self.script), ("Mode", self.mode),
-                              ("Auto countdown (s)", self.countdown), ("Max steps", self.max_steps)):
+        for label, widget in (
+            ("Backend", self.backend),
+            ("Model", self.model),
+            ("Family", self.family),
+            ("Min pixels", self.min_pixels),
+            ("Max pixels", self.max_pixels),
+            ("Server endpoint", self.endpoint),
+            ("Script file", self.script),
+            ("Mode", self.mode),
+            ("Auto countdown (s)", self.countdown),
+            ("Max steps", self.max_steps),
+        ):
             form.addRow(label, widget)
         return page
 
@@ -107,10 +129,15 @@ class SettingsDialog(QDialog):
         region_buttons.addWidget(remove)
         form.addRow("Stop key", self.stop_key)
         form.addRow(QLabel(f"Policy file: {self.policy_file}"))
-        for label, widget in (("Max text length", self.max_text), ("Actions per minute", self.rate),
-                              ("Forbidden hotkeys", self.forbidden_keys), ("Hotkeys needing approval", self.confirm_keys),
-                              ("Text never typed (regex)", self.text_deny), ("Text needing approval (regex)", self.text_confirm),
-                              ("Forbidden regions", self.regions)):
+        for label, widget in (
+            ("Max text length", self.max_text),
+            ("Actions per minute", self.rate),
+            ("Forbidden hotkeys", self.forbidden_keys),
+            ("Hotkeys needing approval", self.confirm_keys),
+            ("Text never typed (regex)", self.text_deny),
+            ("Text needing approval (regex)", self.text_confirm),
+            ("Forbidden regions", self.regions),
+        ):
             form.addRow(label, widget)
         form.addRow("", _wrap(region_buttons))
         return page
@@ -147,7 +174,9 @@ class SettingsDialog(QDialog):
         except Exception as exc:
             self.error_label.setText(f"Cannot take a screenshot to pick from: {exc}")
             return
-        picker = RegionPicker(shot.image, origin=(shot.monitor.x, shot.monitor.y), scale=shot.monitor.scale, parent=self)
+        picker = RegionPicker(
+            shot.image, origin=(shot.monitor.x, shot.monitor.y), scale=shot.monitor.scale, parent=self
+        )
         if picker.exec() and picker.region is not None:  # safe: Qt's modal loop
             self._regions.append(dataclasses.replace(picker.region, name=f"region {len(self._regions) + 1}"))
             self._show_regions()
@@ -155,16 +184,29 @@ class SettingsDialog(QDialog):
     # -- results -------------------------------------------------------------------------------------
     def settings(self) -> Settings:
         return self._settings.updated(
-            backend=self.backend.currentText(), model=self.model.text().strip(), family=self.family.currentText(),
-            min_pixels=self.min_pixels.value(), max_pixels=self.max_pixels.value(), endpoint=self.endpoint.text().strip(),
-            script=self.script.text().strip(), mode=self.mode.currentText(), countdown_s=self.countdown.value(),
-            max_steps=self.max_steps.value(), stop_key=self.stop_key.text().strip(), record=self.record.isChecked(),
-            recording_dir=self.recording_dir.text().strip())
+            backend=self.backend.currentText(),
+            model=self.model.text().strip(),
+            family=self.family.currentText(),
+            min_pixels=self.min_pixels.value(),
+            max_pixels=self.max_pixels.value(),
+            endpoint=self.endpoint.text().strip(),
+            script=self.script.text().strip(),
+            mode=self.mode.currentText(),
+            countdown_s=self.countdown.value(),
+            max_steps=self.max_steps.value(),
+            stop_key=self.stop_key.text().strip(),
+            record=self.record.isChecked(),
+            recording_dir=self.recording_dir.text().strip(),
+        )
 
     def edited_policy(self) -> Policy:
         """The policy as edited, validated by the sandbox's own loader (PolicyError names the key)."""
-        draft = dataclasses.replace(self._policy, max_text_length=self.max_text.value(),
-                                    max_actions_per_minute=self.rate.value(), forbidden_regions=tuple(self._regions))
+        draft = dataclasses.replace(
+            self._policy,
+            max_text_length=self.max_text.value(),
+            max_actions_per_minute=self.rate.value(),
+            forbidden_regions=tuple(self._regions),
+        )
         data = tomllib.loads(policy_to_toml(draft))
         data["keys"]["forbidden"] = _entries(self.forbidden_keys)
         data["keys"]["confirm"] = _entries(self.confirm_keys)
@@ -196,7 +238,9 @@ class SettingsDialog(QDialog):
 class RegionPicker(QDialog):
     """Drag a rectangle on a screenshot; `region` is it in screen coordinates."""
 
-    def __init__(self, image: Image.Image, *, origin: tuple[int, int], scale: float, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, image: Image.Image, *, origin: tuple[int, int], scale: float, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Drag over the area deskpilot must never touch")
         self._origin, self._scale = origin, scale
@@ -218,8 +262,12 @@ class RegionPicker(QDialog):
 
     def to_screen(self, rect: QRect) -> Rect:
         k = self._ratio / self._scale
-        return Rect(round(self._origin[0] + rect.x() * k), round(self._origin[1] + rect.y() * k),
-                    max(1, round(rect.width() * k)), max(1, round(rect.height() * k)))
+        return Rect(
+            round(self._origin[0] + rect.x() * k),
+            round(self._origin[1] + rect.y() * k),
+            max(1, round(rect.width() * k)),
+            max(1, round(rect.height() * k)),
+        )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
         self._start = self.picture.mapFrom(self, event.position().toPoint())
@@ -259,4 +307,3 @@ def _wrap(layout: QHBoxLayout) -> QWidget:
     widget = QWidget()
     widget.setLayout(layout)
     return widget
-

@@ -34,7 +34,8 @@ class StepRecord:
 
     def summary(self) -> str:
         actions = "; ".join(describe(a) for a in self.executed) or (
-            "; ".join(describe(p.action) for p, _, _ in self.proposals) or "no action")
+            "; ".join(describe(p.action) for p, _, _ in self.proposals) or "no action"
+        )
         verdicts = ", ".join(v + (f" ({rule})" if rule else "") for _, v, rule in self.proposals) or "-"
         thought = (self.thought or "").splitlines()[0][:90] if self.thought else ""
         timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"

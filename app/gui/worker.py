@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from loguru import logger
 from PySide6.QtCore import QObject, Signal, Slot
@@ -109,19 +110,39 @@ class RunWorker(QObject):
             ledger = SelfInputLedger()
             dry = request.mode == "dry-run"
             driver = DryRunDriver() if dry else make_driver(request.driver)
-            executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=capture.geometry,
-                                stop=self.stop_flag, ledger=ledger, own_windows=self._own_windows, pace=not dry)
+            executor = Executor(
+                checker=PolicyChecker(policy),
+                driver=driver,
+                screen=capture.geometry,
+                stop=self.stop_flag,
+                ledger=ledger,
+                own_windows=self._own_windows,
+                pace=not dry,
+            )
             stack.enter_context(StopKeyListener(self.stop_flag, request.stop_key))
             if not dry:
                 stack.enter_context(UserInputWatcher(self.stop_flag, ledger))
             recorder = self._recorder(stack)
-            options = RunOptions(max_steps=request.max_steps, monitor=request.monitor, min_pixels=request.min_pixels,
-                                 max_pixels=request.max_pixels, model_name=request.backend.model or None,
-                                 policy_digest=policy.digest())
+            options = RunOptions(
+                max_steps=request.max_steps,
+                monitor=request.monitor,
+                min_pixels=request.min_pixels,
+                max_pixels=request.max_pixels,
+                model_name=request.backend.model or None,
+                policy_digest=policy.digest(),
+            )
             approve = None if dry else self._approve
             finished = None
-            for event in run_task(request.task, backend=self.backend, family=family, executor=executor,
-                                  capture=capture, options=options, approve=approve, own_windows=self._own_windows):
+            for event in run_task(
+                request.task,
+                backend=self.backend,
+                family=family,
+                executor=executor,
+                capture=capture,
+                options=options,
+                approve=approve,
+                own_windows=self._own_windows,
+            ):
                 if recorder is not None:
                     recorder.handle(event)
                 self.event.emit(event)
@@ -134,7 +155,9 @@ class RunWorker(QObject):
     def _recorder(self, stack: ExitStack) -> SessionRecorder | None:
         if self.request.record_dir is None:
             return None
-        recorder = SessionRecorder(self.request.record_dir, run={"mode": self.request.mode, "driver": self.request.driver})
+        recorder = SessionRecorder(
+            self.request.record_dir, run={"mode": self.request.mode, "driver": self.request.driver}
+        )
         stack.callback(self._close_recorder, recorder)
         return recorder
 
@@ -190,4 +213,3 @@ def _where(backend: Any) -> str:
         except Exception:
             return name
     return "CPU" if name == "cpu" else name
-

@@ -13,10 +13,67 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 MIN_SIZE = (640, 360)
 FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans.ttf")
 MONO_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", "DejaVuSansMono.ttf")
-WORDS = ("file edit view search terminal help open save close settings window document project build test "
-         "deskpilot screen model image click button menu select copy paste undo redo format insert table "
-         "python import return class def self none true false value error warning info debug the of and to "
-         "in is for on with as at by from this that").split()
+WORDS = [
+    "file",
+    "edit",
+    "view",
+    "search",
+    "terminal",
+    "help",
+    "open",
+    "save",
+    "close",
+    "settings",
+    "window",
+    "document",
+    "project",
+    "build",
+    "test",
+    "deskpilot",
+    "screen",
+    "model",
+    "image",
+    "click",
+    "button",
+    "menu",
+    "select",
+    "copy",
+    "paste",
+    "undo",
+    "redo",
+    "format",
+    "insert",
+    "table",
+    "python",
+    "import",
+    "return",
+    "class",
+    "def",
+    "self",
+    "none",
+    "true",
+    "false",
+    "value",
+    "error",
+    "warning",
+    "info",
+    "debug",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "as",
+    "at",
+    "by",
+    "from",
+    "this",
+    "that",
+]
 
 
 def _font(paths: tuple[str, ...], size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -39,13 +96,17 @@ def _wallpaper(rng: random.Random, width: int, height: int, grain: float) -> Ima
     assert pixels is not None
     for y in range(small.height):
         for x in range(small.width):
-            pixels[x, y] = (20 + x * 60 // small.width + rng.randint(0, 12), 40 + y * 90 // small.height,
-                            110 + (x + y) * 80 // (small.width + small.height) + rng.randint(0, 12))
+            pixels[x, y] = (
+                20 + x * 60 // small.width + rng.randint(0, 12),
+                40 + y * 90 // small.height,
+                110 + (x + y) * 80 // (small.width + small.height) + rng.randint(0, 12),
+            )
     draw = ImageDraw.Draw(small)
     for _ in range(12):
         cx, cy, r = rng.randrange(small.width), rng.randrange(small.height), rng.randint(10, 60)
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r),
-                     fill=(rng.randint(40, 200), rng.randint(60, 200), rng.randint(100, 230)))
+        draw.ellipse(
+            (cx - r, cy - r, cx + r, cy + r), fill=(rng.randint(40, 200), rng.randint(60, 200), rng.randint(100, 230))
+        )
     wallpaper = small.filter(ImageFilter.GaussianBlur(6)).resize((width, height), Image.Resampling.BICUBIC)
     if grain <= 0:
         return wallpaper
@@ -53,8 +114,9 @@ def _wallpaper(rng: random.Random, width: int, height: int, grain: float) -> Ima
     return Image.blend(wallpaper, noise, min(grain, 1.0) * 0.25)
 
 
-def _window(draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, int, int, int], title: str,
-            kind: str) -> None:
+def _window(
+    draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, int, int, int], title: str, kind: str
+) -> None:
     x0, y0, x1, y1 = box
     ui, mono, bold = _font(FONT_PATHS, 13), _font(MONO_PATHS, 13), _font(FONT_PATHS, 14)
     draw.rectangle((x0 + 4, y0 + 4, x1 + 4, y1 + 4), fill=(30, 30, 40))  # shadow
@@ -80,18 +142,30 @@ def _window(draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, int, 
             draw.text((x0 + 52 + indent * 8, y), _sentence(rng, rng.randint(2, 9)), fill=colour, font=mono)
     elif kind == "files":
         draw.rectangle((x0 + 1, top, x0 + 170, y1 - 1), fill=(244, 245, 248))
-        for n, y in enumerate(range(top + 8, y1 - 24, 24)):
-            draw.text((x0 + 16, y), rng.choice(("Home", "Desktop", "Documents", "Downloads", "Pictures")),
-                      fill=(50, 50, 60), font=ui)
+        for y in range(top + 8, y1 - 24, 24):
+            draw.text(
+                (x0 + 16, y),
+                rng.choice(("Home", "Desktop", "Documents", "Downloads", "Pictures")),
+                fill=(50, 50, 60),
+                font=ui,
+            )
         for n, y in enumerate(range(top + 6, y1 - 24, 26)):
             if n % 2:
                 draw.rectangle((x0 + 171, y - 3, x1 - 1, y + 21), fill=(245, 247, 252))
             icon = (rng.randint(60, 220), rng.randint(60, 220), rng.randint(60, 220))
             draw.rectangle((x0 + 182, y, x0 + 198, y + 16), fill=icon, outline=(90, 90, 90))
-            draw.text((x0 + 208, y + 1), f"{_sentence(rng, 2).replace(' ', '_')}.{rng.choice(('txt', 'png', 'py'))}",
-                      fill=(20, 20, 20), font=ui)
-            draw.text((x1 - 190, y + 1), f"{rng.randint(1, 999)} kB    2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                      fill=(110, 110, 110), font=ui)
+            draw.text(
+                (x0 + 208, y + 1),
+                f"{_sentence(rng, 2).replace(' ', '_')}.{rng.choice(('txt', 'png', 'py'))}",
+                fill=(20, 20, 20),
+                font=ui,
+            )
+            draw.text(
+                (x1 - 190, y + 1),
+                f"{rng.randint(1, 999)} kB    2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                fill=(110, 110, 110),
+                font=ui,
+            )
     else:  # a form with fields, checkboxes and buttons
         y = top + 14
         while y < y1 - 80:
@@ -121,12 +195,23 @@ def desktop_image(width: int = 1932, height: int = 1092, *, seed: int = 0, grain
         y = 60 + i * 90
         draw.rounded_rectangle((24, y, 72, y + 48), 8, fill=(rng.randint(80, 230), rng.randint(80, 230), 200))
         draw.text((48 - draw.textlength(name, font=ui) / 2, y + 54), name, fill=(255, 255, 255), font=ui)
-    _window(draw, rng, (int(width * 0.07), int(height * 0.06), int(width * 0.55), int(height * 0.88)),
-            "notes.py - Editor", "editor")
-    _window(draw, rng, (int(width * 0.45), int(height * 0.18), int(width * 0.95), int(height * 0.80)),
-            "Files - Documents", "files")
-    _window(draw, rng, (int(width * 0.60), int(height * 0.45), int(width * 0.90), int(height * 0.92)),
-            "Preferences", "form")
+    _window(
+        draw,
+        rng,
+        (int(width * 0.07), int(height * 0.06), int(width * 0.55), int(height * 0.88)),
+        "notes.py - Editor",
+        "editor",
+    )
+    _window(
+        draw,
+        rng,
+        (int(width * 0.45), int(height * 0.18), int(width * 0.95), int(height * 0.80)),
+        "Files - Documents",
+        "files",
+    )
+    _window(
+        draw, rng, (int(width * 0.60), int(height * 0.45), int(width * 0.90), int(height * 0.92)), "Preferences", "form"
+    )
     draw.rectangle((0, height - 36, width, height), fill=(28, 30, 36))  # task bar
     for i in range(8):
         draw.rounded_rectangle((10 + i * 46, height - 31, 44 + i * 46, height - 5), 4, fill=(70 + i * 15, 90, 140))

@@ -36,8 +36,17 @@ def _rect(box: list[int], name: str) -> Rect:
 class TargetWindow:
     """The target app as a context manager: started on enter (waits for `ready`), terminated on exit."""
 
-    def __init__(self, *, display: str | None = None, x: int = 100, y: int = 100, width: int = 1000,
-                 height: int = 700, title: str = "deskpilot target", log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        display: str | None = None,
+        x: int = 100,
+        y: int = 100,
+        width: int = 1000,
+        height: int = 700,
+        title: str = "deskpilot target",
+        log_dir: Path | None = None,
+    ) -> None:
         self.display = display if display is not None else os.environ.get("DISPLAY", "")
         self.requested = Rect(x, y, width, height, name="window")
         self.title = title
@@ -60,9 +69,22 @@ class TargetWindow:
         if not self.display:
             raise AssertionError("TargetWindow needs an X display (DISPLAY is not set)")
         self.log_path.touch()
-        command = [sys.executable, str(APP), "--log", str(self.log_path), "--x", str(self.requested.x),
-                   "--y", str(self.requested.y), "--width", str(self.requested.width),
-                   "--height", str(self.requested.height), "--title", self.title]
+        command = [
+            sys.executable,
+            str(APP),
+            "--log",
+            str(self.log_path),
+            "--x",
+            str(self.requested.x),
+            "--y",
+            str(self.requested.y),
+            "--width",
+            str(self.requested.width),
+            "--height",
+            str(self.requested.height),
+            "--title",
+            self.title,
+        ]
         env = {**os.environ, "DISPLAY": self.display, "QT_QPA_PLATFORM": "xcb"}
         with open(self._stderr_path, "wb") as stderr:
             self._process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -99,8 +121,9 @@ class TargetWindow:
                 events.append(json.loads(line))
         return [e for e in events if kind is None or e["event"] == kind]
 
-    def wait_for(self, predicate: Callable[[Event], bool], *, timeout: float = 5.0,
-                 after: float | None = None) -> Event:
+    def wait_for(
+        self, predicate: Callable[[Event], bool], *, timeout: float = 5.0, after: float | None = None
+    ) -> Event:
         """The first logged event (after time `after`, when given) that matches; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -110,11 +133,15 @@ class TargetWindow:
                     return event
             process = self._process
             if process is not None and process.poll() is not None:
-                raise AssertionError(f"the target app exited with {process.returncode} before the event came; "
-                                     f"stderr: {self._stderr_tail()}; events: {self._summary(events)}")
+                raise AssertionError(
+                    f"the target app exited with {process.returncode} before the event came; "
+                    f"stderr: {self._stderr_tail()}; events: {self._summary(events)}"
+                )
             if time.monotonic() > deadline:
-                raise AssertionError(f"no matching event from the target app within {timeout:g} s; "
-                                     f"events: {self._summary(events)}; stderr: {self._stderr_tail()}")
+                raise AssertionError(
+                    f"no matching event from the target app within {timeout:g} s; "
+                    f"events: {self._summary(events)}; stderr: {self._stderr_tail()}"
+                )
             time.sleep(POLL_S)
 
     def _stderr_tail(self) -> str:

@@ -16,26 +16,44 @@ from typing import Any
 # Qwen2/2.5/3-VL token ids start here in the real vocabulary (model-formats.md §1.2); the tiny BPE
 # vocabulary comes first, then these tokens in the same order, so their relative layout is real.
 SPECIAL = (  # (content, special) in the order of the real tokenizer_config.json
-    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
-    ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True), ("<|box_end|>", True),
-    ("<|quad_start|>", True), ("<|quad_end|>", True), ("<|vision_start|>", True), ("<|vision_end|>", True),
-    ("<|vision_pad|>", True), ("<|image_pad|>", True), ("<|video_pad|>", True),
-    ("<tool_call>", False), ("</tool_call>", False), ("<|fim_prefix|>", False), ("<|fim_middle|>", False),
-    ("<|fim_suffix|>", False), ("<|fim_pad|>", False), ("<|repo_name|>", False), ("<|file_sep|>", False),
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
 )
 QWEN3_EXTRA = (("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False))
 ADDITIONAL_SPECIAL = tuple(t for t, special in SPECIAL[1:] if special)
 
 # Qwen2 pre-tokenizer split (transformers' Qwen2Tokenizer uses the same one).
-PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
-                     r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
+PRETOKENIZE_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
+    r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
 
 CORPUS = (
     "You are a helpful assistant.",
     "Click the OK button in the dialog. Open the File menu, then Save As...",
-    'I will click on the search box at the top of the window.\nAction: click(start_box=\'(235,512)\')',
+    "I will click on the search box at the top of the window.\nAction: click(start_box='(235,512)')",
     '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [966, 546]}}\n'
-    '</tool_call>',
+    "</tool_call>",
     '{"action": "type", "text": "hello world"} {"action": "key", "keys": ["ctrl", "a"]} '
     '{"action": "scroll", "pixels": -500}',
     '[{"bbox_2d": [12, 34, 567, 890], "label": "button"}, {"point_2d": [100, 200], "label": "icon"}]',
@@ -58,10 +76,17 @@ class _Spec:
 
 
 SPECS = {
-    "qwen2.5-vl": _Spec("Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl", "Qwen2_5_VLProcessor", 14,
-                        "chat_template.json", SPECIAL),
-    "qwen3-vl": _Spec("Qwen3VLForConditionalGeneration", "qwen3_vl", "Qwen3VLProcessor", 16,
-                      "chat_template.jinja", SPECIAL + QWEN3_EXTRA),
+    "qwen2.5-vl": _Spec(
+        "Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl", "Qwen2_5_VLProcessor", 14, "chat_template.json", SPECIAL
+    ),
+    "qwen3-vl": _Spec(
+        "Qwen3VLForConditionalGeneration",
+        "qwen3_vl",
+        "Qwen3VLProcessor",
+        16,
+        "chat_template.jinja",
+        SPECIAL + QWEN3_EXTRA,
+    ),
 }
 MERGE_SIZE = 2
 TEMPORAL_PATCH_SIZE = 2
@@ -111,17 +136,17 @@ QWEN3_TEMPLATE = (
     "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0].role == 'system' %}\n"
     + _SYSTEM_TEXT
     + "        {{- '\\n\\n' }}\n    {%- endif %}\n"
-    "    {{- \"# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided "
-    "with function signatures within <tools></tools> XML tags:\\n<tools>\" }}\n"
-    "    {%- for tool in tools %}\n        {{- \"\\n\" }}\n        {{- tool | tojson }}\n    {%- endfor %}\n"
-    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within "
-    "<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": "
-    "<args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n"
+    '    {{- "# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided '
+    'with function signatures within <tools></tools> XML tags:\\n<tools>" }}\n'
+    '    {%- for tool in tools %}\n        {{- "\\n" }}\n        {{- tool | tojson }}\n    {%- endfor %}\n'
+    '    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within '
+    '<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": '
+    '<args-json-object>}\\n</tool_call><|im_end|>\\n" }}\n'
     "{%- else %}\n    {%- if messages[0].role == 'system' %}\n        {{- '<|im_start|>system\\n' }}\n"
     + _SYSTEM_TEXT
     + "        {{- '<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}\n"
     "{%- set image_count = namespace(value=0) %}\n{%- set video_count = namespace(value=0) %}\n"
-    "{%- for message in messages %}\n    {%- if message.role == \"user\" %}\n"
+    '{%- for message in messages %}\n    {%- if message.role == "user" %}\n'
     "        {{- '<|im_start|>' + message.role + '\\n' }}\n"
     "        {%- if message.content is string %}\n            {{- message.content }}\n        {%- else %}\n"
     + _VISION_ITEMS
@@ -135,18 +160,18 @@ QWEN3_TEMPLATE = (
     "                {%- if (loop.first and message.content) or (not loop.first) %}\n"
     "                    {{- '\\n' }}\n                {%- endif %}\n                {%- if tool_call.function %}\n"
     "                    {%- set tool_call = tool_call.function %}\n                {%- endif %}\n"
-    "                {{- '<tool_call>\\n{\"name\": \"' }}\n                {{- tool_call.name }}\n"
-    "                {{- '\", \"arguments\": ' }}\n                {%- if tool_call.arguments is string %}\n"
+    '                {{- \'<tool_call>\\n{"name": "\' }}\n                {{- tool_call.name }}\n'
+    '                {{- \'", "arguments": \' }}\n                {%- if tool_call.arguments is string %}\n'
     "                    {{- tool_call.arguments }}\n                {%- else %}\n"
     "                    {{- tool_call.arguments | tojson }}\n                {%- endif %}\n"
     "                {{- '}\\n</tool_call>' }}\n            {%- endfor %}\n        {%- endif %}\n"
     "        {{- '<|im_end|>\\n' }}\n    {%- elif message.role == \"tool\" %}\n"
-    "        {%- if loop.first or (messages[loop.index0 - 1].role != \"tool\") %}\n"
+    '        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}\n'
     "            {{- '<|im_start|>user' }}\n        {%- endif %}\n        {{- '\\n<tool_response>\\n' }}\n"
     "        {%- if message.content is string %}\n            {{- message.content }}\n        {%- else %}\n"
     + _VISION_ITEMS
     + "        {%- endif %}\n        {{- '\\n</tool_response>' }}\n"
-    "        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n"
+    '        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}\n'
     "            {{- '<|im_end|>\\n' }}\n        {%- endif %}\n    {%- endif %}\n{%- endfor %}\n"
     "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n"
 )
@@ -185,21 +210,32 @@ def _build_tokenizer(spec: _Spec) -> Any:
 
     raw = Tokenizer(BPE())
     raw.normalizer = normalizers.NFC()
-    raw.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    trainer = trainers.BpeTrainer(vocab_size=1000, min_frequency=1, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    raw.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000, min_frequency=1, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     raw.train_from_iterator(list(CORPUS) * 4, trainer)
     model = json.loads(raw.to_str())["model"]
     vocab: dict[str, int] = dict(model["vocab"])
     for token, _special in spec.special:  # fixed ids right after the BPE vocabulary, as in the real one
         vocab[token] = len(vocab)
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>",
-                               pad_token="<|endoftext|>", errors="replace", model_max_length=131072,
-                               extra_special_tokens=list(ADDITIONAL_SPECIAL))
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        errors="replace",
+        model_max_length=131072,
+        extra_special_tokens=list(ADDITIONAL_SPECIAL),
+    )
     tokenizer.add_tokens([AddedToken(token, special=special, normalized=False) for token, special in spec.special])
     for token, _special in spec.special:
         got = tokenizer.convert_tokens_to_ids(token)
@@ -212,22 +248,48 @@ def _build_model(family: str, spec: _Spec, ids: dict[str, int], vocab_size: int,
     import torch
     import transformers
 
-    token_ids = {"image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
-                 "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"]}
-    text: dict[str, Any] = {"vocab_size": vocab_size, "hidden_size": 64, "intermediate_size": 128,
-                            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-                            "max_position_embeddings": 32768, "bos_token_id": ids["<|endoftext|>"],
-                            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]}
-    vision: dict[str, Any] = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-                              "out_hidden_size": 64, "patch_size": spec.patch_size, "spatial_merge_size": MERGE_SIZE,
-                              "temporal_patch_size": TEMPORAL_PATCH_SIZE}
+    token_ids = {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
+    text: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    vision: dict[str, Any] = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "patch_size": spec.patch_size,
+        "spatial_merge_size": MERGE_SIZE,
+        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
+    }
     if family == "qwen2.5-vl":  # head_dim 16: mrope sections sum to 8 (real: [16, 24, 24] for head_dim 128)
         text.update(rope_theta=1000000.0, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
         vision.update(window_size=112, fullatt_block_indexes=[1], tokens_per_second=2, hidden_act="silu")
         config = transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
     else:  # interleaved mrope as in Qwen3-VL (real: [24, 20, 20])
-        text.update(head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
-                                                  "mrope_section": [4, 2, 2], "mrope_interleaved": True})
+        text.update(
+            head_dim=16,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [4, 2, 2],
+                "mrope_interleaved": True,
+            },
+        )
         vision.update(num_position_embeddings=2304, deepstack_visual_indexes=[1], hidden_act="gelu_pytorch_tanh")
         config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
     with torch.random.fork_rng():  # leave the caller's random state alone
@@ -238,32 +300,63 @@ def _build_model(family: str, spec: _Spec, ids: dict[str, int], vocab_size: int,
 
 def _write_generation_config(family: str, ids: dict[str, int], directory: Path) -> None:
     eos = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    sampling = ({"repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
-                if family == "qwen2.5-vl" else {"temperature": 0.7, "top_k": 20, "top_p": 0.8,
-                                                 "repetition_penalty": 1.0})
-    config = {"bos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"], "do_sample": True,
-              "eos_token_id": eos, **sampling}
+    sampling = (
+        {"repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
+        if family == "qwen2.5-vl"
+        else {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
+    )
+    config = {
+        "bos_token_id": ids["<|endoftext|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+        "do_sample": True,
+        "eos_token_id": eos,
+        **sampling,
+    }
     (directory / "generation_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_processor_files(family: str, spec: _Spec, directory: Path) -> None:
     """Processor configs in the published repositories' format (what a real download contains)."""
     if family == "qwen2.5-vl":
-        image = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2,
-                 "merge_size": 2, "image_mean": CLIP_MEAN, "image_std": CLIP_STD,
-                 "image_processor_type": "Qwen2VLImageProcessor", "processor_class": spec.processor_class}
+        image = {
+            "min_pixels": 3136,
+            "max_pixels": 12845056,
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "merge_size": 2,
+            "image_mean": CLIP_MEAN,
+            "image_std": CLIP_STD,
+            "image_processor_type": "Qwen2VLImageProcessor",
+            "processor_class": spec.processor_class,
+        }
         template = json.dumps({"chat_template": QWEN25_TEMPLATE}, indent=2)
         _write_json(directory / "preprocessor_config.json", image)
     else:
         half = [0.5, 0.5, 0.5]
-        common = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2, "image_mean": half, "image_std": half,
-                  "processor_class": spec.processor_class}
-        _write_json(directory / "preprocessor_config.json",
-                    {"size": {"longest_edge": 16777216, "shortest_edge": 65536}, **common,
-                     "image_processor_type": "Qwen2VLImageProcessorFast"})
-        _write_json(directory / "video_preprocessor_config.json",
-                    {"size": {"longest_edge": 25165824, "shortest_edge": 4096}, **common,
-                     "video_processor_type": "Qwen3VLVideoProcessor"})
+        common = {
+            "patch_size": 16,
+            "temporal_patch_size": 2,
+            "merge_size": 2,
+            "image_mean": half,
+            "image_std": half,
+            "processor_class": spec.processor_class,
+        }
+        _write_json(
+            directory / "preprocessor_config.json",
+            {
+                "size": {"longest_edge": 16777216, "shortest_edge": 65536},
+                **common,
+                "image_processor_type": "Qwen2VLImageProcessorFast",
+            },
+        )
+        _write_json(
+            directory / "video_preprocessor_config.json",
+            {
+                "size": {"longest_edge": 25165824, "shortest_edge": 4096},
+                **common,
+                "video_processor_type": "Qwen3VLVideoProcessor",
+            },
+        )
         template = QWEN3_TEMPLATE
     for name in ("chat_template.json", "chat_template.jinja", "processor_config.json"):
         (directory / name).unlink(missing_ok=True)  # leave exactly one template, where the real repo has it

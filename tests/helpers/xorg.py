@@ -64,8 +64,13 @@ class TwoMonitorXorg:
         return self.workdir / f"xorg-{self.number}.log"
 
     def xrandr(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["xrandr", *args], env={**os.environ, "DISPLAY": self.name}, capture_output=True,
-                              text=True, timeout=XRANDR_TIMEOUT_S)
+        return subprocess.run(
+            ["xrandr", *args],
+            env={**os.environ, "DISPLAY": self.name},
+            capture_output=True,
+            text=True,
+            timeout=XRANDR_TIMEOUT_S,
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -105,11 +110,24 @@ def _start_on(number: int, workdir: Path, xorg: str) -> TwoMonitorXorg | None:
     confdir.mkdir(exist_ok=True)
     config.write_text(CONFIG)
     log = workdir / f"xorg-{number}.log"
-    command = [xorg, f":{number}", "-noreset", "-novtswitch", "-nolisten", "tcp", "-config", str(config),
-               "-configdir", str(confdir), "-logfile", str(log)]
+    command = [
+        xorg,
+        f":{number}",
+        "-noreset",
+        "-novtswitch",
+        "-nolisten",
+        "tcp",
+        "-config",
+        str(config),
+        "-configdir",
+        str(confdir),
+        "-logfile",
+        str(log),
+    ]
     with open(workdir / f"xorg-{number}.out", "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     server = TwoMonitorXorg(number, process, workdir)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
