@@ -60,12 +60,13 @@ class ScreenCaptured:
 @dataclass(frozen=True, slots=True)
 class ModelReplied:
     step: int
-    raw: str
+    raw: str  # as the model wrote it; an oversized reply cut down (agent.parsing.shorten_reply)
     messages: tuple[Message, ...]
     elapsed_s: float
     input_tokens: int | None
     output_tokens: int | None
     image_tokens: int | None
+    reasoning: str | None = None  # the server's separate reasoning channel, never parsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from agent.events import (
 )
 from agent.families import Family, model_frame, model_input_size
 from agent.imaging import difference, fingerprint, prepare_image
-from agent.parsing import ParsedAction, parse_reply
+from agent.parsing import ParsedAction, parse_reply, shorten_reply
 from agent.prompts import Turn, build_messages
 from sandbox.actions import Action, Finish, Wait
 from sandbox.capture import Screenshot
@@ -164,16 +164,21 @@ def run_task(
             print_now = fingerprint(model_image)
 
             messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
-            request = ModelRequest(family, messages, task, model_image, state.step, options.max_new_tokens)
+            feedback = history[-1].feedback if history else None
+            request = ModelRequest(
+                family, messages, task, model_image, state.step, options.max_new_tokens, feedback=feedback
+            )
             reply = backend.generate(request, stop=stop)
+            kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
             yield ModelReplied(
                 state.step,
-                reply.raw,
+                kept,
                 messages,
                 reply.elapsed_s,
                 reply.input_tokens,
                 reply.output_tokens,
                 reply.image_tokens,
+                reply.reasoning,
             )
             turn_image = model_image
             t0 = time.perf_counter()
@@ -182,7 +187,7 @@ def run_task(
             except ParseError as exc:
                 yield ParseFailed(state.step, str(exc))
                 history.append(
-                    Turn(turn_image, reply.raw, f"Your reply could not be used: {exc}. Reply with one valid action.")
+                    Turn(turn_image, kept, f"Your reply could not be used: {exc}. Reply with one valid action.")
                 )
                 if _fail(state, options):
                     yield RunFinished(
@@ -190,19 +195,20 @@ def run_task(
                     )
                     return
                 continue
-            yield ReplyParsed(state.step, parsed.thought, parsed.actions, time.perf_counter() - t0)
+            thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
+            yield ReplyParsed(state.step, thought, parsed.actions, time.perf_counter() - t0)
 
             actions = tuple(p.action for p in parsed.actions)
-            if not backend.follows_a_plan and _repeats(state, actions, print_now, options):
+            if not reply.follows_plan and _repeats(state, actions, print_now, options):
                 feedback = "You repeated the same action and the screen did not change. Try something different."
-                history.append(Turn(turn_image, reply.raw, feedback))
+                history.append(Turn(turn_image, kept, feedback))
                 state.repeats += 1
                 if state.repeats >= options.max_repeats:
                     yield RunFinished("failure", "stuck: the same action kept leaving the screen unchanged", state.step)
                     return
                 continue
             outcome = yield from _act(state, parsed.actions, executor, approve, options)
-            history.append(Turn(turn_image, reply.raw, state.feedback))
+            history.append(Turn(turn_image, kept, state.feedback))
             if state.feedback is None:  # every action ran: remember them to notice a repeat on an unchanged screen
                 state.last_actions, state.last_print = actions, print_now
             if outcome is not None:

@@ -122,7 +122,7 @@ def test_malformed_reply_executes_nothing_and_feeds_back(target_window: Factory,
     seen: list[ModelRequest] = []
 
     class Recording:
-        name, family, follows_a_plan = "recording", None, False
+        name = "recording"
 
         def load(self, *, progress: object = None) -> None:
             pass

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from agent.backends.base import ModelRequest
 from agent.backends.ocr import Match, OcrBackend, OcrLine, field_point, find_text, seen_texts
+from agent.backends.registry import backend_family
 from agent.errors import BackendError
 from agent.families import get_family, model_frame
 from agent.parsing import ParsedReply, parse_reply
@@ -173,9 +174,11 @@ def ask(
     history: tuple[Turn, ...] = (),
     stop: StopFlag | None = None,
 ) -> ParsedReply:
-    request = ModelRequest(FAMILY, build_messages(FAMILY, task, image, history=history), task, image, step)
+    feedback = history[-1].feedback if history else None  # as the loop hands it over
+    messages = build_messages(FAMILY, task, image, history=history)
+    request = ModelRequest(FAMILY, messages, task, image, step, feedback=feedback)
     reply = backend.generate(request, stop=stop or StopFlag())
-    assert reply.elapsed_s >= 0
+    assert reply.elapsed_s >= 0 and reply.follows_plan
     return parse_reply(reply.raw, family=FAMILY, frame=model_frame(FAMILY, *image.size))
 
 
@@ -189,7 +192,7 @@ def test_load_reports_progress_once(backend: OcrBackend) -> None:
     fresh.load(progress=lambda stage, done, total: seen.append((stage, done, total)))
     fresh.load(progress=lambda stage, done, total: seen.append((stage, done, total)))
     assert seen == [("load", 0, 1), ("load", 1, 1)]
-    assert (backend.name, backend.family) == ("ocr", "qwen2.5-vl")
+    assert backend.name == "ocr" and backend_family("ocr", None).name == "qwen2.5-vl"
 
 
 def test_a_missing_rapidocr_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:

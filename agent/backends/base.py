@@ -29,6 +29,7 @@ class ModelRequest:
     image: Image.Image  # the current screenshot, prepared at the family's model input size
     step: int  # 1-based
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    feedback: str | None = None  # why the previous reply did not fully run (a refusal, a rejection, ...); None: it ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,12 @@ class ModelReply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     image_tokens: int | None = None  # visual tokens of the newest image, where the backend can tell
+    reasoning: str | None = None  # a server's separate reasoning channel: shown as the thought, never parsed
+    follows_plan: bool = False  # a step of a plan the backend follows: repeating an action is intended (ocr)
 
 
 class Backend(Protocol):
     name: str
-    family: str | None  # a backend that only speaks one family's syntax names it here (ocr); else None
-    follows_a_plan: bool  # True when repeating an action is intended (ocr: "press tab then press tab")
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         """Get ready (download, load weights, connect); idempotent. Raises BackendError."""

@@ -7,10 +7,11 @@ and converts the reply like any model's. After the last step it answers terminat
 not literal, or a target that is not on the screen, ends with terminate failure and a sentence saying why.
 
 State: one plan per run, and the index of its next step. A call with step 1 or a new task starts over.
-A note with the newest screenshot (the loop's feedback: a refusal, a rejection, a repeat on an unchanged
-screen, the user taking over) means the previous reply did not fully run: that step is done again, on the
-new screenshot; the loop's own limits (max_failures, max_repeats) end a run that keeps failing. Calls are
-serialised by a lock; one run at a time per instance.
+The request's feedback (the loop's word on the previous reply: a refusal, a rejection, the user taking over)
+means that reply did not fully run: its step is done again, on the new screenshot; the loop's own limits
+(max_failures) end a run that keeps failing. Every reply is marked `follows_plan`, so the loop does not take
+"press tab then press tab" for a model stuck repeating itself. Calls are serialised by a lock; one run at a
+time per instance.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from agent.backends.ocr_grammar import (
     parse_task,
 )
 from agent.errors import BackendError
-from agent.prompts import Message, TextPart
 from sandbox.stop import StopFlag
 
 FAMILY = "qwen2.5-vl"
@@ -245,22 +245,10 @@ def _terminate(sentence: str, status: Literal["success", "failure"]) -> str:
     return f"{sentence}\n{tool_call('terminate', status=status)}"
 
 
-def _newest_note(messages: Sequence[Message]) -> str | None:
-    """The note (agent.prompts) that came with the newest screenshot: feedback on the previous reply."""
-    if not messages or messages[-1].role != "user":
-        return None
-    for part in messages[-1].parts:
-        if isinstance(part, TextPart) and part.text.lstrip().startswith("Note: "):
-            return part.text.lstrip()[len("Note: ") :].strip()
-    return None
-
-
 class OcrBackend:
     """Follows a literal task step by step by reading the screen; see the module docstring."""
 
     name = "ocr"
-    follows_a_plan = True
-    family: str | None = FAMILY
 
     def __init__(self, *, engine_options: dict[str, Any] | None = None) -> None:
         self._options = {**ENGINE_OPTIONS, **(engine_options or {})}
@@ -326,9 +314,9 @@ class OcrBackend:
                 self._task, self._plan, self._next = request.task, parse_task(request.task), 0
                 note = None
             else:
-                note = _newest_note(request.messages)
+                note = request.feedback
             raw = self._reply(self._plan, note, request.image, stop)
-        return ModelReply(raw, time.perf_counter() - started)
+        return ModelReply(raw, time.perf_counter() - started, follows_plan=True)
 
     def _reply(self, plan: Plan | NeedsModel, note: str | None, image: Image.Image, stop: StopFlag) -> str:
         if isinstance(plan, NeedsModel):

@@ -74,8 +74,6 @@ class OpenAIBackend:
     """Chat completions over HTTP; retries connection errors, timeouts, 429 and 5xx with backoff."""
 
     name = "openai"
-    follows_a_plan = False
-    family: str | None = None
 
     def __init__(
         self,

@@ -7,9 +7,12 @@ from pathlib import Path
 
 from agent.backends.base import Backend
 from agent.errors import ConfigError
-from agent.families import Family
+from agent.families import Family, get_family
 
 BACKENDS = ("ocr", "transformers", "openai", "scripted")
+DEFAULT_FAMILY = "qwen2.5-vl"
+# backends that write one family's syntax whatever model is asked for: the OCR grounder answers as qwen2.5-vl
+FIXED_FAMILY = {"ocr": "qwen2.5-vl"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,17 @@ class BackendSettings:
     min_pixels: int | None = None
     max_pixels: int | None = None
     image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
+
+
+def backend_family(backend: str, requested: str | None, *, strict: bool = True) -> Family:
+    """The family a backend's replies are read as: `requested` (default qwen2.5-vl), or the backend's own.
+
+    `strict`: a requested family that the backend cannot write is an error (a command-line flag); without it
+    the backend's own family wins (the window, whose family picker is off for such backends)."""
+    fixed = FIXED_FAMILY.get(backend)
+    if strict and fixed is not None and requested not in (None, fixed):
+        raise ConfigError(f"--backend {backend} answers as {fixed}; drop --family {requested}")
+    return get_family(fixed or requested or DEFAULT_FAMILY)
 
 
 def make_backend(settings: BackendSettings, *, family: Family) -> Backend:

@@ -38,8 +38,6 @@ def read_script(path: Path) -> list[str]:
 
 class ScriptedBackend:
     name = "scripted"
-    follows_a_plan = False
-    family: str | None = None
 
     def __init__(self, script: Path | list[str]) -> None:
         """A script file (read and checked now, so a bad file fails before anything runs) or the replies."""

@@ -37,8 +37,6 @@ def to_hf_messages(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]],
 
 class TransformersBackend:
     name = "transformers"
-    follows_a_plan = False
-    family: str | None = None
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from sandbox.errors import ActionError, GeometryError
 from sandbox.geometry import ModelFrame
 
 MAX_REPLY_CHARS = 200_000
+KEPT_REPLY_CHARS = 4000  # of an oversized reply, this much is recorded and shown to the model again
 
 _SYNTAXES = {
     "qwen-tool-call": toolcall.parse,
@@ -56,11 +57,21 @@ def parse_reply(raw: str, *, family: Family, frame: ModelFrame) -> ParsedReply:
     thinking, answer = split_thinking(raw)
     if not answer:
         raise ParseError("empty reply" if not raw.strip() else f"reply has thinking but no answer: {quote(raw)}")
-    prose, proposals = _SYNTAXES[family.syntax](answer)
+    try:
+        prose, proposals = _SYNTAXES[family.syntax](answer)
+    except RecursionError:  # JSON (or brackets) nested deeper than Python's stack: never a crash, never a guess
+        raise ParseError(f"the reply is nested too deeply to read: {quote(answer)}") from None
     if not proposals:
         raise ParseError(f"no action found in {quote(answer)}")
     thought = "\n".join(t for t in (thinking, prose) if t) or None
     return ParsedReply(thought, tuple(_convert(p, frame) for p in proposals))
+
+
+def shorten_reply(raw: str) -> str:
+    """An oversized reply cut to its first KEPT_REPLY_CHARS, saying so; a reply within the limit as it is."""
+    if len(raw) <= MAX_REPLY_CHARS:
+        return raw
+    return f"{raw[:KEPT_REPLY_CHARS]}\n[... cut by deskpilot: the reply was {len(raw)} characters]"
 
 
 def _convert(proposal: Proposal, frame: ModelFrame) -> ParsedAction:
@@ -118,4 +129,4 @@ def _need(value: int | None) -> int:
     return value
 
 
-__all__ = ["ParseError", "ParsedAction", "ParsedReply", "parse_reply"]
+__all__ = ["ParseError", "ParsedAction", "ParsedReply", "parse_reply", "shorten_reply"]

@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.backends.registry import BACKENDS, BackendSettings, make_backend
+from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.calibration import NOTHING_EXECUTED, TargetResult, run_calibration
 from agent.errors import AgentError
-from agent.families import get_family
 from app.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
 from app.commands.common import add_family_arguments, positive_int
 from sandbox.errors import SandboxError, StoppedError
@@ -179,11 +178,8 @@ def _run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         image_format=args.image_format,
     )
-    family_name = args.family or "qwen2.5-vl"
-    backend = make_backend(settings, family=get_family(family_name))
-    if backend.family is not None and args.family not in (None, backend.family):
-        return fail(f"--backend {backend.name} answers as {backend.family}; drop --family {args.family}")
-    family = get_family(backend.family or family_name)
+    family = backend_family(args.backend, args.family)
+    backend = make_backend(settings, family=family)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         return fail("calibrate needs a display for the practice board: DISPLAY is not set")
     started = time.perf_counter()

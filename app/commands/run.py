@@ -9,10 +9,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from agent.backends.registry import BACKENDS, BackendSettings, make_backend
+from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.errors import AgentError
 from agent.events import RunFinished
-from agent.families import get_family
 from agent.loop import RunOptions, run_task
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
 from app.cli import fail
@@ -97,11 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if args.record is not None and args.no_record:
         return fail("--record DIR and --no-record contradict each other: give one")
     record_dir = prepare_record_dir(args.record) if args.record is not None else None
-    family_name = args.family or "qwen2.5-vl"
-    backend = make_backend(settings, family=get_family(family_name))
-    if backend.family is not None and args.family not in (None, backend.family):
-        return fail(f"--backend {backend.name} answers as {backend.family}; drop --family {args.family}")
-    family = get_family(backend.family or family_name)
+    family = backend_family(args.backend, args.family)
+    backend = make_backend(settings, family=family)
     policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key)
 
     with ExitStack() as stack:

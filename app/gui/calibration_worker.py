@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from agent.backends.registry import BackendSettings, make_backend
+from agent.backends.registry import BackendSettings, backend_family, make_backend
 from agent.calibration import run_calibration
-from agent.families import get_family
 from sandbox.geometry import Rect
 from sandbox.stop import StopFlag
 
@@ -24,10 +23,8 @@ class CalibrationWorker(QObject):
     def run(self) -> None:
         backend = None
         try:
-            family = get_family(self.family_name)
+            family = backend_family(self.backend_settings.name, self.family_name, strict=False)
             backend = make_backend(self.backend_settings, family=family)
-            if backend.family is not None:
-                family = get_family(backend.family)
             from sandbox.capture import ScreenCapture
 
             with ScreenCapture() as capture:

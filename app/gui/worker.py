@@ -18,10 +18,9 @@ from typing import Any
 from loguru import logger
 from PySide6.QtCore import QObject, Signal, Slot
 
-from agent.backends.registry import BackendSettings, make_backend
+from agent.backends.registry import BackendSettings, backend_family, make_backend
 from agent.errors import AgentError
 from agent.events import ActionProposed, RunFinished, StepStarted
-from agent.families import get_family
 from agent.loop import Approve, Decision, RunOptions, run_task
 from agent.session import SessionRecorder
 from sandbox.actions import Finish, Wait
@@ -98,10 +97,8 @@ class RunWorker(QObject):
 
     def _run(self) -> RunFinished | None:
         request = self.request
-        family = get_family(request.family)
+        family = backend_family(request.backend.name, request.family, strict=False)
         self.backend = make_backend(request.backend, family=family)
-        if self.backend.family is not None:
-            family = get_family(self.backend.family)
         policy = load_policy(request.policy).with_forbidden_hotkey(request.stop_key)
         from sandbox.capture import ScreenCapture
 
