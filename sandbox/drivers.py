@@ -134,6 +134,10 @@ _PYNPUT_KEYS = {
 _DISPLAY_LOCK = threading.Lock()
 
 
+def _is_x11() -> bool:
+    return sys.platform.startswith("linux")
+
+
 def _require_display() -> None:
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise DriverError("no display: $DISPLAY is not set (run inside a desktop session or use --isolated)")
@@ -206,10 +210,12 @@ class PynputDriver:
 
 
 class PyAutoGUIDriver:
-    """Mouse and keys through pyautogui (FAILSAFE on: the pointer in a screen corner aborts).
+    """The mouse through pyautogui (FAILSAFE on: the pointer in a screen corner aborts); the keyboard too on
+    Windows and macOS for plain ASCII.
 
-    pyautogui silently drops non-ASCII characters, so text that is not plain ASCII is typed through
-    pynput instead; everything else goes through pyautogui.
+    Keys and text go through pynput instead where pyautogui gets them wrong: everything on X11, where its
+    keysym table presses '<' with Shift and so types '>' (the key that holds '<' also holds '>'), and text
+    that is not plain ASCII everywhere, which pyautogui silently drops.
     """
 
     name = "pyautogui"
@@ -224,7 +230,12 @@ class PyAutoGUIDriver:
         pyautogui.PAUSE = PYAUTOGUI_PAUSE_S
         pyautogui.FAILSAFE = True
         self._gui = pyautogui
-        self._unicode: PynputDriver | None = None
+        self._pynput: PynputDriver | None = PynputDriver() if _is_x11() else None
+
+    def _keyboard(self) -> PynputDriver:
+        if self._pynput is None:
+            self._pynput = PynputDriver()
+        return self._pynput
 
     def position(self) -> tuple[int, int]:
         x, y = self._gui.position()
@@ -249,18 +260,22 @@ class PyAutoGUIDriver:
             self._gui.hscroll(notches if direction == "right" else -notches, _pause=False)
 
     def key_down(self, key: str) -> None:
-        self._gui.keyDown(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+        if _is_x11():
+            self._keyboard().key_down(key)
+        else:
+            self._gui.keyDown(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def key_up(self, key: str) -> None:
-        self._gui.keyUp(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+        if _is_x11():
+            self._keyboard().key_up(key)
+        else:
+            self._gui.keyUp(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def type_text(self, text: str) -> None:
-        if text.isascii():
+        if text.isascii() and not _is_x11():
             self._gui.write(text, interval=0, _pause=False)
-            return
-        if self._unicode is None:
-            self._unicode = PynputDriver()
-        self._unicode.type_text(text)
+        else:
+            self._keyboard().type_text(text)
 
 
 def make_driver(name: str) -> InputDriver:

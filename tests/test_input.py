@@ -19,6 +19,8 @@ from tests.helpers.target import TargetWindow
 pytestmark = pytest.mark.display
 Factory = Callable[..., TargetWindow]
 UNICODE = "héllo wörld 你好 🙂"
+PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))  # all 95, space to tilde ('<' once came out as '>')
+RTL_SAMPLE = "中文 \u202e evil ñ Ω"  # a right-to-left override among others (once typed as a repeat)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,19 @@ def test_unicode_text_arrives_exactly(driver: str, target_window: Factory, captu
     run(executor, Click(*target.centre("Name")))
     run(executor, Type(UNICODE))
     target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and e["text"] == UNICODE)
+
+
+@pytest.mark.parametrize("driver", ["pyautogui", "pynput"])
+@pytest.mark.parametrize("text", [PRINTABLE_ASCII, RTL_SAMPLE], ids=["ascii95", "unicode"])
+def test_every_character_arrives_exactly(
+    driver: str, text: str, target_window: Factory, capture: ScreenCapture
+) -> None:
+    target = target_window(x=100, y=100)
+    executor = executor_for(driver, capture)
+    run(executor, Click(*target.centre("Name")))
+    run(executor, Type(text))
+    event = target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and len(e["text"]) >= len(text))
+    assert event["text"] == text
 
 
 @pytest.mark.parametrize("driver", ["pyautogui", "pynput"])
