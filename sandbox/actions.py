@@ -7,6 +7,7 @@ Every action here is in screen coordinates: integer logical pixels of the virtua
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
@@ -101,14 +102,29 @@ class Scroll:
             raise ActionError(f"amount must be at least 1, got {self.amount!r}")
 
 
+_LINE_BREAKS = re.compile(r"\r\n?")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+
+
 @dataclass(frozen=True, slots=True)
 class Type:
+    """Text typed as it will land: a carriage return is a line break; other control characters are refused
+    (a backspace inside typed text would undo what the policy saw, so `rmx\\b -rf` could type `rm -rf`)."""
+
     text: str
     kind: Literal["type"] = "type"
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or self.text == "":
             raise ActionError(f"text must be a non-empty string, got {self.text!r}")
+        text = _LINE_BREAKS.sub("\n", self.text)
+        control = _CONTROL.search(text)
+        if control is not None:
+            raise ActionError(
+                f"text holds the control character {control.group(0)!r} at {control.start()}: only line breaks "
+                "and tabs can be typed (press other keys with a hotkey)"
+            )
+        object.__setattr__(self, "text", text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""Key names: one lower-case spelling for every key, whatever the model or the user wrote."""
+"""Key names: one lower-case spelling for every key, whatever the model or the user wrote.
+
+A key name names the key the driver will press. Control characters are never key names: drivers map some
+of them to other keys (pyautogui presses BackSpace for "\b", Return for "\n"), so a policy that saw "\b"
+would not know that ctrl+alt+"\b" is ctrl+alt+backspace. Such names are refused; the key has a name.
+"""
 
 from __future__ import annotations
 
@@ -89,10 +94,21 @@ _SIDE_SUFFIX = re.compile(r"^(.+?)[_-]?[lr]$")
 _SIDED = {"control", "ctrl", "alt", "shift", "super", "meta", "hyper", "cmd", "win", "option"}
 
 
+# Characters typed with Shift on a US layout: a hotkey holding one presses Shift too (pynput and pyautogui add it)
+SHIFTED_CHARACTERS = frozenset('~!@#$%^&*()_+{}|:"<>?')
+_CONTROL_NAMES = {"\b": "backspace", "\t": "tab", "\n": "enter", "\r": "enter", "\x1b": "esc", "\x7f": "delete"}
+
+
 def normalize_key(name: str) -> str:
     """Return deskpilot's name for one key (`Control_L` -> `ctrl`, `Return` -> `enter`, `A` -> `a`)."""
     if not isinstance(name, str) or name == "":
         raise KeyNameError(f"key name must be a non-empty string, got {name!r}")
+    unprintable = next((c for c in name if not c.isprintable() and c != " "), None)
+    if unprintable is not None:
+        named = _CONTROL_NAMES.get(unprintable)
+        hint = f" (write {named!r})" if named else ""
+        what = "is a control character" if len(name) == 1 else f"holds the control character {unprintable!r}"
+        raise KeyNameError(f"{name!r} {what}, not a key name{hint}")
     if len(name) == 1:
         return "space" if name == " " else name.lower()
     squashed = re.sub(r"[\s_\-]", "", name.strip().lower())
@@ -108,6 +124,12 @@ def normalize_key(name: str) -> str:
     if len(squashed) == 1:
         return squashed
     raise KeyNameError(f"unknown key {name!r}")
+
+
+def pressed_keys(keys: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """The keys a hotkey really holds down, for the policy: its keys, plus Shift for a shifted character."""
+    held = frozenset(keys)
+    return held | {"shift"} if held & SHIFTED_CHARACTERS else held
 
 
 def split_combo(combo: str) -> list[str]:

@@ -27,8 +27,9 @@ import platformdirs
 
 from sandbox.actions import ACTION_TYPES, Action, Drag, Finish, Hotkey, Scroll, Type, Wait, action_points
 from sandbox.errors import KeyNameError, PolicyError
+from sandbox.files import read_regular
 from sandbox.geometry import Rect, ScreenGeometry
-from sandbox.keys import MODIFIERS, normalize_combo, split_combo
+from sandbox.keys import MODIFIERS, normalize_combo, pressed_keys, split_combo
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,11 +55,14 @@ DEFAULT_FORBIDDEN_HOTKEYS: tuple[str, ...] = (
     "ctrl+alt+escape",
 )
 DEFAULT_CONFIRM_HOTKEYS: tuple[str, ...] = ("alt+f4", "ctrl+w", "ctrl+q", "shift+delete", "ctrl+shift+escape")
-DEFAULT_TEXT_DENY: tuple[str, ...] = (r"-----BEGIN [A-Z ]*PRIVATE KEY-----",)
+DEFAULT_TEXT_DENY: tuple[str, ...] = (r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----",)
+_RUNNERS = r"(?:(?:ba|da|z|k|fi)?sh|python[0-9.]*|perl|ruby|node)"  # programs that run what they are given
+_PREFIXES = r"(?:(?:sudo|env|exec|command|nohup|time)\b(?:\s+-\S+)*\s+)*"  # sudo -E bash, env sh, exec ...
 DEFAULT_TEXT_CONFIRM: tuple[str, ...] = (
-    r"\brm\s+(?:-\S+\s+)*-(?:[a-z]*[rf]|-recursive\b|-force\b)",
-    r"\b(?:curl|wget|fetch)\b[^|\n]*\|\s*(?:sudo\s+)?(?:(?:ba|da|z|k|fi)?sh|python[0-9.]*|perl|ruby|node)\b",
-    r"\b(?:ba|da|z|k)?sh\b[^\n]*(?:\$\(|<\(|`)\s*(?:curl|wget)\b",
+    r"\brm[ \t]+(?:[^\s;&|]+[ \t]+){0,16}?-(?:[a-z]*[rf]|-recursive\b|-force\b)",
+    rf"\b(?:curl|wget|fetch)\b[^\n;]*\|\s*{_PREFIXES}(?:[\w.~-]*/)*{_RUNNERS}\b",
+    rf"\b(?:curl|wget)\b[^\n;&|]*[;&|\n]\s*{_PREFIXES}(?:[\w.~-]*/)*{_RUNNERS}\s+\S",
+    rf"\b{_RUNNERS}\b[^\n]*(?:\$\(|<\(|`)\s*(?:curl|wget)\b",
     r"\b(?:iwr|irm|curl|wget|Invoke-WebRequest|Invoke-RestMethod)\b[^\n]*\|\s*(?:iex|Invoke-Expression)\b",
     r"\b(?:iex|Invoke-Expression)\b[^\n]*\b(?:DownloadString|iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b",
     r"\b(?:mkfs|wipefs)\b",
@@ -67,14 +71,23 @@ DEFAULT_TEXT_CONFIRM: tuple[str, ...] = (
     r"\bfind\b[^\n]*\s-delete\b",
     r"\bch(?:mod|own|grp)\b[^\n]*\s(?:-[a-z]*R|--recursive)\b",
     r"(?<![\w:])([\w:]+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&",
-    r"(?:^|[\n;&|(])[ \t]*(?:sudo\s+)?(?:shutdown|poweroff|reboot|halt)(?:\s+[-/]|\s+now\b|\s*(?:$|[\n;&|)]))",
-    r"\bgit\s+(?:reset\s+(?:\S+\s+)*?--hard|clean\s+(?:\S+\s+)*?-[a-z]*f|push\s+(?:\S+\s+)*?(?:-f\b|--force))",
+    rf"(?:^|[\n;&|(`]|\$\()[ \t]*{_PREFIXES}(?:[\w.~-]*/)*(?:shutdown|poweroff|reboot|halt)"
+    r"(?:\s+[-/]|\s+now\b|\s*(?:$|[\n;&|)`]))",
+    r"\bsystemctl\s+(?:-\S+\s+)*(?:poweroff|reboot|halt|kexec)\b",
+    rf"(?:^|[\n;&|(`]|\$\()[ \t]*{_PREFIXES}(?:[\w.~-]*/)*(?:tel)?init\s+[06]\b",
+    r"\bgit\s+(?:reset\s+(?:\S+\s+)*?--hard|clean\s+(?:\S+\s+)*?-[a-z]*f|push\s+(?:\S+\s+)*?(?:-f\b|--force|\+\S))",
     r"\b(?:drop\s+(?:table|database|schema)|truncate\s+table)\b",
     r"\b(?:del|erase|rd|rmdir)\b[^\n]*\s/[sfq]\b",
     r"\bformat(?:\.com)?\s+[a-z]:",
     r"\bRemove-Item\b[^\n]*\s-(?:Recurse|Force)\b",
     r"\b(?:Stop-Computer|Restart-Computer|diskpart|bcdedit|vssadmin)\b|\breg(?:\.exe)?\s+delete\b",
 )
+# Text rules are also tried on the text with shell quoting taken off ('rm', r\m, rm${IFS}-rf, a backslash-newline),
+# and on the end of what was typed before joined to the new text (a command split over two `type` actions).
+_LINE_CONTINUATION = re.compile(r"\\\n")
+_IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
+TYPED_TAIL_CHARS = 256
+POLICY_FILE_LIMIT_BYTES = 64 << 20
 
 
 def parse_combo(text: str) -> frozenset[str]:
@@ -186,10 +199,26 @@ def _hotkey_reason(pressed: tuple[str, ...], rule: frozenset[str], what: str) ->
     return f"hotkey {shown} {what}{inner}"
 
 
-def _matched(text: str, patterns: Sequence[re.Pattern[str]], where: str) -> str | None:
-    """`'rm -rf' (text.confirm[0])`: what the first matching pattern found, and which pattern it was."""
+def _unquoted(text: str) -> str:
+    """The text as a shell would run it, roughly: quotes and backslashes gone, $IFS a space, lines joined."""
+    text = _IFS.sub(" ", _LINE_CONTINUATION.sub("", text))
+    return text.replace("\\", "").replace("'", "").replace('"', "")
+
+
+def _matched(text: str, patterns: Sequence[re.Pattern[str]], where: str, *, typed_before: str = "") -> str | None:
+    """`'rm -rf' (text.confirm[0])`: what the first matching pattern found, and which pattern it was.
+
+    Each pattern is tried on the text, on its unquoted reading, and on what was typed just before joined to
+    it (a match there must reach into the new text: what was typed before was judged when it was typed).
+    """
+    joined = typed_before + text
     for i, pattern in enumerate(patterns):
-        found = pattern.search(text)
+        found = pattern.search(text) or pattern.search(_unquoted(text))
+        if found is None and typed_before:
+            found = next((m for m in pattern.finditer(joined) if m.end() > len(typed_before)), None)
+            found = found or next(
+                (m for m in pattern.finditer(_unquoted(joined)) if m.end() > len(_unquoted(typed_before))), None
+            )
         if found:
             shown = found.group(0).strip() or found.group(0)
             shown = shown if len(shown) <= _SHOWN_MATCH_CHARS else shown[: _SHOWN_MATCH_CHARS - 3] + "..."
@@ -208,16 +237,24 @@ class PolicyChecker:
         self.policy = policy
         self._clock = clock
         self._times: deque[float] = deque()
+        self._typed = ""  # the end of the text typed so far (text rules look across two `type` actions)
         self._lock = threading.Lock()
 
     def record(self, action: Action) -> None:
-        """Count an executed action toward the rate limit (waits and finishes are not input; not counted)."""
+        """Count an executed action toward the rate limit (waits and finishes are not input; not counted),
+        and remember the end of what was typed."""
         if action.kind in UNMETERED_KINDS:
             return
         with self._lock:
             now = self._clock()
             self._forget(now)
             self._times.append(now)
+            if isinstance(action, Type):
+                self._typed = (self._typed + action.text)[-TYPED_TAIL_CHARS:]
+
+    def _typed_before(self) -> str:
+        with self._lock:
+            return self._typed
 
     def recent_count(self) -> int:
         """Actions recorded in the last RATE_WINDOW_S seconds."""
@@ -244,13 +281,13 @@ class PolicyChecker:
         if denial:
             return denial
         if isinstance(action, Hotkey):
-            rule = _first_subset(frozenset(action.keys), p.forbidden_hotkeys)
+            rule = _first_subset(pressed_keys(action.keys), p.forbidden_hotkeys)
             if rule is not None:
                 return Deny("forbidden_hotkey", _hotkey_reason(action.keys, rule, "is forbidden"))
         if isinstance(action, Type):
             if len(action.text) > p.max_text_length:
                 return Deny("text_length", f"text is {len(action.text)} characters, more than {p.max_text_length}")
-            hit = _matched(action.text, p.text_deny, "text.deny")
+            hit = _matched(action.text, p.text_deny, "text.deny", typed_before=self._typed_before())
             if hit:
                 return Deny("text_deny", f"text contains {hit}, which is forbidden")
         if isinstance(action, Drag) and action.x is not None and action.y is not None:
@@ -303,11 +340,11 @@ class PolicyChecker:
 
     def _confirm(self, action: Action) -> Confirm | None:
         if isinstance(action, Hotkey):
-            rule = _first_subset(frozenset(action.keys), self.policy.confirm_hotkeys)
+            rule = _first_subset(pressed_keys(action.keys), self.policy.confirm_hotkeys)
             if rule is not None:
                 return Confirm("confirm_hotkey", _hotkey_reason(action.keys, rule, "needs confirmation"))
         if isinstance(action, Type):
-            hit = _matched(action.text, self.policy.text_confirm, "text.confirm")
+            hit = _matched(action.text, self.policy.text_confirm, "text.confirm", typed_before=self._typed_before())
             if hit:
                 return Confirm("text_confirm", f"text contains {hit}, which needs confirmation")
         return None
@@ -340,7 +377,7 @@ def load_policy(path: Path | None = None) -> Policy:
         user = user_policy_path()
         path = user if user.exists() else default_policy_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, limit=POLICY_FILE_LIMIT_BYTES).decode("utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -436,6 +473,8 @@ def parse_policy(text: str, *, source: str) -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: tables or arrays nested too deeply to read") from None
     read = _Reader(source)
     read.table(data, "", tuple(_SCHEMA))
     tables = {name: read.table(data.get(name, {}), name, known) for name, known in _SCHEMA.items()}

@@ -39,7 +39,7 @@ actions = st.one_of(
             st.integers(1, 50),
         )
     ),
-    st.builds(Type, st.text(min_size=1)),
+    st.builds(Type, st.text(st.characters(blacklist_categories=("Cc",)) | st.sampled_from("\n\t"), min_size=1)),
     st.builds(Hotkey, st.sampled_from([("ctrl", "s"), ("alt", "f4"), ("enter",), ("super",), ("ctrl", "shift", "t")])),
     st.builds(Wait, st.floats(0, 3600)),
     st.builds(Finish, st.sampled_from(["success", "failure"]), st.one_of(st.none(), st.text())),
@@ -133,6 +133,29 @@ def test_unknown_keys_and_combos() -> None:
     assert split_combo("ctrl shift t") == ["ctrl", "shift", "t"]
     assert split_combo("ctrl++") == ["ctrl", "+"]
     assert normalize_combo(split_combo("Control_L+Alt+Del")) == ("ctrl", "alt", "delete")
+
+
+@pytest.mark.parametrize("char", ["\b", "\t", "\n", "\r", "\x1b", "\x7f", "\x00", "\x9b", "\xa0"])
+def test_control_characters_are_never_key_names(char: str) -> None:
+    """redteam #1: ["ctrl", "alt", "\\b"] pressed ctrl+alt+BackSpace while the policy saw a harmless key."""
+    with pytest.raises(KeyNameError, match="not a key name"):
+        normalize_key(char)
+    with pytest.raises(KeyNameError):
+        Hotkey(("ctrl", "alt", char))
+    if not char.isspace():  # whitespace separates keys in a combination string; it is never a key there
+        with pytest.raises(KeyNameError):
+            normalize_combo(split_combo(f"ctrl+alt+{char}"))
+    with pytest.raises(ActionError):
+        action_from_json({"kind": "hotkey", "keys": ["ctrl", f"a{char}"]})
+
+
+def test_text_is_what_will_land() -> None:
+    """redteam #2: a backspace inside typed text undid what the policy saw ("rmx\\b -rf" typed "rm -rf")."""
+    for text in ("rmx\b -rf ~/important", "a\x1b[2Kb", "x\x00", "\x7f", "\x85next"):
+        with pytest.raises(ActionError, match="control character"):
+            Type(text)
+    assert Type("echo hi\rshutdown now\r\n").text == "echo hi\nshutdown now\n"  # \r lands as a line break
+    assert Type("tab\there\nnext").text == "tab\there\nnext"
 
 
 def test_describe_is_readable() -> None:
