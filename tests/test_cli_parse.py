@@ -75,9 +75,25 @@ def test_parse_min_max_pixels_override_the_preset() -> None:
 )
 def test_bad_input_exits_2_with_one_error_line(args: list[str], stdout_error: bool) -> None:
     out = deskpilot(*args)
+    assert_one_error_line(out, stdout_error)
+
+
+def assert_one_error_line(out: subprocess.CompletedProcess[str], stdout_error: bool) -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
     assert "Traceback" not in out.stderr
     if stdout_error:
         assert set(json.loads(out.stdout)) == {"error"}
+
+
+def test_hostile_replies_on_stdin_are_one_error_line() -> None:
+    """redteam #14: 90,000 nested brackets gave `error: RecursionError` and no JSON on stdout."""
+    nested = "<tool_call>" + "[" * 90_000
+    out = deskpilot("parse", "--family", "qwen2.5-vl", "--screen", "1920x1080", stdin=nested)
+    assert_one_error_line(out, stdout_error=True)
+    assert "nested too deeply" in out.stderr
+    escape = "\x1b]0;owned\x07"  # redteam #12: the quoted reply reaches the terminal escaped
+    out = deskpilot("parse", "--family", "qwen3-vl", "--screen", "1920x1080", stdin=f"I am done {escape}")
+    assert_one_error_line(out, stdout_error=True)
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr

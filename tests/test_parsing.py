@@ -45,6 +45,9 @@ def call(action: str, **arguments: object) -> str:
         (call("key", keys="ctrl+shift+t"), Hotkey(("ctrl", "shift", "t"))),
         (call("wait", time=2), Wait(2)),
         (call("wait", time="3"), Wait(3)),
+        (call("left_click", coordinate="[100, 200]"), Click(100, 200)),
+        (call("left_click", coordinate="(100,200)"), Click(100, 200)),
+        (call("left_click", coordinate="100 200"), Click(100, 200)),
         (call("terminate", status="success"), Finish("success")),
         (call("terminate", status="failure"), Finish("failure")),
         (call("answer", text="42"), Finish("success", "42")),
@@ -101,6 +104,20 @@ def test_thinking_is_the_thought_and_never_parsed() -> None:
         ('<tool_call>{"name": "shell", "arguments": {"cmd": "rm -rf ~"}}</tool_call>', "unknown tool 'shell'"),
         ("<tool_call>not json</tool_call>", "invalid JSON"),
         ('</tool_call>{"bbox_2d": [1,2,3,4]}', "unbalanced"),
+        # redteam #19: coordinate strings that were guessed at, and repeated keys where the last one won
+        (call("left_click", coordinate="12-34"), "coordinate must be"),
+        (call("left_click", coordinate="1.2.3"), "coordinate must be"),
+        (call("left_click", coordinate="--1,5"), "coordinate must be"),
+        (call("left_click", coordinate="]]100[[ 200"), "coordinate must be"),
+        (call("left_click", coordinate="[100, 200"), "coordinate must be"),
+        (
+            '<tool_call>{"name": "computer_use", "arguments": {"action": "left_click", "action": "key", '
+            '"coordinate": [1, 2], "keys": ["ctrl", "alt", "delete"]}}</tool_call>',
+            "'action' appears twice",
+        ),
+        ('<tool_call>{"name": "computer_use", "name": "x", "arguments": {}}</tool_call>', "'name' appears twice"),
+        ('{"bbox_2d": [1, 2, 3, 4], "bbox_2d": [5, 6, 7, 8]}', "'bbox_2d' appears twice"),
+        ("<tool_call>" + "[" * 100_000 + "</tool_call>", "nested too deeply"),  # redteam #14
     ],
 )
 def test_malformed_replies_fail_closed_with_a_quote(raw: str, message: str) -> None:
@@ -173,6 +190,9 @@ def test_ui_tars_calls(raw: str, expected: list[object]) -> None:
         ("Action: teleport(start_box='(1,1)')", "unknown action 'teleport'"),
         ("Action: scroll(direction='sideways')", "scroll direction"),
         ("Action: click(start_box='(1,2)') rm -rf", "expected an action call"),
+        ("Action: click(start_box='(1,2)', start_box='(9,9)')", "'start_box' is given twice"),  # redteam #19
+        ("Action: click(point='(1,2)', start_box='(9,9)')", "'start_box' is given twice"),
+        ("Action: hotkey(key='ctrl alt \\u0008')", "control character"),  # redteam #1
     ],
 )
 def test_ui_tars_malformed(raw: str, message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -59,6 +60,23 @@ def split_thinking(raw: str) -> tuple[str | None, str]:
     return thought, text.strip()
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that names one key twice: which value the model meant is unknown, so neither is taken."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(f"the key {key!r} appears twice")
+        seen[key] = value
+    return seen
+
+
+# Every JSON a reply holds is read with this decoder: a repeated key is an error, never "the last one wins".
+STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def to_number(value: object, what: str, source: str) -> float:
     """A finite number from a JSON value; numeric strings are accepted (models emit `"time": "3"`)."""
     if isinstance(value, bool):
@@ -72,13 +90,18 @@ def to_number(value: object, what: str, source: str) -> float:
     return number
 
 
+_PAIR = rf"\s*({_NUMBER})\s*(?:,\s*|\s+)({_NUMBER})\s*"
+_POINT_STRING = re.compile(rf"\s*(?:\[{_PAIR}\]|\({_PAIR}\)|{_PAIR})\s*")
+
+
 def to_point(value: object, what: str, source: str) -> Point:
-    """[x, y] from JSON (numbers or numeric strings)."""
+    """[x, y] from JSON: two numbers, or a string that is exactly "x, y", "[x, y]" or "(x, y)"."""
     if isinstance(value, str):
-        numbers = NUMBER_RE.findall(value)
-        if len(numbers) == 2 and re.fullmatch(r"[\s\[\]\(\),\d.eE+-]*", value):
-            return float(numbers[0]), float(numbers[1])
-        raise ParseError(f"{what} must be [x, y], got {value!r} in {quote(source)}")
+        match = _POINT_STRING.fullmatch(value)
+        if match is None:
+            raise ParseError(f"{what} must be [x, y], got {value!r} in {quote(source)}")
+        x, y = (n for n in match.groups() if n is not None)
+        return to_number(x, what, source), to_number(y, what, source)
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ParseError(f"{what} must be [x, y], got {value!r} in {quote(source)}")
     return to_number(value[0], what, source), to_number(value[1], what, source)

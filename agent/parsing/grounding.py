@@ -15,7 +15,16 @@ import re
 from typing import Any
 
 from agent.errors import ParseError
-from agent.parsing.common import NUMBER_RE, Proposal, click_at, click_at_box, quote, to_number
+from agent.parsing.common import (
+    NUMBER_RE,
+    STRICT_JSON,
+    DuplicateKeyError,
+    Proposal,
+    click_at,
+    click_at_box,
+    quote,
+    to_number,
+)
 
 BOX_KEYS = ("bbox_2d", "bbox")
 POINT_KEYS = ("point_2d", "point", "coordinate", "result")
@@ -57,7 +66,9 @@ def _first_json(text: str) -> Any:
     if not starts:
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(text, min(starts))
+        value, _ = STRICT_JSON.raw_decode(text, min(starts))
+    except DuplicateKeyError as exc:
+        raise ParseError(f"the grounding JSON is not usable ({exc}): {quote(text)}") from None
     except json.JSONDecodeError:
         return None
     return value

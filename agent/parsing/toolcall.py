@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.errors import ParseError
 from agent.parsing import grounding
-from agent.parsing.common import Proposal, quote, to_number, to_point
+from agent.parsing.common import STRICT_JSON, DuplicateKeyError, Proposal, quote, to_number, to_point
 from sandbox.keys import split_combo
 
 TOOLS = ("computer_use", "mobile_use")
@@ -70,12 +70,14 @@ def _extract_calls(text: str) -> tuple[list[tuple[str, dict[str, Any], str]], st
 
 def _decode_json_values(body: str, source: str) -> list[Any]:
     """One or more JSON values written one after another (vLLM has seen two objects in one block)."""
-    decoder = json.JSONDecoder()
+    decoder = STRICT_JSON
     values: list[Any] = []
     index, body = 0, body.strip()
     while index < len(body):
         try:
             value, end = decoder.raw_decode(body, index)
+        except DuplicateKeyError as exc:
+            raise ParseError(f"invalid JSON in tool call ({exc}): {quote(source)}") from None
         except json.JSONDecodeError as exc:
             raise ParseError(f"invalid JSON in tool call ({exc.msg} at char {exc.pos}): {quote(source)}") from None
         values.append(value)
@@ -95,7 +97,9 @@ def _decode_block(body: str, source: str) -> list[tuple[str, dict[str, Any], str
         arguments = value.get("arguments", {})
         if isinstance(arguments, str):  # OpenAI-style: arguments as a JSON string
             try:
-                arguments = json.loads(arguments)
+                arguments = STRICT_JSON.decode(arguments)
+            except DuplicateKeyError as exc:
+                raise ParseError(f"tool call arguments are not usable JSON ({exc}): {quote(source)}") from None
             except json.JSONDecodeError:
                 raise ParseError(f"tool call arguments are not valid JSON: {quote(source)}") from None
         if not isinstance(arguments, dict):

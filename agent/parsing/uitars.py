@@ -78,7 +78,10 @@ def _calls(section: str) -> list[tuple[str, dict[str, str], str]]:
             if not key or key.end() >= len(text) or text[key.end()] not in "'\"":
                 raise ParseError(f"malformed arguments in {quote(text[start:])}")
             value, i = _read_string(text, key.end(), start)
-            args[_ARG_ALIASES.get(key.group(1), key.group(1))] = value
+            name = _ARG_ALIASES.get(key.group(1), key.group(1))
+            if name in args:
+                raise ParseError(f"the argument {name!r} is given twice in {quote(text[start:i])}")
+            args[name] = value
         calls.append((match.group(1), args, text[start:i]))
 
 
