@@ -43,7 +43,7 @@ from agent.prompts import Turn, build_messages
 from sandbox.actions import Action, Finish, Wait
 from sandbox.capture import Screenshot
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
-from sandbox.executor import Executor
+from sandbox.executor import Executor, Refused
 from sandbox.geometry import Rect, ScreenGeometry
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
@@ -274,9 +274,8 @@ def _act(
         check_s = time.perf_counter() - t0
         if not (yield from _wait_if_paused(executor.stop, state.step)):
             return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
-        t1 = time.perf_counter()
         try:
-            verdict = executor.execute(checked)
+            result = executor.execute(checked)
         except PausedByUserError as exc:
             yield RunPaused(state.step, str(exc))
             if not executor.stop.wait_while_paused():
@@ -284,16 +283,16 @@ def _act(
             yield RunResumed(state.step)
             state.feedback = "The user took over the mouse or keyboard for a moment; look at the screen again."
             return None
-        if isinstance(verdict, Deny):
-            yield ActionBlocked(state.step, index, action, verdict)
-            state.feedback = f"That action was refused ({verdict.rule}: {verdict.reason})."
+        if isinstance(result, Refused):
+            yield ActionBlocked(state.step, index, result.action, result.verdict)
+            state.feedback = f"That action was refused ({result.verdict.rule}: {result.verdict.reason})."
             return None
-        yield ActionExecuted(state.step, index, action, edited, confirmed, check_s, time.perf_counter() - t1)
+        yield ActionExecuted(state.step, index, result.action, edited, confirmed, check_s, result.elapsed_s)
         state.failures = 0
-        if isinstance(action, Finish):
-            if action.status == "success":
-                return RunFinished("success", "the model finished the task", state.step, action.answer)
-            return RunFinished("failure", "the model gave up", state.step, action.answer)
+        if isinstance(result.action, Finish):
+            if result.action.status == "success":
+                return RunFinished("success", "the model finished the task", state.step, result.action.answer)
+            return RunFinished("failure", "the model gave up", state.step, result.action.answer)
     return None
 
 

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sandbox.errors import ActionError
 from sandbox.keys import normalize_combo
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never as assert_never  # re-exported: the one definition for every match
+else:  # pragma: no cover - Python 3.10
+
+    def assert_never(value: NoReturn) -> NoReturn:
+        """mypy proves a `match` over action kinds exhaustive; at run time a forgotten kind fails loudly."""
+        raise AssertionError(f"unhandled action {value!r}")
+
 
 Button = Literal["left", "right", "middle"]
 Direction = Literal["up", "down", "left", "right"]
@@ -216,36 +226,45 @@ def action_from_json(data: object) -> Action:
 
 
 def action_points(action: Action) -> list[tuple[int, int]]:
-    """Every screen point an action touches (for policy checks and previews)."""
-    if isinstance(action, (Click, Move)):
-        return [(action.x, action.y)]
-    if isinstance(action, Drag):
-        start = [] if action.x is None or action.y is None else [(action.x, action.y)]
-        return start + [(action.to_x, action.to_y)]
-    if isinstance(action, Scroll) and action.x is not None and action.y is not None:
-        return [(action.x, action.y)]
-    return []
+    """Every screen point an action touches (for policy checks and previews); a drag or scroll "where the
+    pointer is" has no point of its own here (the executor locates it at the pointer before checking)."""
+    match action:
+        case Click() | Move():
+            return [(action.x, action.y)]
+        case Drag():
+            start = [] if action.x is None or action.y is None else [(action.x, action.y)]
+            return start + [(action.to_x, action.to_y)]
+        case Scroll():
+            return [] if action.x is None or action.y is None else [(action.x, action.y)]
+        case Type() | Hotkey() | Wait() | Finish():
+            return []
+        case _:
+            assert_never(action)
 
 
 def describe(action: Action) -> str:
     """A short human line: `double-click left at (10, 20)`, `type 'hello'`."""
-    if isinstance(action, Click):
-        name = {1: "click", 2: "double-click", 3: "triple-click"}[action.count]
-        button = "" if action.button == "left" else f" {action.button}"
-        return f"{name}{button} at ({action.x}, {action.y})"
-    if isinstance(action, Move):
-        return f"move to ({action.x}, {action.y})"
-    if isinstance(action, Drag):
-        start = "the pointer" if action.x is None else f"({action.x}, {action.y})"
-        return f"drag from {start} to ({action.to_x}, {action.to_y})"
-    if isinstance(action, Scroll):
-        where = "" if action.x is None else f" at ({action.x}, {action.y})"
-        return f"scroll {action.direction} {action.amount}{where}"
-    if isinstance(action, Type):
-        shown = action.text if len(action.text) <= 60 else action.text[:57] + "..."
-        return f"type {shown!r}"
-    if isinstance(action, Hotkey):
-        return "press " + "+".join(action.keys)
-    if isinstance(action, Wait):
-        return f"wait {action.seconds:g} s"
-    return f"finish ({action.status})" + (f": {action.answer}" if action.answer else "")
+    match action:
+        case Click():
+            name = {1: "click", 2: "double-click", 3: "triple-click"}[action.count]
+            button = "" if action.button == "left" else f" {action.button}"
+            return f"{name}{button} at ({action.x}, {action.y})"
+        case Move():
+            return f"move to ({action.x}, {action.y})"
+        case Drag():
+            start = "the pointer" if action.x is None else f"({action.x}, {action.y})"
+            return f"drag from {start} to ({action.to_x}, {action.to_y})"
+        case Scroll():
+            where = "" if action.x is None else f" at ({action.x}, {action.y})"
+            return f"scroll {action.direction} {action.amount}{where}"
+        case Type():
+            shown = action.text if len(action.text) <= 60 else action.text[:57] + "..."
+            return f"type {shown!r}"
+        case Hotkey():
+            return "press " + "+".join(action.keys)
+        case Wait():
+            return f"wait {action.seconds:g} s"
+        case Finish():
+            return f"finish ({action.status})" + (f": {action.answer}" if action.answer else "")
+        case _:
+            assert_never(action)

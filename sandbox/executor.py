@@ -1,25 +1,32 @@
 """The executor: performs checked actions only, through an input driver, one stoppable primitive at a time.
 
-An action can only be executed through a `CheckedAction` that this executor issued from a policy check
-(a one-shot ticket checked at the door); it is checked again right before it runs, on the current screen.
-Before every driver call the stop flag is consulted; a stop or the user's own input mid-action releases
-whatever is held (keys, buttons) and raises.
+An action can only be executed through a `CheckedAction` that this executor issued from a policy check: a
+one-shot ticket, checked at the door, that remembers the action, the verdict and the user's confirmation it
+was issued for (a copy with another action or another confirmation is refused). The action is checked again
+right before it runs, on the current screen. A scroll or drag "where the pointer is" is checked at the
+pointer's real position, at both checks, and performed exactly there. Before every driver call the stop flag
+is consulted; a stop or the user's own input mid-action releases whatever is held (keys, buttons) and raises.
+
+`execute` returns an `Execution`: `Performed` (what ran, with its point resolved) or `Refused` (the re-check's
+verdict); the loop, replay and `deskpilot act` all read it the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
+from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, assert_never
 from sandbox.drivers import InputDriver
 from sandbox.errors import StoppedError, UncheckedActionError
 from sandbox.geometry import Rect, ScreenGeometry
-from sandbox.policy import Allow, Confirm, PolicyChecker, Verdict
+from sandbox.policy import Allow, Confirm, Deny, PolicyChecker, Verdict
 from sandbox.stop import SelfInputLedger, StopFlag
 
 MOVE_SETTLE_S = 0.02  # after moving onto a target, before pressing: apps see the hover first
@@ -28,17 +35,22 @@ DRAG_STEP_PX = 40  # a drag moves in steps this long, so apps see the motion (an
 DRAG_STEP_S = 0.01
 KEY_GAP_S = 0.01
 TYPE_CHUNK_CHARS = 8  # text is typed in chunks; the stop flag is checked between them
+Pointer = Callable[[], "tuple[int, int] | None"]
+UNKNOWN_POINTER = Deny("off_screen", "the pointer's position cannot be read, so where this would act is unknown")
 
 
 class _Ticket:
-    """Proof that this executor issued a check; compared by identity."""
+    """Proof that this executor issued a check, for this action, verdict and confirmation; compared by identity."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ("__weakref__", "action", "confirmed", "verdict")
+
+    def __init__(self, action: Action, verdict: Verdict, confirmed: bool) -> None:
+        self.action, self.verdict, self.confirmed = action, verdict, confirmed
 
 
 @dataclass(frozen=True, slots=True)
 class CheckedAction:
-    """An action with the verdict the policy gave it; only the issuing executor can run it, once."""
+    """An action with the verdict the policy gave it; only the issuing executor can run it, once, unaltered."""
 
     action: Action
     verdict: Verdict
@@ -48,6 +60,33 @@ class CheckedAction:
     @property
     def runnable(self) -> bool:
         return isinstance(self.verdict, Allow) or (isinstance(self.verdict, Confirm) and self.confirmed)
+
+
+@dataclass(frozen=True, slots=True)
+class Performed:
+    """The action ran. `action` is what ran: a point "where the pointer is" resolved to where it was."""
+
+    action: Action
+    verdict: Allow | Confirm  # the re-check's (a Confirm only when the user confirmed)
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The re-check right before running refused it (the screen changed, a limit was reached): nothing ran."""
+
+    action: Action
+    verdict: Deny | Confirm
+
+
+Execution = Performed | Refused
+
+
+def at_pointer(action: Action, pointer: tuple[int, int]) -> Action:
+    """A scroll or drag "where the pointer is" as the same action at `pointer`; any other action unchanged."""
+    if isinstance(action, (Scroll, Drag)) and action.x is None:
+        return dataclasses.replace(action, x=pointer[0], y=pointer[1])
+    return action
 
 
 class Executor:
@@ -60,15 +99,18 @@ class Executor:
         stop: StopFlag | None = None,
         ledger: SelfInputLedger | None = None,
         own_windows: Callable[[], Sequence[Rect]] = tuple,
+        pointer: Pointer | None = None,
         pace: bool = True,
     ) -> None:
-        """`pace=False` skips the waits that give real apps time to react (for dry runs: nothing reacts)."""
+        """`pointer`: where the pointer is now (default: the driver's); `pace=False` skips the waits that give
+        real apps time to react (for dry runs: nothing reacts)."""
         self.checker = checker
         self.driver = driver
         self.stop = stop or StopFlag()
         self.ledger = ledger or SelfInputLedger()
         self._screen = screen
         self._own_windows = own_windows
+        self._pointer: Pointer = pointer or driver.position
         # Held weakly: a check that is never executed (refused, rejected) leaves nothing behind, and a ticket is
         # recognised by identity, so a forged one never matches (ids of dead objects are reused; objects are not).
         self._tickets: weakref.WeakSet[_Ticket] = weakref.WeakSet()
@@ -83,28 +125,42 @@ class Executor:
 
     def check(self, action: Action, *, confirmed: bool = False) -> CheckedAction:
         """The policy's verdict for `action` now. `confirmed`: the user approved a Confirm verdict."""
-        verdict = self.checker.check(action, self._screen(), own_windows=self._own_windows())
-        ticket = _Ticket()
+        _, verdict = self._verdict(action)
+        ticket = _Ticket(action, verdict, confirmed)
         with self._lock:
             self._tickets.add(ticket)
         return CheckedAction(action, verdict, confirmed, ticket)
 
-    def execute(self, checked: CheckedAction) -> Verdict:
-        """Perform a checked action. Returns the re-check's verdict; nothing is done unless it allows."""
+    def _verdict(self, action: Action) -> tuple[Action, Verdict]:
+        """The action located where it would act now, and the policy's verdict for it there."""
+        if isinstance(action, (Scroll, Drag)) and action.x is None:
+            pointer = self._pointer()
+            if pointer is None:
+                return action, UNKNOWN_POINTER
+            action = at_pointer(action, pointer)
+        return action, self.checker.check(action, self._screen(), own_windows=self._own_windows())
+
+    def execute(self, checked: CheckedAction) -> Execution:
+        """Perform a checked action, unless the re-check right before it refuses. Raises UncheckedActionError
+        for anything this executor did not issue (or issued for another action or confirmation)."""
+        ticket = checked._ticket if isinstance(checked, CheckedAction) else None
         with self._lock:
-            if not isinstance(checked, CheckedAction) or checked._ticket not in self._tickets:
+            if ticket is None or ticket not in self._tickets:
                 raise UncheckedActionError("this action was not checked by this executor (or was already run)")
-            self._tickets.discard(checked._ticket)
+            self._tickets.discard(ticket)
+        if (checked.action, checked.verdict, checked.confirmed) != (ticket.action, ticket.verdict, ticket.confirmed):
+            raise UncheckedActionError("this check was issued for another action or confirmation; check it again")
         if not checked.runnable:
             raise UncheckedActionError(f"refused actions cannot be executed ({checked.verdict.rule})")
-        again = self.checker.check(checked.action, self._screen(), own_windows=self._own_windows())
-        if not (isinstance(again, Allow) or (isinstance(again, Confirm) and checked.confirmed)):
-            return again
+        located, again = self._verdict(ticket.action)
+        if isinstance(again, Deny) or (isinstance(again, Confirm) and not ticket.confirmed):
+            return Refused(located, again)
         self.stop.check()
+        started = time.perf_counter()
         with self.ledger.armed():  # the user's own input now pauses the run
-            self._perform(checked.action)
-        self.checker.record(checked.action)
-        return again
+            self._perform(located)
+        self.checker.record(located)
+        return Performed(located, again, time.perf_counter() - started)
 
     # -- composition of primitives -------------------------------------------------------------------
 
@@ -124,33 +180,36 @@ class Executor:
         self._call(self.driver.move, x, y)
 
     def _perform(self, action: Action) -> None:
-        if isinstance(action, Click):
-            self._move(action.x, action.y)
-            self._wait(MOVE_SETTLE_S)
-            for n in range(action.count):
-                if n:
-                    self._wait(CLICK_INTERVAL_S)
-                self._call(self.driver.click, action.button)
-        elif isinstance(action, Move):
-            self._move(action.x, action.y)
-        elif isinstance(action, Drag):
-            self._drag(action)
-        elif isinstance(action, Scroll):
-            if action.x is not None and action.y is not None:
+        match action:
+            case Click():
                 self._move(action.x, action.y)
                 self._wait(MOVE_SETTLE_S)
-            for _ in range(action.amount):
-                self._call(self.driver.scroll, action.direction, 1)
-                self._wait(KEY_GAP_S)
-        elif isinstance(action, Type):
-            for start in range(0, len(action.text), TYPE_CHUNK_CHARS):
-                self._call(self.driver.type_text, action.text[start : start + TYPE_CHUNK_CHARS])
-        elif isinstance(action, Hotkey):
-            self._hotkey(action.keys)
-        elif isinstance(action, Wait):
-            self._wait(action.seconds)
-        elif isinstance(action, Finish):
-            pass
+                for n in range(action.count):
+                    if n:
+                        self._wait(CLICK_INTERVAL_S)
+                    self._call(self.driver.click, action.button)
+            case Move():
+                self._move(action.x, action.y)
+            case Drag():
+                self._drag(action)
+            case Scroll():
+                if action.x is not None and action.y is not None:
+                    self._move(action.x, action.y)
+                    self._wait(MOVE_SETTLE_S)
+                for _ in range(action.amount):
+                    self._call(self.driver.scroll, action.direction, 1)
+                    self._wait(KEY_GAP_S)
+            case Type():
+                for start in range(0, len(action.text), TYPE_CHUNK_CHARS):
+                    self._call(self.driver.type_text, action.text[start : start + TYPE_CHUNK_CHARS])
+            case Hotkey():
+                self._hotkey(action.keys)
+            case Wait():
+                self._wait(action.seconds)
+            case Finish():
+                pass
+            case _:
+                assert_never(action)
 
     def _drag(self, action: Drag) -> None:
         if action.x is not None and action.y is not None:

@@ -10,7 +10,7 @@ import pytest
 from sandbox.actions import Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
 from sandbox.drivers import DryRunDriver
 from sandbox.errors import PausedByUserError, StoppedError, UncheckedActionError
-from sandbox.executor import CheckedAction, Executor
+from sandbox.executor import CheckedAction, Executor, Performed, Refused
 from sandbox.geometry import Monitor, ScreenGeometry
 from sandbox.policy import Allow, Confirm, Deny, Policy, PolicyChecker, parse_policy
 from sandbox.stop import StopFlag
@@ -26,7 +26,7 @@ def make(policy: Policy | None = None, stop: StopFlag | None = None) -> tuple[Ex
 
 def test_click_is_move_then_clicks() -> None:
     executor, driver = make()
-    assert isinstance(executor.execute(executor.check(Click(100, 200, "right", 2))), Allow)
+    assert isinstance(executor.execute(executor.check(Click(100, 200, "right", 2))), Performed)
     assert driver.calls == [("move", 100, 200), ("click", "right"), ("click", "right")]
 
 
@@ -41,7 +41,7 @@ def test_each_action_kind_composes_from_primitives() -> None:
         Wait(0.01),
         Finish(),
     ):
-        assert isinstance(executor.execute(executor.check(action)), Allow)
+        assert isinstance(executor.execute(executor.check(action)), Performed)
     kinds = [c[0] for c in driver.calls]
     assert ("scroll", "down", 1) in driver.calls and kinds.count("scroll") == 3
     assert "".join(c[1] for c in driver.calls if c[0] == "type_text") == "héllo wörld 你好 🙂"
@@ -79,7 +79,8 @@ def test_confirm_needs_the_users_yes() -> None:
     with pytest.raises(UncheckedActionError):
         executor.execute(pending)
     assert driver.calls == []
-    assert isinstance(executor.execute(executor.check(Hotkey(("alt", "f4")), confirmed=True)), Confirm)
+    done = executor.execute(executor.check(Hotkey(("alt", "f4")), confirmed=True))
+    assert isinstance(done, Performed) and isinstance(done.verdict, Confirm)
     assert [c[0] for c in driver.calls] == ["key_down", "key_down", "key_up", "key_up"]
 
 
@@ -89,8 +90,8 @@ def test_recheck_at_execution_uses_the_current_screen() -> None:
     executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: screens[0])
     checked = executor.check(Click(2500, 500))  # on the right monitor
     screens[0] = ScreenGeometry.single(1920, 1080)  # the right monitor was unplugged
-    verdict = executor.execute(checked)
-    assert isinstance(verdict, Deny) and verdict.rule == "off_screen" and driver.calls == []
+    result = executor.execute(checked)
+    assert isinstance(result, Refused) and result.verdict.rule == "off_screen" and driver.calls == []
 
 
 def test_stop_before_any_primitive_does_nothing() -> None:
@@ -170,3 +171,56 @@ def test_unexecuted_checks_leave_nothing_behind_and_stale_ids_never_pass() -> No
         with pytest.raises(UncheckedActionError):
             executor.execute(CheckedAction(Click(1, 1), Allow(), False, object()))  # type: ignore[arg-type]
     assert driver.calls == []
+
+
+def test_a_check_is_bound_to_its_action_and_confirmation() -> None:
+    """A copy of a check with another action (or a confirmation it never had) runs nothing: the ticket
+    remembers what it was issued for (dataclasses.replace once ran ctrl+alt+delete under alt+f4's "yes")."""
+    import dataclasses
+
+    executor, driver = make(parse_policy('[keys]\nconfirm = ["alt+f4"]\n', source="t.toml"))
+    confirmed = executor.check(Hotkey(("alt", "f4")), confirmed=True)
+    swapped = dataclasses.replace(confirmed, action=Hotkey(("ctrl", "alt", "delete")))
+    with pytest.raises(UncheckedActionError, match="another action"):
+        executor.execute(swapped)
+    unconfirmed = executor.check(Hotkey(("alt", "f4")))
+    with pytest.raises(UncheckedActionError, match="another action or confirmation"):
+        executor.execute(dataclasses.replace(unconfirmed, confirmed=True))
+    allowed = executor.check(Click(1, 1))
+    with pytest.raises(UncheckedActionError):
+        executor.execute(dataclasses.replace(allowed, action=Click(5, 5)))
+    assert driver.calls == []
+
+
+FORBIDDEN = parse_policy(
+    '[screen]\nforbidden_regions = [{x = 100, y = 100, width = 800, height = 600, name = "secret"}]\n',
+    source="region.toml",
+)
+
+
+@pytest.mark.parametrize("action", [Scroll(None, None, "down", 3), Drag(None, None, 1500, 900)])
+def test_pointer_relative_actions_are_checked_where_the_pointer_is(action: Scroll | Drag) -> None:
+    """redteam #9: a scroll or drag "where the pointer is" escaped forbidden regions and own-window checks."""
+    executor, driver = make(FORBIDDEN)
+    driver.pointer = (400, 400)  # inside the forbidden region
+    checked = executor.check(action)
+    assert isinstance(checked.verdict, Deny) and checked.verdict.rule == "forbidden_region"
+    assert "(400, 400)" in checked.verdict.reason
+    driver.pointer = (1000, 800)  # outside: allowed, and performed exactly there
+    done = executor.execute(executor.check(action))
+    assert isinstance(done, Performed) and (done.action.x, done.action.y) == (1000, 800)
+    assert ("move", 1000, 800) in driver.calls
+
+
+def test_the_pointer_is_checked_again_just_before_it_runs() -> None:
+    executor, driver = make(FORBIDDEN)
+    driver.pointer = (1000, 800)
+    checked = executor.check(Scroll(None, None, "up", 2))
+    assert checked.runnable
+    driver.pointer = (400, 400)  # moved into the forbidden region between the check and the run
+    result = executor.execute(checked)
+    assert isinstance(result, Refused) and result.verdict.rule == "forbidden_region"
+    assert not [c for c in driver.calls if c[0] == "scroll"]
+    unknown = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: SCREEN, pointer=lambda: None)
+    verdict = unknown.check(Scroll(None, None, "up", 2)).verdict
+    assert isinstance(verdict, Deny) and "pointer" in verdict.reason

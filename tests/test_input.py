@@ -11,8 +11,8 @@ import pytest
 from sandbox.actions import Action, Click, Drag, Hotkey, Scroll, Type
 from sandbox.capture import ScreenCapture
 from sandbox.drivers import make_driver
-from sandbox.executor import Executor
-from sandbox.policy import Allow, Deny, Policy, PolicyChecker, parse_policy
+from sandbox.executor import Executor, Performed
+from sandbox.policy import Deny, Policy, PolicyChecker, parse_policy
 from sandbox.stop import StopFlag
 from tests.helpers.target import TargetWindow
 
@@ -36,8 +36,8 @@ def executor_for(driver: str, capture: ScreenCapture, policy: Policy | None = No
 
 
 def run(executor: Executor, action: Action) -> None:
-    verdict = executor.execute(executor.check(action))
-    assert isinstance(verdict, Allow), verdict
+    result = executor.execute(executor.check(action))
+    assert isinstance(result, Performed), result
 
 
 @pytest.mark.parametrize("driver", ["pyautogui", "pynput"])

@@ -24,7 +24,7 @@ from agent.loop import Capturer
 from agent.session.records import Session, StepRecord
 from sandbox.actions import Action, Finish, action_points, describe
 from sandbox.errors import DriverError, PausedByUserError, SandboxError, StoppedError
-from sandbox.executor import Executor
+from sandbox.executor import Executor, Refused
 from sandbox.geometry import Monitor, Rect, ScreenGeometry
 from sandbox.policy import Confirm, Deny, Verdict
 
@@ -255,13 +255,14 @@ def replay_session(
                 if refusal:
                     yield ReplayFinished("refused", refusal, done_steps, done_actions, item.step)
                     return
-                verdict = executor.execute(checked)
-                refusal = _refusal(item.step, item.action, verdict, options.yes)
-                if refusal:
-                    yield ReplayFinished("refused", refusal, done_steps, done_actions, item.step)
+                result = executor.execute(checked)
+                if isinstance(result, Refused):
+                    refusal = _refusal(item.step, item.action, result.verdict, options.yes)
+                    reason = refusal or f"step {item.step}: {describe(item.action)} was refused"
+                    yield ReplayFinished("refused", reason, done_steps, done_actions, item.step)
                     return
                 done_actions += 1
-                yield ReplayActionDone(item.step, item.index, item.action, verdict, not options.dry_run)
+                yield ReplayActionDone(item.step, item.index, result.action, result.verdict, not options.dry_run)
             previous_end = planned.actions[-1].ended
             done_steps += 1
     except PausedByUserError as exc:  # mid-action: half an action cannot be redone safely

@@ -12,7 +12,7 @@ from app.commands.common import screen_size
 from sandbox.actions import action_from_json
 from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
 from sandbox.errors import ActionError, DriverError, PolicyError, StoppedError
-from sandbox.executor import Executor
+from sandbox.executor import Executor, Performed
 from sandbox.geometry import ScreenGeometry
 from sandbox.policy import Allow, Confirm, PolicyChecker, Verdict, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, StopFlag, StopKeyListener
@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_OK
             return EXIT_REFUSED
         with StopKeyListener(stop, args.stop_key):
-            verdict = executor.execute(checked)
+            result = executor.execute(checked)
     except StoppedError as exc:
         _report(checked.verdict, False)
         return fail(str(exc), EXIT_REFUSED)
     except DriverError as exc:
         return fail(str(exc))
-    executed = verdict.verdict != "deny" and (isinstance(verdict, Allow) or args.yes)
-    _report(verdict, executed)
+    executed = isinstance(result, Performed)
+    _report(result.verdict, executed)
     sys.stdout.flush()
     return EXIT_OK if executed else EXIT_REFUSED
