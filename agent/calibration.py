@@ -22,7 +22,6 @@ RATIO_TOL.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,10 +29,10 @@ from typing import Any, Literal
 from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend, ModelRequest
 from agent.errors import ParseError
 from agent.families import Family, model_frame, model_input_size
-from agent.imaging import difference, fingerprint, prepare_image
-from agent.loop import Capturer
+from agent.imaging import prepare_image
 from agent.parsing import parse_reply
 from agent.prompts import build_messages
+from agent.waits import Capturer, settle
 from sandbox.actions import Click, Move
 from sandbox.geometry import ModelFrame, Monitor, Rect
 from sandbox.stop import StopFlag
@@ -60,9 +59,6 @@ MIN_SLOPE = 0.05  # below this the clicks do not follow the targets at all
 HIDPI_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 RELATIVE_FAMILIES = "qwen3-vl, ui-tars, qwen2-vl"
 ABSOLUTE_FAMILIES = "qwen2.5-vl, ui-tars-1.5"
-SETTLE_CAP_S = 2.0
-SETTLE_POLL_S = 0.05
-SETTLE_THRESHOLD = 0.5  # mean grey difference of two frames below which the screen is still (as the loop)
 NOTHING_EXECUTED = "nothing was clicked: calibration only measures where the clicks would land"
 
 
@@ -372,7 +368,7 @@ def run_calibration(
     Nothing is executed. Raises BackendError (a failing backend, a script that ran out) and StoppedError.
     """
     backend.load()
-    _settle(capture, monitor, stop)
+    settle(capture, monitor, stop)  # the targets are painted
     points: dict[str, Point | None] = {}
     errors: dict[str, str] = {}
     replies: dict[str, str] = {}
@@ -416,14 +412,3 @@ def run_calibration(
         errors=errors,
         replies=replies,
     )
-
-
-def _settle(capture: Capturer, monitor: int, stop: StopFlag) -> None:
-    """Wait until two frames in a row barely differ (or SETTLE_CAP_S), so the targets are painted."""
-    started, previous = time.perf_counter(), b""
-    while time.perf_counter() - started < SETTLE_CAP_S:
-        current = fingerprint(capture.grab(monitor).image)
-        if previous and difference(previous, current) < SETTLE_THRESHOLD:
-            return
-        previous = current
-        stop.sleep(SETTLE_POLL_S, pause_interrupts=False)

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from agent.backends.base import Backend, ModelRequest
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
@@ -40,22 +39,15 @@ from agent.families import Family, model_frame, model_input_size
 from agent.imaging import difference, fingerprint, prepare_image
 from agent.parsing import ParsedAction, parse_reply, shorten_reply
 from agent.prompts import Turn, build_messages
+from agent.waits import Capturer, settle, wait_if_paused
 from sandbox.actions import Action, Finish, Wait
-from sandbox.capture import Screenshot
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
-from sandbox.geometry import Rect, ScreenGeometry
+from sandbox.geometry import Rect
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
 
 GROUNDING_SYNTAXES = ("qwen-vl-ref", "qwen2-vl-box")  # models that only point: one step, then done
-
-
-class Capturer(Protocol):
-    """What the loop needs of sandbox.capture.ScreenCapture."""
-
-    def geometry(self) -> ScreenGeometry: ...
-    def grab(self, monitor: int = 0, *, mask: Sequence[Rect] = ()) -> Screenshot: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +131,19 @@ def run_task(
         while state.step < options.max_steps:
             state.step += 1
             yield StepStarted(state.step)
-            if not (yield from _wait_if_paused(stop, state.step)):
+            if not (yield from wait_if_paused(stop, state.step)):
                 yield RunFinished("stopped", stop.reason or "stopped", state.step)
                 return
-            settle_s = _settle(capture, options, stop)
-            started = time.perf_counter()
-            shot = capture.grab(options.monitor, mask=own_windows())
+            settled = settle(
+                capture,
+                options.monitor,
+                stop,
+                mask=own_windows,
+                threshold=options.settle_threshold,
+                cap_s=options.settle_cap_s,
+                poll_s=options.settle_poll_s,
+            )
+            shot = settled.shot  # the frame the settle ended on is the one the model reads: no second grab
             captured = time.perf_counter()
             image, monitor = shot.image, shot.monitor
             size = model_input_size(family, *image.size, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
@@ -159,7 +158,14 @@ def run_task(
             )
             prepared = time.perf_counter()
             yield ScreenCaptured(
-                state.step, image, model_image, frame, shot.cursor, settle_s, captured - started, prepared - captured
+                state.step,
+                image,
+                model_image,
+                frame,
+                shot.cursor,
+                settled.waited_s,
+                shot.elapsed_s,
+                prepared - captured,
             )
             print_now = fingerprint(model_image)
 
@@ -272,7 +278,7 @@ def _act(
                 "refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step
             )
         check_s = time.perf_counter() - t0
-        if not (yield from _wait_if_paused(executor.stop, state.step)):
+        if not (yield from wait_if_paused(executor.stop, state.step)):
             return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
         try:
             result = executor.execute(checked)
@@ -316,31 +322,6 @@ def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:
             stop.check_stopped()
     if errors:
         raise errors[0]
-
-
-def _settle(capture: Capturer, options: RunOptions, stop: StopFlag) -> float:
-    """Wait until two frames in a row barely differ (or the cap), so the model sees a finished screen."""
-    started = time.perf_counter()
-    previous = b""
-    while time.perf_counter() - started < options.settle_cap_s:
-        shot = capture.grab(options.monitor)
-        current = fingerprint(shot.image)
-        if previous and difference(previous, current) < options.settle_threshold:
-            break
-        previous = current
-        stop.sleep(options.settle_poll_s, pause_interrupts=False)
-    return time.perf_counter() - started
-
-
-def _wait_if_paused(stop: StopFlag, step: int) -> Generator[Event, None, bool]:
-    """While paused (the user's input, or the window's Pause button), wait; False when stopped meanwhile."""
-    if not stop.paused:
-        return not stop.stopped
-    yield RunPaused(step, stop.pause_reason or "paused")
-    if not stop.wait_while_paused():
-        return False
-    yield RunResumed(step)
-    return True
 
 
 def _trim(history: list[Turn], keep: int) -> tuple[Turn, ...]:

@@ -11,7 +11,6 @@ every point the step touches with the recorded screenshot; too much change stops
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,9 +18,9 @@ from typing import Literal
 from PIL import Image, ImageChops, ImageStat
 
 from agent.errors import SessionError
-from agent.imaging import difference, fingerprint
-from agent.loop import Capturer
+from agent.events import RunPaused, RunResumed
 from agent.session.records import Session, StepRecord
+from agent.waits import Capturer, settle, wait_if_paused
 from sandbox.actions import Action, Finish, action_points, describe
 from sandbox.errors import DriverError, PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
@@ -96,17 +95,6 @@ class ReplayActionDone:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayPaused:
-    step: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayResumed:
-    step: int
-
-
-@dataclass(frozen=True, slots=True)
 class ReplayFinished:
     outcome: ReplayOutcome
     reason: str
@@ -116,13 +104,7 @@ class ReplayFinished:
 
 
 ReplayEvent = (
-    ReplayStarted
-    | ReplayStepStarted
-    | ScreenCompared
-    | ReplayActionDone
-    | ReplayPaused
-    | ReplayResumed
-    | ReplayFinished
+    ReplayStarted | ReplayStepStarted | ScreenCompared | ReplayActionDone | RunPaused | RunResumed | ReplayFinished
 )
 BeforeStep = Callable[[PlannedStep], bool]  # False: stop before this step
 
@@ -237,7 +219,7 @@ def replay_session(
             if previous_end is not None and not options.dry_run and options.speed > 0:
                 gap = planned.actions[0].started - previous_end
                 executor.stop.sleep(min(max(0.0, gap), MAX_PAUSE_S) / options.speed, pause_interrupts=False)
-            if not (yield from _wait_if_paused(executor, planned.step)):
+            if not (yield from wait_if_paused(executor.stop, planned.step)):
                 raise StoppedError(executor.stop.reason or "stopped")
             yield ReplayStepStarted(planned.step, tuple(a.action for a in planned.actions))
             changed = yield from _compare(session, planned, capture, options, executor, own_windows)
@@ -248,7 +230,7 @@ def replay_session(
                 if n and not options.dry_run and options.speed > 0:
                     pause = item.started - planned.actions[n - 1].ended
                     executor.stop.sleep(min(max(0.0, pause), MAX_PAUSE_S) / options.speed, pause_interrupts=False)
-                if not (yield from _wait_if_paused(executor, item.step)):
+                if not (yield from wait_if_paused(executor.stop, item.step)):
                     raise StoppedError(executor.stop.reason or "stopped")
                 checked = executor.check(item.action, confirmed=options.yes)
                 refusal = _refusal(item.step, item.action, checked.verdict, options.yes)
@@ -294,9 +276,15 @@ def _compare(
     points = [p for item in planned.actions for p in action_points(item.action)]
     if not points:
         return None
-    monitor = session.header.monitor
-    _settle(capture, monitor, options, executor)
-    shot = capture.grab(monitor, mask=own_windows())
+    shot = settle(
+        capture,
+        session.header.monitor,
+        executor.stop,
+        mask=own_windows,
+        threshold=options.settle_threshold,
+        cap_s=options.settle_cap_s,
+        poll_s=options.settle_poll_s,
+    ).shot
     recorded = session.image(planned.record.screenshot)
     frame = planned.record.frame
     for x, y in points:
@@ -312,27 +300,3 @@ def _compare(
                 f"(mean difference {diff:.0f} > {options.max_difference:g}): {_hint(planned.record)}"
             )
     return None
-
-
-def _settle(capture: Capturer, monitor: int, options: ReplayOptions, executor: Executor) -> None:
-    """Wait until two frames in a row barely differ (or the cap), as the loop does before each step."""
-    started = time.perf_counter()
-    previous = b""
-    while time.perf_counter() - started < options.settle_cap_s:
-        current = fingerprint(capture.grab(monitor).image)
-        if previous and difference(previous, current) < options.settle_threshold:
-            return
-        previous = current
-        executor.stop.sleep(options.settle_poll_s, pause_interrupts=False)
-
-
-def _wait_if_paused(executor: Executor, step: int) -> Generator[ReplayEvent, None, bool]:
-    """Between actions a pause (the window's Pause button) waits; False when stopped meanwhile."""
-    stop = executor.stop
-    if not stop.paused:
-        return not stop.stopped
-    yield ReplayPaused(step, stop.pause_reason or "paused")
-    if not stop.wait_while_paused():
-        return False
-    yield ReplayResumed(step)
-    return True

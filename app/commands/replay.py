@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from agent.events import RunPaused, RunResumed
 from agent.session import read_session
 from agent.session.replay import (
     PlannedStep,
@@ -15,8 +16,6 @@ from agent.session.replay import (
     ReplayEvent,
     ReplayFinished,
     ReplayOptions,
-    ReplayPaused,
-    ReplayResumed,
     ReplayStarted,
     replay_session,
 )
@@ -81,9 +80,9 @@ def _line(event: ReplayEvent, *, dry_run: bool) -> str | None:
         return f"replay: {event.steps} step(s), {event.actions} action(s){' (dry run)' if event.dry_run else ''}"
     if isinstance(event, ReplayActionDone):
         return f"step {event.step}: {'would' if dry_run else 'did'} {describe(event.action)}"
-    if isinstance(event, ReplayPaused):
+    if isinstance(event, RunPaused):
         return f"step {event.step}: {event.reason}; waiting"
-    if isinstance(event, ReplayResumed):
+    if isinstance(event, RunResumed):
         return f"step {event.step}: resumed"
     if isinstance(event, ReplayFinished) and event.outcome == "done":
         return f"finished: {event.reason}"
