@@ -1,4 +1,4 @@
-"""OpenAIBackend against a local HTTP server that misbehaves on purpose (http.server on 127.0.0.1, port 0).
+"""OpenAIBackend against a local HTTP server that misbehaves on purpose (tests/helpers/fault_server.py).
 
 The server records every request it got, so the tests look at what really went over the wire: roles and order
 of the messages, max_tokens, the images as data URLs that decode to the prepared image.
@@ -9,14 +9,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-import select
 import socket
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +20,7 @@ from PIL import Image
 
 from agent.backends import openai_compat
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend, normalize_endpoint, reply_text
+from agent.backends.openai_compat import OpenAIBackend, normalize_endpoint, read_completion
 from agent.errors import BackendError, ConfigError
 from agent.families import get_family, model_frame, model_input_size
 from agent.imaging import ImageFormat, data_url, prepare_image
@@ -34,153 +30,10 @@ from sandbox.actions import Click
 from sandbox.errors import StoppedError
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
+from tests.helpers.fault_server import HOLD_LIMIT_S, MODEL, FaultServer, completion, hold, reply
 
 FAMILY = get_family("qwen2.5-vl")
 SCREEN = (1920, 1080)
-MODEL = "tiny-vl"
-HOLD_LIMIT_S = 20.0  # a held request never outlives the test by more than this
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    at: float
-
-
-Answer = Callable[["_Handler", "FaultServer"], None]
-
-
-def reply(status: int = 200, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
-    """Answer with `body` (dict/list -> JSON, str -> as is) and `status`."""
-
-    def answer(handler: _Handler, server: FaultServer) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.send_header("connection", "close")
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    return answer
-
-
-def completion(content: Any = "hello", **message: Any) -> dict[str, Any]:
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "model": MODEL,
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content, **message}}
-        ],
-        "usage": {"prompt_tokens": 2750, "completion_tokens": 12, "total_tokens": 2762},
-    }
-
-
-def hold(seconds: float, then: Answer | None = None) -> Answer:
-    """Say nothing for `seconds` (or until the test ends), noticing when the client hangs up; then `then`."""
-
-    def answer(handler: _Handler, server: FaultServer) -> None:
-        deadline = time.monotonic() + min(seconds, HOLD_LIMIT_S)
-        connection = handler.connection
-        while time.monotonic() < deadline and not server.release.is_set():
-            readable, _, _ = select.select([connection], [], [], 0.02)
-            if readable:
-                try:
-                    if connection.recv(1, socket.MSG_PEEK) == b"":
-                        server.disconnected.set()
-                        return
-                except OSError:
-                    server.disconnected.set()
-                    return
-        if then is not None:
-            try:
-                then(handler, server)
-            except OSError:
-                server.disconnected.set()
-
-    return answer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.owner.handle(self)
-
-    def do_POST(self) -> None:
-        self.server.owner.handle(self)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: FaultServer
-
-
-class FaultServer:
-    """Answers each request with the next scripted answer for its path, else the path's default."""
-
-    def __init__(self) -> None:
-        self.seen: list[Seen] = []
-        self.script: dict[str, deque[Answer]] = {}
-        self.defaults: dict[str, Answer] = {
-            "/v1/models": reply(body={"object": "list", "data": [{"id": MODEL}]}),
-            "/v1/chat/completions": reply(body=completion()),
-        }
-        self.release = threading.Event()
-        self.disconnected = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def then(self, path: str, *answers: Answer) -> None:
-        self.script.setdefault(path, deque()).extend(answers)
-
-    def chat(self, *answers: Answer) -> None:
-        self.then("/v1/chat/completions", *answers)
-
-    def posts(self) -> list[Seen]:
-        return [s for s in self.seen if s.method == "POST"]
-
-    def handle(self, handler: _Handler) -> None:
-        length = int(handler.headers.get("content-length") or 0)
-        data = handler.rfile.read(length) if length else b""
-        body = json.loads(data) if data else None
-        self.seen.append(
-            Seen(
-                handler.command,
-                handler.path,
-                {k.lower(): v for k, v in handler.headers.items()},
-                body,
-                time.monotonic(),
-            )
-        )
-        queue = self.script.get(handler.path)
-        answer = queue.popleft() if queue else self.defaults.get(handler.path, reply(404, {"detail": "Not Found"}))
-        answer(handler, self)
-
-    def __enter__(self) -> FaultServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -306,18 +159,26 @@ def test_parsed_tool_calls_are_put_back_for_the_parser(server: FaultServer) -> N
 
 def test_reply_shapes() -> None:
     parts = completion([{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}])
-    assert reply_text(parts)[0] == "ab"
-    thinking = completion("answer", reasoning_content="why")
-    assert reply_text(thinking)[0] == "<think>\nwhy\n</think>\n\nanswer"
+    assert read_completion(parts).raw == "ab"
+    thinking = read_completion(completion("answer", reasoning_content="  why  "))
+    assert (thinking.raw, thinking.reasoning) == ("answer", "why")  # apart: shown as the thought, never parsed
+    assert read_completion(completion("answer", reasoning=" \n")).reasoning is None
     only_call = completion(None, tool_calls=[{"function": {"name": "computer_use", "arguments": {"action": "wait"}}}])
     assert (
-        reply_text(only_call)[0]
+        read_completion(only_call).raw
         == '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait"}}\n</tool_call>'
     )
     bad_args = completion("", tool_calls=[{"function": {"name": "computer_use", "arguments": "{oops"}}])
-    assert "{oops" in reply_text(bad_args)[0]
-    no_usage = {"choices": [{"message": {"content": "x"}}]}
-    assert reply_text(no_usage) == ("x", None, None)
+    assert read_completion(bad_args).raw == (
+        '<tool_call>\n{"name": "computer_use", "arguments": "{oops"}\n</tool_call>'  # a string the parser refuses
+    )
+    no_usage = read_completion({"choices": [{"message": {"content": "x"}}]})
+    assert (no_usage.raw, no_usage.input_tokens, no_usage.output_tokens, no_usage.reasoning) == ("x", None, None, None)
+
+
+def test_an_oversized_reasoning_is_cut() -> None:
+    got = read_completion(completion("answer", reasoning_content="r" * 300_000))
+    assert got.reasoning is not None and len(got.reasoning) < 5000 and "cut by deskpilot" in got.reasoning
 
 
 @pytest.mark.parametrize(
@@ -366,17 +227,32 @@ def test_retry_after_is_honoured_and_capped(server: FaultServer, monkeypatch: py
     assert third - second >= 0.29
 
 
-def test_timeouts_are_retried_then_reported(server: FaultServer) -> None:
+def test_a_timed_out_generation_is_reported_not_retried(server: FaultServer) -> None:
     server.chat(hold(2.0), hold(2.0))
-    with pytest.raises(BackendError, match=r"no answer from .*/chat/completions within 0.3 s.*tried 2 times"):
+    with pytest.raises(
+        BackendError,
+        match=r"^no complete answer from .*/chat/completions within 0.3 s; not retried: the server may still be "
+        r"generating$",
+    ):
         backend(server.url, timeout_s=0.3, retries=1).generate(request(), stop=StopFlag())
-    assert len(server.posts()) == 2
+    assert len(server.posts()) == 1
 
 
 def test_other_client_errors_are_not_retried(server: FaultServer) -> None:
     server.chat(reply(400, {"error": {"message": "max_tokens is too large: 99999", "type": "BadRequestError"}}))
     with pytest.raises(BackendError, match=r"rejected the request \(HTTP 400\): max_tokens is too large"):
         backend(server.url).generate(request(), stop=StopFlag())
+    assert len(server.posts()) == 1
+
+
+def test_a_redirect_is_not_followed(server: FaultServer) -> None:
+    """The API key goes only to the endpoint given, never to where a redirect points."""
+    with FaultServer() as elsewhere:
+        server.chat(reply(307, {}, {"location": f"{elsewhere.url}/chat/completions"}))
+        model = backend(server.url, environ={"DESKPILOT_API_KEY": "sk-test"})
+        with pytest.raises(BackendError, match=r"rejected the request \(HTTP 307\)"):
+            model.generate(request(), stop=StopFlag())
+        assert elsewhere.seen == []
     assert len(server.posts()) == 1
 
 
