@@ -1,7 +1,9 @@
-"""`deskpilot` command line: one subcommand per capability (shared/CONTRACT.md).
+"""`deskpilot` command line: one subcommand per capability (docs/CONTRACT.md).
 
 Exit codes: 0 done, 1 ended without success, 2 bad input, 3 refused or stopped.
-Errors are one stderr line starting `error: `; `--debug` adds the traceback.
+Errors are one stderr line starting `error: `; `--debug` adds the traceback. Every line that may hold model
+or session text goes out through `say`/`fail`, which escape terminal control characters (app/terminal.py).
+Logging (loguru) is configured here, once: plain lines on stderr, escaped the same way.
 Commands that need no window never import Qt.
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from agent.errors import AgentError
+from app.terminal import printable
 from sandbox.errors import SandboxError, StoppedError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
@@ -55,15 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(line: str) -> None:
+    """One progress line on stderr, terminal control characters escaped."""
+    print(printable(line), file=sys.stderr, flush=True)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    """Print the contract's one-line error and return its exit code."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print the contract's one-line error (control characters escaped) and return its exit code."""
+    print(f"error: {printable(message)}", file=sys.stderr, flush=True)
     return code
+
+
+def configure_logging() -> None:
+    """loguru, once: what backends log (a retry, a warning) becomes a plain, escaped line on stderr."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(lambda message: say(str(message).rstrip("\n")), level="INFO", format="{message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    configure_logging()
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:

@@ -235,6 +235,10 @@ class ScreenCapture:
 
     # -- cursor ----------------------------------------------------------------------------------------
 
+    def pointer(self) -> tuple[int, int] | None:
+        """Where the pointer is now on this display, in screen px; None when it cannot be read."""
+        return self._cursor(self._resources())
+
     def _cursor(self, holder: _ThreadResources) -> tuple[int, int] | None:
         """The pointer in screen px: Xlib query_pointer on our display on X, pynput elsewhere."""
         if not _is_x11():

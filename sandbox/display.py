@@ -1,17 +1,24 @@
-"""An isolated X display for the agent (Linux): a nested Xephyr window when possible, Xvfb otherwise.
+"""X displays: which one a connection goes to, and an isolated display for the agent (Linux).
 
-`IsolatedDisplay` starts the server on a free display number and waits until it answers; capture and
-input are bound to it by handing its name to ScreenCapture and by `bind_input()`, which points this
-process's input drivers at it (they read $DISPLAY when they are created). `launch()` starts a program in it.
+pynput and pyautogui take the X display from $DISPLAY when they connect, and have no parameter for it.
+`on_display(name)` sets $DISPLAY for the moment a connection is made, under one process-wide lock, and puts
+it back: so under `--isolated` the drivers and the user-input watcher connect to the nested display while
+the stop key listens on the person's own (a key pressed on their desktop must always stop the run).
+
+`IsolatedDisplay` starts a nested Xephyr window when a display is up (Xvfb otherwise) on a free display
+number and waits until it answers; capture, drivers and watcher are given its name; `launch()` starts a
+program in it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sandbox.errors import DriverError
@@ -19,6 +26,26 @@ from sandbox.errors import DriverError
 X11_SOCKETS = Path("/tmp/.X11-unix")
 START_TIMEOUT_S = 10.0
 FIRST_DISPLAY = 40
+_DISPLAY_ENV_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def on_display(name: str | None) -> Iterator[None]:
+    """$DISPLAY is `name` inside (None: left as it is) and restored after; one process-wide lock around it,
+    held for the whole block, so connections made inside by any thread go to `name`."""
+    with _DISPLAY_ENV_LOCK:
+        if name is None:
+            yield
+            return
+        before = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = name
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = before
 
 
 def free_display_number(start: int = FIRST_DISPLAY) -> int:
@@ -103,10 +130,6 @@ class IsolatedDisplay:
             raise DriverError(f"cannot start {command[0]!r} in {self.name}: {exc}") from exc
         self._children.append(child)
         return child
-
-    def bind_input(self) -> None:
-        """Point this process's input drivers (created after this call) at the isolated display."""
-        os.environ["DISPLAY"] = self.name
 
     def close(self) -> None:
         for child in self._children:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sandbox.actions import Button, Direction
-from sandbox.errors import DriverError
+from sandbox.display import on_display
+from sandbox.errors import DriverError, first_line
 from sandbox.xunicode import typer_for
 
 PYAUTOGUI_PAUSE_S = 0.0  # pyautogui sleeps 0.1 s after every call by default; the executor paces instead
@@ -131,16 +131,20 @@ _PYNPUT_KEYS = {
     "pause": "pause",
     **{f"f{n}": f"f{n}" for n in range(1, 25)},
 }
-_DISPLAY_LOCK = threading.Lock()
 
 
 def _is_x11() -> bool:
     return sys.platform.startswith("linux")
 
 
-def _require_display() -> None:
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+def _x_display(display: str | None) -> str | None:
+    """The X display a driver acts on: `display`, else $DISPLAY (None off X11). DriverError when there is none."""
+    if not _is_x11():
+        return None
+    name = display or os.environ.get("DISPLAY")
+    if not name:
         raise DriverError("no display: $DISPLAY is not set (run inside a desktop session or use --isolated)")
+    return name
 
 
 class PynputDriver:
@@ -148,16 +152,17 @@ class PynputDriver:
 
     name = "pynput"
 
-    def __init__(self) -> None:
-        _require_display()
+    def __init__(self, *, display: str | None = None) -> None:
+        """`display`: the X display to act on (default $DISPLAY)."""
+        self.display = _x_display(display)
         try:
-            with _DISPLAY_LOCK:
+            with on_display(self.display):
                 from pynput import keyboard, mouse
 
                 self._mouse = mouse.Controller()
                 self._keyboard = keyboard.Controller()
         except Exception as exc:  # Xlib errors, missing accessibility permission, ...
-            raise DriverError(f"cannot start the pynput driver: {exc}") from exc
+            raise DriverError(f"cannot start the pynput driver: {first_line(exc)}") from exc
         self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
         self._keys = keyboard.Key
 
@@ -197,14 +202,14 @@ class PynputDriver:
 
     def type_text(self, text: str) -> None:
         """Type text exactly. On X11, characters outside plain ASCII go through XUnicodeTyper."""
-        if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        if self.display is None:
             self._keyboard.type(text)
             return
         for run in re.findall(r"[\x20-\x7e\n\t]+|[^\x20-\x7e\n\t]+", text):
             if run[0].isascii():
                 self._keyboard.type(run)
                 continue
-            typer = typer_for(os.environ["DISPLAY"])
+            typer = typer_for(self.display)
             for char in run:
                 typer.type_char(char)
 
@@ -220,21 +225,27 @@ class PyAutoGUIDriver:
 
     name = "pyautogui"
 
-    def __init__(self) -> None:
-        _require_display()
+    def __init__(self, *, display: str | None = None) -> None:
+        """`display`: the X display to act on (default $DISPLAY). pyautogui connects once per process, at import."""
+        self.display = _x_display(display)
         try:
-            with _DISPLAY_LOCK:
+            with on_display(self.display):
                 import pyautogui
         except Exception as exc:
-            raise DriverError(f"cannot start the pyautogui driver: {exc}") from exc
+            raise DriverError(f"cannot start the pyautogui driver: {first_line(exc)}") from exc
+        bound = _pyautogui_display(pyautogui)
+        if self.display is not None and bound is not None and bound != self.display:
+            raise DriverError(
+                f"pyautogui already acts on display {bound} in this process, not {self.display}: use --driver pynput"
+            )
         pyautogui.PAUSE = PYAUTOGUI_PAUSE_S
         pyautogui.FAILSAFE = True
         self._gui = pyautogui
-        self._pynput: PynputDriver | None = PynputDriver() if _is_x11() else None
+        self._pynput: PynputDriver | None = PynputDriver(display=self.display) if _is_x11() else None
 
     def _keyboard(self) -> PynputDriver:
         if self._pynput is None:
-            self._pynput = PynputDriver()
+            self._pynput = PynputDriver(display=self.display)
         return self._pynput
 
     def position(self) -> tuple[int, int]:
@@ -278,12 +289,21 @@ class PyAutoGUIDriver:
             self._keyboard().type_text(text)
 
 
-def make_driver(name: str) -> InputDriver:
-    """A driver by name: pyautogui (default), pynput, or dry-run."""
+def _pyautogui_display(module: Any) -> str | None:
+    """The X display pyautogui connected to when it was imported (None off X11 or when it cannot be told)."""
+    connection = getattr(getattr(module, "_pyautogui_x11", None), "_display", None)
+    try:
+        return str(connection.get_display_name()) if connection is not None else None
+    except Exception:  # noqa: BLE001 - an unexpected pyautogui build: nothing to compare
+        return None
+
+
+def make_driver(name: str, *, display: str | None = None) -> InputDriver:
+    """A driver by name: pyautogui (default), pynput, or dry-run; `display` (X11): where it acts, default $DISPLAY."""
     if name == "pyautogui":
-        return PyAutoGUIDriver()
+        return PyAutoGUIDriver(display=display)
     if name == "pynput":
-        return PynputDriver()
+        return PynputDriver(display=display)
     if name == "dry-run":
         return DryRunDriver()
     raise DriverError(f"unknown input driver {name!r} (known: {', '.join(DRIVER_NAMES)})")

@@ -50,3 +50,9 @@ class StoppedError(SandboxError):
 
 class PausedByUserError(StoppedError):
     """The user moved the mouse or typed while deskpilot acted: their input wins, the run pauses."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text: some libraries (pynput) add lines of advice; our errors are one line."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

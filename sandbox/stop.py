@@ -14,7 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.errors import DriverError, PausedByUserError, StoppedError
+from sandbox.display import on_display
+from sandbox.errors import DriverError, PausedByUserError, StoppedError, first_line
 from sandbox.keys import normalize_combo, normalize_key, split_combo
 
 DEFAULT_STOP_KEY = "ctrl+alt+x"
@@ -169,7 +170,7 @@ class _Acting:
         self._ledger._exit()
 
 
-def _stop_listeners(listeners: list[Any]) -> None:
+def _stop_listeners(listeners: list[Any], display: str | None = None) -> None:
     """Stop pynput listeners and wait for their threads.
 
     On X11 pynput sends the RECORD disable request on the connection its own thread is blocked on; after a
@@ -185,7 +186,7 @@ def _stop_listeners(listeners: list[Any]) -> None:
         try:
             from Xlib import display as xdisplay
 
-            connection = xdisplay.Display()
+            connection = xdisplay.Display(display)
             for listener in stuck:
                 connection.record_disable_context(listener._context)
             connection.flush()
@@ -212,20 +213,26 @@ def _key_name(key: Any, listener: Any) -> str | None:
 
 
 class StopKeyListener:
-    """A global hotkey (pynput) that stops the run; works while the model generates or an action runs."""
+    """A global hotkey (pynput) that stops the run; works while the model generates or an action runs.
 
-    def __init__(self, flag: StopFlag, combo: str = DEFAULT_STOP_KEY) -> None:
+    `display` (X11): where to listen; default $DISPLAY, the person's own display. Under --isolated the agent
+    acts on a nested display, but the person presses the stop key on theirs.
+    """
+
+    def __init__(self, flag: StopFlag, combo: str = DEFAULT_STOP_KEY, *, display: str | None = None) -> None:
         self.flag = flag
         self.combo = combo
+        self.display = display
         self.keys = frozenset(normalize_combo(split_combo(combo)))
         self._held: set[str] = set()
         self._listener: Any = None
 
     def start(self) -> StopKeyListener:
         try:
-            from pynput import keyboard
+            with on_display(self.display):
+                from pynput import keyboard
         except Exception as exc:
-            raise DriverError(f"cannot listen for the stop key {self.combo}: {exc}") from exc
+            raise DriverError(f"cannot listen for the stop key {self.combo}: {first_line(exc)}") from exc
 
         def on_press(key: Any, injected: bool = False) -> None:
             name = _key_name(key, self._listener)
@@ -239,13 +246,14 @@ class StopKeyListener:
             self._held.discard(name or "")
 
         self._listener = keyboard.Listener(on_press=on_press, on_release=on_release)
-        self._listener.start()
-        self._listener.wait()
+        with on_display(self.display):  # held until the listener has connected (it connects on its own thread)
+            self._listener.start()
+            self._listener.wait()
         return self
 
     def stop(self) -> None:
         if self._listener is not None:
-            _stop_listeners([self._listener])
+            _stop_listeners([self._listener], self.display)
             self._listener = None
 
     def __enter__(self) -> StopKeyListener:
@@ -260,12 +268,20 @@ class UserInputWatcher:
 
     Our own input is recognised by the ledger: pointer motion to a point we moved to, and key or button
     events while (or just after) a driver call. Platforms that flag injected events (Windows, macOS) are
-    trusted too.
+    trusted too. `display` (X11): the display the agent acts on (default $DISPLAY).
     """
 
-    def __init__(self, flag: StopFlag, ledger: SelfInputLedger, *, auto_resume_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        flag: StopFlag,
+        ledger: SelfInputLedger,
+        *,
+        auto_resume_after_s: float | None = None,
+        display: str | None = None,
+    ) -> None:
         self.flag = flag
         self.ledger = ledger
+        self.display = display
         self.auto_resume_after_s = auto_resume_after_s  # None: only an explicit resume() (the window's button)
         self.last_user_input = 0.0
         self._listeners: list[Any] = []
@@ -287,9 +303,10 @@ class UserInputWatcher:
 
     def start(self) -> UserInputWatcher:
         try:
-            from pynput import keyboard, mouse
+            with on_display(self.display):
+                from pynput import keyboard, mouse
         except Exception as exc:
-            raise DriverError(f"cannot watch for user input: {exc}") from exc
+            raise DriverError(f"cannot watch for user input: {first_line(exc)}") from exc
 
         def on_move(x: float, y: float, injected: bool = False) -> None:
             if not injected and not self.ledger.is_own_point(x, y):
@@ -311,10 +328,11 @@ class UserInputWatcher:
             mouse.Listener(on_move=on_move, on_click=on_click, on_scroll=on_scroll),
             keyboard.Listener(on_press=on_key),
         ]
-        for listener in self._listeners:
-            listener.start()
-        for listener in self._listeners:
-            listener.wait()
+        with on_display(self.display):  # held until both listeners have connected
+            for listener in self._listeners:
+                listener.start()
+            for listener in self._listeners:
+                listener.wait()
         if self.auto_resume_after_s is not None:
             self._closing.clear()
             self._resumer = threading.Thread(target=self._auto_resume, name="deskpilot-resume", daemon=True)
@@ -326,7 +344,7 @@ class UserInputWatcher:
         if self._resumer is not None:
             self._resumer.join(LISTENER_JOIN_S)
             self._resumer = None
-        _stop_listeners(self._listeners)
+        _stop_listeners(self._listeners, self.display)
         self._listeners = []
 
     def __enter__(self) -> UserInputWatcher:

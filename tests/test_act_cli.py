@@ -125,3 +125,45 @@ def test_second_monitor_of_a_real_two_monitor_desktop(driver: str, two_monitor_d
         assert code == 3 and report is not None and report["rule"] == "off_screen" and not report["executed"]
         time.sleep(0.3)
         assert not [e for e in target.events() if e["t"] >= started and e["event"] in ("press", "release")]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"kind": "scroll", "x": None, "y": None, "direction": "down", "amount": 3},
+        {"kind": "drag", "x": None, "y": None, "to_x": 1500, "to_y": 900},
+    ],
+)
+def test_pointer_relative_actions_are_checked_where_the_pointer_really_is(
+    action: dict, target_window: Factory, tmp_path: Path
+) -> None:
+    """redteam #9: with the pointer inside a forbidden region, a scroll or drag "at the pointer" was allowed."""
+    target = target_window(x=100, y=100, width=900, height=650)
+    policy = tmp_path / "region.toml"
+    policy.write_text(
+        '[screen]\nforbidden_regions = [{x = 100, y = 100, width = 800, height = 600, name = "secret"}]\n'
+    )
+    subprocess.run(["xdotool", "mousemove", "400", "400"], check=True, timeout=10)
+    started = time.time()
+    code, report, _ = act(action, "--policy", str(policy))
+    assert code == 3 and report is not None and report["rule"] == "forbidden_region", report
+    assert "(400, 400)" in report["reason"] and not report["executed"]
+    time.sleep(0.3)
+    assert not [e for e in target.events() if e["t"] >= started and e["event"] in ("wheel", "press")]
+    subprocess.run(["xdotool", "mousemove", "950", "800"], check=True, timeout=10)  # outside the region: allowed
+    code, report, _ = act(action, "--policy", str(policy), "--dry-run")
+    assert code == 0 and report is not None and report["verdict"] == "allow"
+
+
+def test_control_characters_in_keys_and_text_are_refused_as_input(target_window: Factory) -> None:
+    """redteam #1, #2: ctrl+alt+"\\b" pressed ctrl+alt+BackSpace; "rmx\\b -rf" typed "rm -rf"."""
+    target = target_window(x=120, y=120)
+    started = time.time()
+    for action in (
+        {"kind": "hotkey", "keys": ["ctrl", "alt", "\b"]},
+        {"kind": "type", "text": "rmx\b -rf ~/important"},
+    ):
+        code, report, stderr = act(action)
+        assert code == 2 and report is None and "control character" in stderr, stderr
+    time.sleep(0.3)
+    assert not target.events("key_press") or all(e["t"] < started for e in target.events("key_press"))

@@ -71,3 +71,39 @@ def test_run_isolated_launches_a_program_and_acts_only_inside(tmp_path: Path) ->
         events = [json.loads(line) for line in log.read_text().splitlines()]
         assert any(e.get("clicked") == "Submit" for e in events)
         assert not outside.events("press")
+
+
+def test_the_stop_key_on_the_persons_display_stops_an_isolated_run() -> None:
+    """The agent acts on a nested display, but the person presses the stop key on their own: it must work there."""
+    import threading
+
+    process = subprocess.Popen(
+        [str(DESKPILOT), "run", "wait 30", "--backend", "ocr", "--isolated", "--no-record"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[tuple[float, str]] = []
+    waiting = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append((time.monotonic(), line.rstrip()))
+            if "thought:" in line:  # the wait is about to run
+                waiting.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert waiting.wait(60), "\n".join(line for _, line in lines)
+        time.sleep(0.5)
+        pressed = time.monotonic()
+        subprocess.run(["xdotool", "key", "ctrl+alt+x"], check=True, timeout=10, env=os.environ)
+        assert process.wait(timeout=30) == 3
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
+    stopped = [t for t, line in lines if line.startswith("finished: stopped")]
+    assert stopped, "\n".join(line for _, line in lines)
+    assert stopped[0] - pressed < 1.0, f"stopped {stopped[0] - pressed:.2f} s after the key"

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_REFUSED, fail
 from app.commands.common import screen_size
+from app.desktop import DesktopOptions, open_desktop
 from sandbox.actions import action_from_json
-from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
-from sandbox.errors import ActionError, DriverError, PolicyError, StoppedError
-from sandbox.executor import Executor, Performed
-from sandbox.geometry import ScreenGeometry
-from sandbox.policy import Allow, Confirm, PolicyChecker, Verdict, load_policy
-from sandbox.stop import DEFAULT_STOP_KEY, StopFlag, StopKeyListener
+from sandbox.drivers import DRIVER_NAMES
+from sandbox.errors import ActionError, StoppedError
+from sandbox.executor import Performed
+from sandbox.policy import Allow, Confirm, Verdict
+from sandbox.stop import DEFAULT_STOP_KEY
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "action", metavar="ACTION_JSON", help='one action, e.g. \'{"kind": "click", "x": 10, "y": 20}\''
     )
     parser.add_argument(
-        "--policy", metavar="FILE", default=None, help="policy file (default: yours, else the bundled one)"
+        "--policy", metavar="FILE", type=Path, default=None, help="policy file (default: yours, else the bundled one)"
     )
     parser.add_argument("--dry-run", action="store_true", help="check only; perform nothing")
     parser.add_argument("--yes", action="store_true", help="perform an action whose verdict is 'confirm'")
@@ -31,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--driver",
         choices=[d for d in DRIVER_NAMES if d != "dry-run"],
         default="pyautogui",
-        help="input driver (default pyautogui; non-ASCII text always goes through pynput)",
+        help="input driver (default pyautogui; keys and text go through pynput on X11)",
     )
     parser.add_argument(
         "--screen",
@@ -48,7 +47,8 @@ def _report(verdict: Verdict, executed: bool) -> None:
         json.dumps(
             {"verdict": verdict.verdict, "rule": verdict.rule, "reason": verdict.reason, "executed": executed},
             ensure_ascii=False,
-        )
+        ),
+        flush=True,
     )
 
 
@@ -59,41 +59,29 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"ACTION_JSON is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     try:
         action = action_from_json(data)
-        policy = load_policy(None if args.policy is None else Path(args.policy))
-        policy = policy.with_forbidden_hotkey(args.stop_key)
-    except (ActionError, PolicyError) as exc:
+    except ActionError as exc:
         return fail(str(exc))
     if args.screen is not None and not args.dry_run:
         return fail("--screen is only for --dry-run; a real action is checked against the real display")
-
-    try:
-        if args.screen is not None:
-            geometry = ScreenGeometry.single(*args.screen)
-            screen = lambda: geometry  # noqa: E731
-        else:
-            from sandbox.capture import ScreenCapture
-
-            capture = ScreenCapture()
-            screen = capture.geometry
-        driver = DryRunDriver() if args.dry_run else make_driver(args.driver)
-        stop = StopFlag()
-        executor = Executor(checker=PolicyChecker(policy), driver=driver, screen=screen, stop=stop)
-        checked = executor.check(action, confirmed=args.yes)
+    options = DesktopOptions(
+        policy_file=args.policy,
+        stop_key=args.stop_key,
+        driver=args.driver,
+        dry_run=args.dry_run,
+        screen=args.screen,
+        listen_for_stop_key=not args.dry_run,  # nothing to stop when nothing is performed
+    )
+    with open_desktop(options) as desktop:
+        checked = desktop.executor.check(action, confirmed=args.yes)
         if args.dry_run or not checked.runnable:
             _report(checked.verdict, False)
-            if isinstance(checked.verdict, Allow) or (
-                args.dry_run and isinstance(checked.verdict, Confirm) and args.yes
-            ):
-                return EXIT_OK
-            return EXIT_REFUSED
-        with StopKeyListener(stop, args.stop_key):
-            result = executor.execute(checked)
-    except StoppedError as exc:
-        _report(checked.verdict, False)
-        return fail(str(exc), EXIT_REFUSED)
-    except DriverError as exc:
-        return fail(str(exc))
+            confirmed = isinstance(checked.verdict, Confirm) and args.yes
+            return EXIT_OK if isinstance(checked.verdict, Allow) or (args.dry_run and confirmed) else EXIT_REFUSED
+        try:
+            result = desktop.executor.execute(checked)
+        except StoppedError as exc:  # the stop key mid-action: what was held is released; say so and exit 3
+            _report(checked.verdict, False)
+            return fail(str(exc), EXIT_REFUSED)
     executed = isinstance(result, Performed)
     _report(result.verdict, executed)
-    sys.stdout.flush()
     return EXIT_OK if executed else EXIT_REFUSED

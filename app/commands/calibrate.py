@@ -23,11 +23,12 @@ from typing import Any, TextIO
 from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.calibration import NOTHING_EXECUTED, TargetResult, run_calibration
 from agent.errors import AgentError
-from app.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
+from app.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail, say
 from app.commands.common import add_family_arguments, positive_int
+from app.desktop import DesktopOptions, open_desktop
 from sandbox.errors import SandboxError, StoppedError
 from sandbox.geometry import Rect
-from sandbox.stop import StopFlag
+from sandbox.stop import DEFAULT_STOP_KEY
 
 BOARD_READY_TIMEOUT_S = 30.0
 BOARD_CLOSE_TIMEOUT_S = 5.0
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--x", type=int, default=None, help="the board's left edge in screen px (default: centred)")
     parser.add_argument("--y", type=int, default=None, help="the board's top edge in screen px (default: centred)")
+    parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,7 +167,7 @@ def _progress(result: TargetResult) -> None:
     else:
         verdict = "hit" if result.hit else "miss"
         line = f"{result.label}: {verdict} at {result.point}, {result.offset_px:.0f} px from its centre"
-    print(line, file=sys.stderr, flush=True)
+    say(line)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -183,20 +185,18 @@ def _run(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         return fail("calibrate needs a display for the practice board: DISPLAY is not set")
     started = time.perf_counter()
-    from sandbox.capture import ScreenCapture
-
-    with ScreenCapture() as capture:
-        capture.geometry()  # no usable display: a one-line error before the board is started
-        print(f"calibrate: {NOTHING_EXECUTED}", file=sys.stderr, flush=True)
+    # nothing is performed: a dry-run desktop (capture and the stop key; the executor is never used)
+    with open_desktop(DesktopOptions(dry_run=True, stop_key=args.stop_key)) as desktop:
+        capture = desktop.capture
+        assert capture is not None
+        say(f"calibrate: {NOTHING_EXECUTED}")
         with Board(x=args.x, y=args.y) as board:
             targets = dict(list(board.targets().items())[: args.targets])
             bx, by, bw, bh = board.ready["window"]
             monitor = capture.geometry().index_at(bx + bw / 2, by + bh / 2) or 0
-            print(
+            say(
                 f"calibrate: {len(targets)} targets on the practice board at ({bx}, {by}), monitor {monitor}, "
-                f"{backend.name} ({family.name})",
-                file=sys.stderr,
-                flush=True,
+                f"{backend.name} ({family.name})"
             )
             try:
                 report = run_calibration(
@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
                     monitor=monitor,
                     min_pixels=args.min_pixels,
                     max_pixels=args.max_pixels,
-                    stop=StopFlag(),
+                    stop=desktop.stop,
                     on_result=_progress,
                 )
             finally:

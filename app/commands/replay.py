@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from agent.events import RunPaused, RunResumed
 from agent.session import read_session
@@ -19,12 +17,12 @@ from agent.session.replay import (
     ReplayStarted,
     replay_session,
 )
-from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail
+from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail, say
+from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
+from app.terminal import printable
 from sandbox.actions import describe
-from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
-from sandbox.executor import Executor
-from sandbox.policy import PolicyChecker, load_policy
-from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+from sandbox.drivers import DRIVER_NAMES
+from sandbox.stop import DEFAULT_STOP_KEY
 
 EXIT_FOR_OUTCOME = {
     "done": EXIT_OK,
@@ -70,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _ask(planned: PlannedStep) -> bool:
     """--step: 'press Enter to run step N'; anything starting with q, or the end of input, stops."""
     what = "; ".join(describe(a.action) for a in planned.actions)
-    print(f"press Enter to run step {planned.step} ({what}), q to stop: ", end="", file=sys.stderr, flush=True)
+    print(
+        printable(f"press Enter to run step {planned.step} ({what}), q to stop: "), end="", file=sys.stderr, flush=True
+    )
     answer = sys.stdin.readline()
     return bool(answer) and not answer.strip().lower().startswith("q")
 
@@ -92,33 +92,28 @@ def _line(event: ReplayEvent, *, dry_run: bool) -> str | None:
 def run(args: argparse.Namespace) -> int:
     session = read_session(args.folder, partial=args.partial)
     if session.error:
-        print(f"warning: {session.error}; replaying the {len(session.steps)} whole step(s) before it", file=sys.stderr)
-    policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key)
-    from sandbox.capture import ScreenCapture
-
-    with ExitStack() as stack:
-        capture = stack.enter_context(ScreenCapture())
-        stop, ledger = StopFlag(), SelfInputLedger()
-        driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
-        executor = Executor(
-            checker=PolicyChecker(policy),
-            driver=driver,
-            screen=capture.geometry,
-            stop=stop,
-            ledger=ledger,
-            pace=not args.dry_run,
-        )
-        stack.enter_context(StopKeyListener(stop, args.stop_key))
-        if not args.dry_run:
-            stack.enter_context(UserInputWatcher(stop, ledger))
+        say(f"warning: {session.error}; replaying the {len(session.steps)} whole step(s) before it")
+    desktop_options = DesktopOptions(
+        policy_file=args.policy,
+        stop_key=args.stop_key,
+        driver=args.driver,
+        dry_run=args.dry_run,
+        resume_after_idle_s=RESUME_AFTER_IDLE_S,
+    )
+    with open_desktop(desktop_options) as desktop:
+        assert desktop.capture is not None
         options = ReplayOptions(dry_run=args.dry_run, yes=args.yes, speed=args.speed)
         finished: ReplayFinished | None = None
         for event in replay_session(
-            session, executor=executor, capture=capture, options=options, before_step=_ask if args.step else None
+            session,
+            executor=desktop.executor,
+            capture=desktop.capture,
+            options=options,
+            before_step=_ask if args.step else None,
         ):
             line = _line(event, dry_run=args.dry_run)
             if line:
-                print(line, file=sys.stderr, flush=True)
+                say(line)
             if isinstance(event, ReplayFinished):
                 finished = event
     assert finished is not None

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.errors import AgentError
 from agent.events import RunFinished
 from agent.loop import RunOptions, run_task
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
-from app.cli import fail
+from app.cli import fail, say
 from app.commands.common import add_family_arguments, positive_int
+from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
 from app.event_lines import EXIT_FOR_OUTCOME, event_line
-from sandbox.drivers import DRIVER_NAMES, DryRunDriver, make_driver
-from sandbox.executor import Executor
-from sandbox.policy import PolicyChecker, load_policy
-from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
-
-RESUME_AFTER_IDLE_S = 3.0
+from sandbox.drivers import DRIVER_NAMES
+from sandbox.stop import DEFAULT_STOP_KEY
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +71,8 @@ def _close_recorder(recorder: SessionRecorder) -> None:
     try:
         recorder.close()
     except AgentError as exc:
-        print(f"warning: {exc}", file=sys.stderr, flush=True)
-    print(f"session: {recorder.folder}", file=sys.stderr, flush=True)
+        say(f"warning: {exc}")
+    say(f"session: {recorder.folder}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,35 +92,17 @@ def run(args: argparse.Namespace) -> int:
     record_dir = prepare_record_dir(args.record) if args.record is not None else None
     family = backend_family(args.backend, args.family)
     backend = make_backend(settings, family=family)
-    policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key)
-
+    desktop_options = DesktopOptions(
+        policy_file=args.policy,
+        stop_key=args.stop_key,
+        driver=args.driver,
+        dry_run=args.dry_run,
+        isolated=args.isolated,
+        launch=tuple(args.launch),
+        resume_after_idle_s=RESUME_AFTER_IDLE_S,
+    )
     with ExitStack() as stack:
-        display = None
-        if args.isolated:
-            from sandbox.display import IsolatedDisplay
-
-            isolated = stack.enter_context(IsolatedDisplay())
-            isolated.bind_input()  # drivers made below act on the isolated display only
-            display = isolated.name
-            for command in args.launch:
-                isolated.launch(shlex.split(command))
-            print(f"isolated display {display} ({isolated.server})", file=sys.stderr)
-        from sandbox.capture import ScreenCapture
-
-        capture = stack.enter_context(ScreenCapture(display=display))
-        stop, ledger = StopFlag(), SelfInputLedger()
-        driver: Any = DryRunDriver() if args.dry_run else make_driver(args.driver)
-        executor = Executor(
-            checker=PolicyChecker(policy),
-            driver=driver,
-            screen=capture.geometry,
-            stop=stop,
-            ledger=ledger,
-            pace=not args.dry_run,
-        )
-        stack.enter_context(StopKeyListener(stop, args.stop_key))
-        if not args.dry_run:
-            stack.enter_context(UserInputWatcher(stop, ledger, auto_resume_after_s=RESUME_AFTER_IDLE_S))
+        desktop = stack.enter_context(open_desktop(desktop_options))
         stack.callback(backend.close)
         options = RunOptions(
             max_steps=args.max_steps,
@@ -135,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             yes=args.yes,
             model_name=args.model,
-            policy_digest=policy.digest(),
+            policy_digest=desktop.policy.digest(),
         )
         finished: RunFinished | None = None
         recorder = None
@@ -152,14 +128,20 @@ def run(args: argparse.Namespace) -> int:
                 },
             )
         try:
+            assert desktop.capture is not None
             for event in run_task(
-                args.task, backend=backend, family=family, executor=executor, capture=capture, options=options
+                args.task,
+                backend=backend,
+                family=family,
+                executor=desktop.executor,
+                capture=desktop.capture,
+                options=options,
             ):
                 if recorder is not None:
                     recorder.handle(event)
                 line = event_line(event, dry_run=args.dry_run, resume_after_s=RESUME_AFTER_IDLE_S)
                 if line:
-                    print(line, file=sys.stderr, flush=True)
+                    say(line)
                 if isinstance(event, RunFinished):
                     finished = event
         finally:

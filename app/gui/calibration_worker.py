@@ -6,17 +6,21 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from agent.backends.registry import BackendSettings, backend_family, make_backend
 from agent.calibration import run_calibration
+from app.desktop import DesktopOptions, open_desktop
 from sandbox.geometry import Rect
-from sandbox.stop import StopFlag
+from sandbox.stop import DEFAULT_STOP_KEY, StopFlag
 
 
 class CalibrationWorker(QObject):
     progress = Signal(str)
     done = Signal(object)  # CalibrationReport, or an error message (str)
 
-    def __init__(self, backend: BackendSettings, family: str, targets: dict[str, Rect]) -> None:
+    def __init__(
+        self, backend: BackendSettings, family: str, targets: dict[str, Rect], *, stop_key: str = DEFAULT_STOP_KEY
+    ) -> None:
         super().__init__()
         self.backend_settings, self.family_name, self.targets = backend, family, targets
+        self.stop_key = stop_key
         self.stop_flag = StopFlag()
 
     @Slot()
@@ -25,13 +29,12 @@ class CalibrationWorker(QObject):
         try:
             family = backend_family(self.backend_settings.name, self.family_name, strict=False)
             backend = make_backend(self.backend_settings, family=family)
-            from sandbox.capture import ScreenCapture
-
-            with ScreenCapture() as capture:
+            with open_desktop(DesktopOptions(dry_run=True, stop_key=self.stop_key), stop=self.stop_flag) as desktop:
+                assert desktop.capture is not None
                 report = run_calibration(
                     backend,
                     family,
-                    capture,
+                    desktop.capture,
                     self.targets,
                     stop=self.stop_flag,
                     min_pixels=self.backend_settings.min_pixels,

@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         from app.gui.calibration_worker import CalibrationWorker
 
         thread = QThread(self)
-        worker = CalibrationWorker(request.backend, request.family, {})
+        worker = CalibrationWorker(request.backend, request.family, {}, stop_key=request.stop_key)
         worker.moveToThread(thread)
         worker.progress.connect(self._log)
         worker.done.connect(self._on_calibrated)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
+from loguru import logger
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,14 +29,12 @@ from agent.errors import AgentError
 from agent.session import Session, delete_session, list_sessions, read_session
 from agent.session.export import export_session
 from agent.session.replay import ReplayFinished, ReplayOptions, replay_session
+from app.desktop import DesktopOptions, open_desktop
 from app.gui.preview import PreviewView
 from sandbox.actions import describe
-from sandbox.drivers import DryRunDriver, make_driver
 from sandbox.errors import SandboxError
-from sandbox.executor import Executor
 from sandbox.geometry import Rect
-from sandbox.policy import PolicyChecker, load_policy
-from sandbox.stop import SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+from sandbox.stop import StopFlag
 
 EXPORTS = {
     "HTML report": ("html", "*.html"),
@@ -67,37 +65,24 @@ class ReplayWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from sandbox.capture import ScreenCapture
-
-            policy = load_policy(self.policy).with_forbidden_hotkey(self.stop_key)
-            ledger = SelfInputLedger()
-            with ScreenCapture() as capture, StopKeyListener(self.stop_flag, self.stop_key):
-                driver: Any = DryRunDriver() if self.dry_run else make_driver(self.driver)
-                executor = Executor(
-                    checker=PolicyChecker(policy),
-                    driver=driver,
-                    screen=capture.geometry,
-                    stop=self.stop_flag,
-                    ledger=ledger,
+            options = DesktopOptions(
+                policy_file=self.policy, stop_key=self.stop_key, driver=self.driver, dry_run=self.dry_run
+            )
+            with open_desktop(
+                options, own_windows=self.own_windows, stop=self.stop_flag, announce=logger.info
+            ) as desktop:
+                assert desktop.capture is not None
+                finished = None
+                for event in replay_session(
+                    self.session,
+                    executor=desktop.executor,
+                    capture=desktop.capture,
+                    options=ReplayOptions(dry_run=self.dry_run),
                     own_windows=self.own_windows,
-                    pace=not self.dry_run,
-                )
-                watcher = None if self.dry_run else UserInputWatcher(self.stop_flag, ledger).start()
-                try:
-                    finished = None
-                    for event in replay_session(
-                        self.session,
-                        executor=executor,
-                        capture=capture,
-                        options=ReplayOptions(dry_run=self.dry_run),
-                        own_windows=self.own_windows,
-                    ):
-                        self.progress.emit(type(event).__name__)
-                        if isinstance(event, ReplayFinished):
-                            finished = event
-                finally:
-                    if watcher is not None:
-                        watcher.stop()
+                ):
+                    self.progress.emit(type(event).__name__)
+                    if isinstance(event, ReplayFinished):
+                        finished = event
             self.done.emit(finished)
         except (AgentError, SandboxError) as exc:
             self.done.emit(str(exc))

@@ -23,13 +23,12 @@ from agent.errors import AgentError
 from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.loop import Approve, Decision, RunOptions, run_task
 from agent.session import SessionRecorder
+from app.desktop import DesktopOptions, open_desktop
 from sandbox.actions import Finish, Wait
-from sandbox.drivers import DryRunDriver, make_driver
 from sandbox.errors import SandboxError
-from sandbox.executor import Executor
 from sandbox.geometry import Rect
-from sandbox.policy import Confirm, PolicyChecker, load_policy
-from sandbox.stop import SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+from sandbox.policy import Confirm
+from sandbox.stop import StopFlag
 
 DECISION_POLL_S = 0.05
 COUNTDOWN_TICK_S = 0.1
@@ -99,44 +98,35 @@ class RunWorker(QObject):
         request = self.request
         family = backend_family(request.backend.name, request.family, strict=False)
         self.backend = make_backend(request.backend, family=family)
-        policy = load_policy(request.policy).with_forbidden_hotkey(request.stop_key)
-        from sandbox.capture import ScreenCapture
-
+        options = DesktopOptions(
+            policy_file=request.policy,
+            stop_key=request.stop_key,
+            driver=request.driver,
+            dry_run=request.mode == "dry-run",
+        )
         with ExitStack() as stack:
-            capture = stack.enter_context(ScreenCapture())
-            ledger = SelfInputLedger()
-            dry = request.mode == "dry-run"
-            driver = DryRunDriver() if dry else make_driver(request.driver)
-            executor = Executor(
-                checker=PolicyChecker(policy),
-                driver=driver,
-                screen=capture.geometry,
-                stop=self.stop_flag,
-                ledger=ledger,
-                own_windows=self._own_windows,
-                pace=not dry,
+            desktop = stack.enter_context(
+                open_desktop(options, own_windows=self._own_windows, stop=self.stop_flag, announce=logger.info)
             )
-            stack.enter_context(StopKeyListener(self.stop_flag, request.stop_key))
-            if not dry:
-                stack.enter_context(UserInputWatcher(self.stop_flag, ledger))
+            assert desktop.capture is not None
             recorder = self._recorder(stack)
-            options = RunOptions(
+            run_options = RunOptions(
                 max_steps=request.max_steps,
                 monitor=request.monitor,
                 min_pixels=request.min_pixels,
                 max_pixels=request.max_pixels,
                 model_name=request.backend.model or None,
-                policy_digest=policy.digest(),
+                policy_digest=desktop.policy.digest(),
             )
-            approve = None if dry else self._approve
+            approve = None if options.dry_run else self._approve
             finished = None
             for event in run_task(
                 request.task,
                 backend=self.backend,
                 family=family,
-                executor=executor,
-                capture=capture,
-                options=options,
+                executor=desktop.executor,
+                capture=desktop.capture,
+                options=run_options,
                 approve=approve,
                 own_windows=self._own_windows,
             ):
