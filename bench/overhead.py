@@ -145,10 +145,8 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
 def _recorder() -> Any:
     """The session recorder: calling it records one step on the loop's thread (timed as `record`); `drain()`
     waits for its writer thread (PNG encoding and writing, which overlaps the model's time in a real run)."""
-    try:
-        from agent.session import bench_recorder
-    except ImportError:
-        return None
+    from bench.session_recorder import bench_recorder
+
     return bench_recorder(Path(tempfile.mkdtemp(prefix="deskpilot-bench-")))
 
 

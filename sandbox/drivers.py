@@ -74,7 +74,7 @@ class DryRunDriver:
 
 
 # deskpilot key name -> pyautogui key name (single characters pass through)
-_PYAUTOGUI_KEYS = {
+PYAUTOGUI_KEYS = {
     "ctrl": "ctrl",
     "alt": "alt",
     "shift": "shift",
@@ -103,7 +103,7 @@ _PYAUTOGUI_KEYS = {
     **{f"f{n}": f"f{n}" for n in range(1, 25)},
 }
 # deskpilot key name -> pynput Key attribute
-_PYNPUT_KEYS = {
+PYNPUT_KEYS = {
     "ctrl": "ctrl",
     "alt": "alt",
     "shift": "shift",
@@ -187,9 +187,9 @@ class PynputDriver:
         self._mouse.scroll(dx * notches, dy * notches)
 
     def _key(self, key: str) -> Any:
-        if key in _PYNPUT_KEYS:
+        if key in PYNPUT_KEYS:
             try:
-                return getattr(self._keys, _PYNPUT_KEYS[key])
+                return getattr(self._keys, PYNPUT_KEYS[key])
             except AttributeError:
                 raise DriverError(f"key {key!r} is not available on this platform (pynput)") from None
         return key  # a single character
@@ -274,13 +274,13 @@ class PyAutoGUIDriver:
         if _is_x11():
             self._keyboard().key_down(key)
         else:
-            self._gui.keyDown(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+            self._gui.keyDown(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def key_up(self, key: str) -> None:
         if _is_x11():
             self._keyboard().key_up(key)
         else:
-            self._gui.keyUp(_PYAUTOGUI_KEYS.get(key, key), _pause=False)
+            self._gui.keyUp(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def type_text(self, text: str) -> None:
         if text.isascii() and not _is_x11():

@@ -146,7 +146,7 @@ def test_round_trip_of_a_real_run(recorded: tuple[Path, list[Event]]) -> None:
     assert rejected.rejected and rejected.note == "not that one" and rejected.executed is None
     typed = session.steps[4]
     assert typed.actions[0].executed is not None and typed.actions[0].executed.action == Type("Ada Lovelace")
-    assert [e["kind"] for e in typed.events] == ["paused", "resumed"] and "mouse" in typed.events[0]["reason"]
+    assert [e.kind for e in typed.events] == ["paused", "resumed"] and "mouse" in (typed.events[0].reason or "")
 
     for step in session.steps:  # the prompt: its digest and texts, and a file for every image in it
         replied = next(e for e in events if isinstance(e, ModelReplied) and e.step == step.step)
@@ -268,7 +268,7 @@ def test_jsonl_export_is_ms_swift_and_llama_factory_shaped(recorded: tuple[Path,
     session = read_session(recorded[0])
     out = tmp_path / "train" / "data.jsonl"
     out.parent.mkdir()
-    assert export_session(session, "jsonl", out) == 2  # the typed text and the finish; edited/refused steps are not
+    assert export_session(session, "jsonl", out).items == 2  # the typed text and the finish; edited/refused are not
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     raws = [s.raw for s in session.steps if s.step in (5, 6)]
     for line, raw in zip(lines, raws):

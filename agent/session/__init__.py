@@ -3,13 +3,12 @@
 
 from agent.session.format import default_sessions_dir, new_session_folder, prepare_record_dir
 from agent.session.reader import Session, SessionSummary, delete_session, list_sessions, read_session
-from agent.session.recorder import SessionRecorder, bench_recorder
+from agent.session.recorder import SessionRecorder
 
 __all__ = [
     "Session",
     "SessionRecorder",
     "SessionSummary",
-    "bench_recorder",
     "default_sessions_dir",
     "delete_session",
     "list_sessions",

@@ -1,19 +1,21 @@
-"""The session folder's format, shared by the recorder, the reader and the exporters (docs/sessions.md).
+"""The session folder's format, as the recorder writes it and the reader expects it (docs/sessions.md).
 
-    SESSION/header.json     the run's settings, written once, atomically (tmp + rename)
+    SESSION/header.json     the run's settings, written once, atomically (tmp + fsync + rename)
     SESSION/steps.jsonl     one JSON object per line: {"kind": "step", ...} per step, {"kind": "end", ...} last
     SESSION/images/*.png    the full screenshot and the exact model image of each step
 
-Crash-safety rule: an image is written to a temporary name and renamed; a step's line is appended (one
-write, flushed, fsynced) only after every image it names is in place. So a killed run leaves whole lines
-only, and no line ever names a missing image.
+Crash-safety rule: an image is written to a temporary name, fsynced and renamed; a step's line is appended
+(one write of the whole line, then fsync) only after every image it names is in place, and header.json
+before any line. So a killed run leaves whole lines only, and no line ever names a missing image.
+
+Each record's JSON is its type's `to_json` / `from_json` (records.py). A session is read as untrusted input:
+files of bounded size (the limits below), images only inside images/ (files.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -25,8 +27,6 @@ import platformdirs
 
 from agent.errors import SessionError
 from agent.prompts import ImagePart, Message
-from sandbox.geometry import ModelFrame, ModelSpace
-from sandbox.policy import Verdict
 
 SCHEMA_VERSION = 1
 HEADER = "header.json"
@@ -36,6 +36,9 @@ TMP_SUFFIX = ".tmp"
 KNOWN_ENTRIES = frozenset({HEADER, STEPS, IMAGES})
 SLUG_CHARS = 40
 FOLDER_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
+HEADER_LIMIT_BYTES = 1 << 20  # a header is ~1 KB; more is not one the recorder wrote
+STEPS_LIMIT_BYTES = 256 << 20  # far past a long run's (lines of tens of KB, a few MB with long replies)
+IMAGE_LIMIT_BYTES = 128 << 20  # a screenshot of one 8K monitor as a level-1 PNG stays below this
 
 
 def default_sessions_dir() -> Path:
@@ -89,16 +92,6 @@ def prepare_record_dir(folder: Path) -> Path:
     return folder
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to `path.tmp`, fsync, rename over `path`: readers see the old file or the whole new one."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
-
-
 def dumps_line(record: dict[str, Any]) -> bytes:
     """One record as one line of UTF-8 JSON, newline included (never a newline inside)."""
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
@@ -130,32 +123,3 @@ def messages_digest(messages: Sequence[Message]) -> str:
             else:
                 piece(b"text:", part.text.encode("utf-8"))
     return digest.hexdigest()
-
-
-def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
-    return {"verdict": verdict.verdict, "rule": verdict.rule, "reason": verdict.reason}
-
-
-def frame_to_json(frame: ModelFrame) -> dict[str, Any]:
-    return {
-        "shot_width": frame.shot_width,
-        "shot_height": frame.shot_height,
-        "origin_x": frame.origin_x,
-        "origin_y": frame.origin_y,
-        "scale": frame.scale,
-        "space": {"kind": frame.space.kind, "width": frame.space.width, "height": frame.space.height},
-    }
-
-
-def frame_from_json(data: dict[str, Any]) -> ModelFrame:
-    space = data["space"]
-    if space["kind"] not in ("relative", "absolute"):
-        raise ValueError(f"unknown model space kind {space['kind']!r}")
-    return ModelFrame(
-        int(data["shot_width"]),
-        int(data["shot_height"]),
-        ModelSpace(space["kind"], float(space["width"]), float(space["height"])),
-        origin_x=float(data["origin_x"]),
-        origin_y=float(data["origin_y"]),
-        scale=float(data["scale"]),
-    )

@@ -3,18 +3,30 @@
 A run that was killed has no end record: that is not corruption, its outcome reads "interrupted".
 Anything else that is not as written by the recorder (a broken line, a wrong field, a missing image, a
 bad header) is corruption; `partial=True` keeps the whole steps before the first bad line instead.
+
+A session folder is untrusted input (someone may hand you one): its files are read only as regular files
+of bounded size, and every image a step names must be a regular file inside its images/ folder (files.py).
+Each record is parsed by its type's `from_json` (records.py), the mirror of what the recorder writes.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
-from typing import Any, NoReturn
 
 from agent.errors import SessionError
-from agent.session.format import HEADER, IMAGES, KNOWN_ENTRIES, SCHEMA_VERSION, STEPS, TMP_SUFFIX, frame_from_json
+from agent.session.fields import Fields
+from agent.session.files import image_path, read_file
+from agent.session.format import (
+    HEADER,
+    HEADER_LIMIT_BYTES,
+    KNOWN_ENTRIES,
+    SCHEMA_VERSION,
+    STEPS,
+    STEPS_LIMIT_BYTES,
+    TMP_SUFFIX,
+)
 from agent.session.records import (
     ActionRecord,
     End,
@@ -22,15 +34,13 @@ from agent.session.records import (
     Header,
     ImageRef,
     RecordedMessage,
-    RecordedPart,
+    RecordedPrompt,
+    Reply,
     Session,
     SessionSummary,
+    StepEvent,
     StepRecord,
 )
-from sandbox.actions import Action, action_from_json
-from sandbox.errors import ActionError, GeometryError
-from sandbox.geometry import ScreenGeometry
-from sandbox.policy import Allow, Confirm, Deny, Verdict
 
 __all__ = [
     "ActionRecord",
@@ -39,8 +49,11 @@ __all__ = [
     "Header",
     "ImageRef",
     "RecordedMessage",
+    "RecordedPrompt",
+    "Reply",
     "Session",
     "SessionSummary",
+    "StepEvent",
     "StepRecord",
     "delete_session",
     "list_sessions",
@@ -49,244 +62,51 @@ __all__ = [
 ]
 
 
-class _Fields:
-    """Typed access to one JSON object's fields; a wrong one is a SessionError naming `where`."""
-
-    def __init__(self, data: object, where: str, what: str = "record") -> None:
-        self.where = where
-        if not isinstance(data, dict):
-            self.fail(f"the {what} must be a JSON object")
-        self.data: dict[str, Any] = data
-
-    def fail(self, message: str) -> NoReturn:
-        raise SessionError(f"{self.where}: {message}")
-
-    def get(self, name: str) -> Any:
-        if name not in self.data:
-            self.fail(f"missing field {name!r}")
-        return self.data[name]
-
-    def text(self, name: str, *, null: bool = False) -> Any:
-        value = self.get(name)
-        if not (isinstance(value, str) or (null and value is None)):
-            self.fail(f"field {name!r} must be a string{' or null' if null else ''}, got {value!r:.60}")
-        return value
-
-    def integer(self, name: str, *, minimum: int | None = None) -> int:
-        value = self.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-            bound = "" if minimum is None else f" >= {minimum}"
-            self.fail(f"field {name!r} must be an integer{bound}, got {value!r:.60}")
-        return value
-
-    def number(self, name: str, *, null: bool = False) -> Any:
-        value = self.get(name)
-        if null and value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(f"field {name!r} must be a number, got {value!r:.60}")
-        return float(value)
-
-    def flag(self, name: str) -> bool:
-        value = self.get(name)
-        if not isinstance(value, bool):
-            self.fail(f"field {name!r} must be true or false, got {value!r:.60}")
-        return value
-
-    def obj(self, name: str, *, null: bool = False) -> Any:
-        value = self.get(name)
-        if not (isinstance(value, dict) or (null and value is None)):
-            self.fail(f"field {name!r} must be an object{' or null' if null else ''}")
-        return value
-
-    def array(self, name: str, *, null: bool = False) -> Any:
-        value = self.get(name)
-        if not (isinstance(value, list) or (null and value is None)):
-            self.fail(f"field {name!r} must be an array{' or null' if null else ''}")
-        return value
-
-    def sub(self, name: str) -> _Fields:
-        return _Fields(self.obj(name), f"{self.where}: {name}", name)
-
-
 def read_header(folder: Path) -> Header:
     path = folder / HEADER
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_file(path, limit=HEADER_LIMIT_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise SessionError(f"{path}: missing (not a session folder, or the run was killed as it started)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise SessionError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SessionError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    f = _Fields(data, str(path), "header")
-    schema = f.integer("schema", minimum=1)
-    if schema > SCHEMA_VERSION:
-        f.fail(f"schema {schema} was written by a newer deskpilot (this one reads up to {SCHEMA_VERSION})")
+    except RecursionError:
+        raise SessionError(f"{path}: not valid JSON (nested too deeply)") from None
+    return Header.from_json(data, where=str(path), newest_schema=SCHEMA_VERSION)
+
+
+class _ImageCheck:
+    """Checks every image a step names (files.image_path); each file once per read, however often named."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._checked: set[str] = set()
+
+    def __call__(self, step: StepRecord, where: str) -> None:
+        for name, ref in step.images():
+            if ref.file in self._checked:
+                continue
+            try:
+                image_path(self.folder, ref.file)
+            except SessionError as exc:
+                raise SessionError(f"{where}: {name}: {exc}") from None
+            self._checked.add(ref.file)
+
+
+def _record(chunk: bytes, where: str, number: int) -> StepRecord | End:
     try:
-        screen = ScreenGeometry.from_json(f.array("screen"))
-    except (GeometryError, KeyError, TypeError, ValueError) as exc:
-        f.fail(f"field 'screen' is not a list of monitors: {exc}")
-    return Header(
-        schema,
-        f.text("task"),
-        f.text("backend"),
-        f.text("model", null=True),
-        f.text("family"),
-        f.integer("min_pixels", minimum=0),
-        f.integer("max_pixels", minimum=0),
-        screen,
-        f.integer("monitor", minimum=0),
-        f.text("policy_digest"),
-        f.text("deskpilot_version"),
-        f.text("started"),
-        f.number("t"),
-        f.obj("run"),
-    )
-
-
-def _verdict(data: Any, f: _Fields, name: str) -> Verdict | None:
-    if data is None:
-        return None
-    v = _Fields(data, f"{f.where}: {name}", name)
-    kind = v.text("verdict")
-    if kind == "allow":
-        return Allow()
-    if kind in ("deny", "confirm"):
-        return (Deny if kind == "deny" else Confirm)(v.text("rule"), v.text("reason"))
-    v.fail(f"verdict must be allow, deny or confirm, got {kind!r}")
-
-
-def _action(data: Any, f: _Fields, name: str) -> Action | None:
-    if data is None:
-        return None
-    try:
-        return action_from_json(data)
-    except ActionError as exc:
-        f.fail(f"{name}: {exc}")
-
-
-def _image(f: _Fields, name: str, folder: Path) -> ImageRef:
-    i = f.sub(name)
-    ref = ImageRef(i.text("file"), i.integer("width", minimum=1), i.integer("height", minimum=1))
-    _check_file(ref, folder, i)
-    return ref
-
-
-def _check_file(ref: ImageRef, folder: Path, f: _Fields) -> None:
-    path = Path(ref.file)
-    if path.is_absolute() or ".." in path.parts or not ref.file.startswith(IMAGES + "/"):
-        f.fail(f"image file {ref.file!r} is not inside the session's {IMAGES}/ folder")
-    if not (folder / path).is_file():
-        f.fail(f"image {ref.file} is missing")
-
-
-def _action_record(data: Any, where: str) -> ActionRecord:
-    f = _Fields(data, where, "action")
-    box = f.array("box", null=True)
-    if box is not None and (len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)):
-        f.fail("field 'box' must be four integers or null")
-    rejected = f.obj("rejected", null=True)
-    blocked = f.obj("blocked", null=True)
-    executed = f.obj("executed", null=True)
-    done = None
-    if executed is not None:
-        e = _Fields(executed, f"{where}: executed", "executed")
-        ran = _action(e.obj("action"), e, "action")
-        assert ran is not None
-        done = Executed(
-            ran, e.flag("edited"), e.flag("confirmed"), e.number("at"), e.number("check_s"), e.number("execute_s")
-        )
-    note = _Fields(rejected, f"{where}: rejected").text("note", null=True) if rejected is not None else None
-    return ActionRecord(
-        f.integer("index", minimum=0),
-        f.obj("model", null=True),
-        _action(f.get("screen"), f, "screen"),
-        None if box is None else (box[0], box[1], box[2], box[3]),
-        f.text("source", null=True),
-        _verdict(f.get("verdict"), f, "verdict"),
-        rejected is not None,
-        note,
-        _verdict(blocked, f, "blocked"),
-        done,
-    )
-
-
-def _messages(
-    prompt: dict[str, Any] | None, f: _Fields, folder: Path
-) -> tuple[str | None, tuple[RecordedMessage, ...]]:
-    if prompt is None:
-        return None, ()
-    p = _Fields(prompt, f"{f.where}: prompt", "prompt")
-    messages = []
-    for n, item in enumerate(p.array("messages")):
-        m = _Fields(item, f"{p.where}: message {n}", "message")
-        parts: list[RecordedPart] = []
-        for part in m.array("parts"):
-            q = _Fields(part, m.where, "part")
-            kind = q.text("type")
-            if kind == "text":
-                parts.append(q.text("text"))
-            elif kind == "image":
-                ref = ImageRef(q.text("file"), q.integer("width", minimum=1), q.integer("height", minimum=1))
-                _check_file(ref, folder, q)
-                parts.append(ref)
-            else:
-                q.fail(f"part type must be text or image, got {kind!r}")
-        messages.append(RecordedMessage(m.text("role"), tuple(parts)))
-    sha = p.text("sha256")
-    if len(sha) != 64:
-        p.fail("field 'sha256' must be 64 hex digits")
-    return sha, tuple(messages)
-
-
-def _step(f: _Fields, line: int, folder: Path) -> StepRecord:
-    try:
-        frame = frame_from_json(f.obj("frame"))
-    except (GeometryError, KeyError, TypeError, ValueError) as exc:
-        f.fail(f"field 'frame' is not a model frame: {exc}")
-    cursor = f.array("cursor", null=True)
-    if cursor is not None and (len(cursor) != 2 or not all(isinstance(v, int) for v in cursor)):
-        f.fail("field 'cursor' must be two integers or null")
-    reply = f.obj("reply", null=True)
-    raw = _Fields(reply, f"{f.where}: reply", "reply").text("raw") if reply is not None else None
-    sha, messages = _messages(f.obj("prompt", null=True), f, folder)
-    timings = f.obj("timings")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in timings.values()):
-        f.fail("field 'timings' must map names to numbers")
-    actions = tuple(_action_record(a, f"{f.where}: action {n}") for n, a in enumerate(f.array("actions")))
-    events = f.array("events")
-    if not all(isinstance(e, dict) and isinstance(e.get("kind"), str) for e in events):
-        f.fail("field 'events' must be a list of objects with a kind")
-    return StepRecord(
-        line,
-        f.integer("step", minimum=1),
-        f.number("started"),
-        f.number("ended"),
-        _image(f, "screenshot", folder),
-        _image(f, "model_image", folder),
-        frame,
-        None if cursor is None else (cursor[0], cursor[1]),
-        sha,
-        messages,
-        raw,
-        f.text("thought", null=True),
-        f.text("parse_error", null=True),
-        actions,
-        {k: float(v) for k, v in timings.items()},
-        tuple(events),
-    )
-
-
-def _end(f: _Fields, line: int) -> End:
-    return End(
-        line,
-        f.text("outcome"),
-        f.text("reason"),
-        f.integer("steps", minimum=0),
-        f.text("answer", null=True),
-        f.number("ended"),
-    )
+        record = json.loads(chunk.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise SessionError(f"{where}: not valid JSON") from None
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if kind == "step":
+        return StepRecord.from_json(record, where=where, line=number)
+    if kind == "end":
+        return End.from_json(record, where=where, line=number)
+    Fields(record, where).text("kind")  # not an object, or no string kind: say so
+    raise SessionError(f"{where}: unknown record kind {kind!r:.60} (known: step, end)")
 
 
 def read_session(folder: Path, *, partial: bool = False) -> Session:
@@ -295,11 +115,10 @@ def read_session(folder: Path, *, partial: bool = False) -> Session:
     header = read_header(folder)
     path = folder / STEPS
     try:
-        data = path.read_bytes()
+        data = read_file(path, limit=STEPS_LIMIT_BYTES)
     except FileNotFoundError:
         data = b""  # killed before the first step was written
-    except OSError as exc:
-        raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    check_images = _ImageCheck(folder)
     steps: list[StepRecord] = []
     end: End | None = None
     lines = data.split(b"\n")
@@ -312,23 +131,17 @@ def read_session(folder: Path, *, partial: bool = False) -> Session:
                 raise SessionError(problem)
             break
         try:
+            where = f"{path}:{number}"
             if end is not None:
-                raise SessionError(f"{path}:{number}: a line after the end record")
-            try:
-                record = json.loads(chunk.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise SessionError(f"{path}:{number}: not valid JSON") from None
-            f = _Fields(record, f"{path}:{number}")
-            kind = f.text("kind")
-            if kind == "step":
-                step = _step(f, number, folder)
-                if steps and step.step <= steps[-1].step:
-                    f.fail(f"step {step.step} comes after step {steps[-1].step}")
-                steps.append(step)
-            elif kind == "end":
-                end = _end(f, number)
-            else:
-                f.fail(f"unknown record kind {kind!r} (known: step, end)")
+                raise SessionError(f"{where}: a line after the end record")
+            record = _record(chunk, where, number)
+            if isinstance(record, End):
+                end = record
+                continue
+            if steps and record.step <= steps[-1].step:
+                raise SessionError(f"{where}: step {record.step} comes after step {steps[-1].step}")
+            check_images(record, where)
+            steps.append(record)
         except SessionError as exc:
             if partial:
                 return Session(folder, header, tuple(steps), end, str(exc))

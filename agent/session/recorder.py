@@ -1,19 +1,24 @@
 """The session recorder: turns a run's events into a session folder (format: agent/session/format.py).
 
-On the loop's thread `handle(event)` only gathers fields and queues work: PNG encoding, hashing the prompt
-and writing go to one background writer thread, in order. A step's line is queued after its images, so it
-is written only once they are in place. `close()` drains the queue; a failure of the writer is raised
-there (as SessionError), never swallowed, and the writer stops writing lines at the first failure.
+It builds the reader's own record types (records.py) and writes each with its `to_json`, so what is
+written is what the reader parses. On the loop's thread `handle(event)` only gathers fields and queues
+work: PNG encoding, hashing the prompt and writing go to one background writer thread, in order. A step's
+line is queued after its images, so it is written only once they are durably in place. `close()` drains
+the queue; a failure of the writer is raised there (as SessionError), never swallowed, and the writer
+stops writing lines at the first failure.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import queue
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -38,22 +43,23 @@ from agent.events import (
     ScreenCaptured,
     StepStarted,
 )
-from agent.parsing import ParsedReply
 from agent.prompts import ImagePart, Message
-from agent.session.format import (
-    HEADER,
-    IMAGES,
-    SCHEMA_VERSION,
-    STEPS,
-    TMP_SUFFIX,
-    dumps_line,
-    frame_to_json,
-    image_name,
-    messages_digest,
-    verdict_to_json,
-    write_atomically,
+from agent.session.format import HEADER, IMAGES, SCHEMA_VERSION, STEPS, dumps_line, image_name, messages_digest
+from agent.session.records import (
+    ActionRecord,
+    End,
+    Executed,
+    Header,
+    ImageRef,
+    RecordedMessage,
+    RecordedPart,
+    RecordedPrompt,
+    Reply,
+    StepEvent,
+    StepRecord,
 )
-from sandbox.actions import action_to_json
+from sandbox.files import write_atomically
+from sandbox.geometry import ModelFrame
 
 PNG_COMPRESS_LEVEL = 1  # 1920x1080 in ~70 ms (level 6: ~120 ms, 20% larger files at level 1); off the loop anyway
 QUEUE_JOBS = 16  # the loop blocks only when the writer is this far behind (never with a real model's pace)
@@ -68,12 +74,27 @@ def deskpilot_version() -> str:
         return "unknown"
 
 
-def _open_dir(path: Path) -> int | None:
-    """A folder's descriptor for fsync (POSIX); None where folders cannot be opened (Windows)."""
-    try:
-        return os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
+def _unrecorded(index: int) -> ActionRecord:
+    """An action record with nothing known yet (filled in by the events that follow)."""
+    return ActionRecord(index, None, None, None, None, None, False, None, None, None)
+
+
+@dataclass
+class _Draft:
+    """The step being recorded, filled in as its events come (the loop's thread only; a StepRecord at commit)."""
+
+    step: int
+    started: float
+    screenshot: ImageRef | None = None
+    model_image: ImageRef | None = None
+    frame: ModelFrame | None = None
+    cursor: tuple[int, int] | None = None
+    reply: Reply | None = None
+    thought: str | None = None
+    parse_error: str | None = None
+    actions: list[ActionRecord] = field(default_factory=list)
+    events: list[StepEvent] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class _Writer:
@@ -84,7 +105,6 @@ class _Writer:
         self.error: BaseException | None = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=QUEUE_JOBS)
         self._steps_fd = os.open(folder / STEPS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._dir_fds = [fd for fd in (_open_dir(folder), _open_dir(folder / IMAGES)) if fd is not None]
         self._thread = threading.Thread(target=self._work, name="deskpilot-session-writer", daemon=True)
         self._thread.start()
 
@@ -99,8 +119,7 @@ class _Writer:
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join()
-        for fd in (self._steps_fd, *self._dir_fds):
-            os.close(fd)
+        os.close(self._steps_fd)
 
     def _work(self) -> None:
         while True:
@@ -116,22 +135,13 @@ class _Writer:
                 self._jobs.task_done()
 
     def write_image(self, image: Image.Image, name: str) -> None:
-        path = self.folder / name
-        tmp = path.with_name(path.name + TMP_SUFFIX)
-        with open(tmp, "wb") as stream:
-            image.save(stream, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-
-    def sync_folders(self) -> None:
-        """fsync the session and images folders: the renames before are durable (power loss included)."""
-        for fd in self._dir_fds:
-            os.fsync(fd)
+        """Encode, then tmp + fsync + rename + fsync of the folder: in place, durably, before any line names it."""
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        write_atomically(self.folder / name, buffer.getvalue())
 
     def append_line(self, data: bytes) -> None:
         """One write of one whole line, then fsync: a killed process leaves whole lines only."""
-        self.sync_folders()  # every file the line names is durably in place first
         view = memoryview(data)
         while view:
             written = os.write(self._steps_fd, view)
@@ -151,7 +161,8 @@ class SessionRecorder:
             self._writer = _Writer(self.folder)
         except OSError as exc:
             raise SessionError(f"cannot record the session in {self.folder}: {exc.strerror or exc}") from None
-        self._step: dict[str, Any] | None = None
+        self._step: _Draft | None = None
+        self._line = 0  # of steps.jsonl, last queued (lines are written in the order they are queued)
         self._messages: tuple[Message, ...] = ()
         self._images: list[tuple[weakref.ref[Image.Image], str]] = []
         self._closed = False
@@ -207,46 +218,29 @@ class SessionRecorder:
 
     def _started(self, event: RunStarted) -> None:
         now = time.time()
-        header = {
-            "schema": SCHEMA_VERSION,
-            "kind": "deskpilot-session",
-            "task": event.task,
-            "backend": event.backend,
-            "model": event.model,
-            "family": event.family,
-            "min_pixels": event.min_pixels,
-            "max_pixels": event.max_pixels,
-            "screen": event.screen.to_json(),
-            "monitor": event.monitor,
-            "policy_digest": event.policy_digest,
-            "deskpilot_version": deskpilot_version(),
-            "started": datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
-            "t": now,
-            "run": self._run,
-        }
-        data = dumps_line(header)
+        header = Header(
+            SCHEMA_VERSION,
+            event.task,
+            event.backend,
+            event.model,
+            event.family,
+            event.min_pixels,
+            event.max_pixels,
+            event.screen,
+            event.monitor,
+            event.policy_digest,
+            deskpilot_version(),
+            datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
+            now,
+            self._run,
+        )
+        data = dumps_line(header.to_json())
         self._writer.put(lambda: write_atomically(self.folder / HEADER, data))
 
     def _step_started(self, event: StepStarted) -> None:
         self._commit()
         self._messages = ()
-        self._step = {
-            "kind": "step",
-            "step": event.step,
-            "started": time.time(),
-            "ended": None,
-            "screenshot": None,
-            "model_image": None,
-            "frame": None,
-            "cursor": None,
-            "prompt": None,
-            "reply": None,
-            "thought": None,
-            "parse_error": None,
-            "actions": [],
-            "events": [],
-            "timings": {},
-        }
+        self._step = _Draft(event.step, time.time())
 
     def _captured(self, event: ScreenCaptured) -> None:
         step = self._current(event.step)
@@ -257,111 +251,69 @@ class SessionRecorder:
             model_file = image_name(event.step, "model")
             self._queue_image(event.model_image, model_file)
         self._remember(event.model_image, model_file)
-        step["screenshot"] = {"file": screen_file, "width": event.screenshot.width, "height": event.screenshot.height}
-        step["model_image"] = {"file": model_file, "width": event.model_image.width, "height": event.model_image.height}
-        step["frame"] = frame_to_json(event.frame)
-        step["cursor"] = list(event.cursor) if event.cursor is not None else None
-        step["timings"].update(settle_s=event.settle_s, capture_s=event.capture_s, prepare_s=event.prepare_s)
+        step.screenshot = ImageRef(screen_file, event.screenshot.width, event.screenshot.height)
+        step.model_image = ImageRef(model_file, event.model_image.width, event.model_image.height)
+        step.frame = event.frame
+        step.cursor = event.cursor
+        step.timings.update(settle_s=event.settle_s, capture_s=event.capture_s, prepare_s=event.prepare_s)
 
     def _replied(self, event: ModelReplied) -> None:
         step = self._current(event.step)
         self._messages = event.messages
-        step["reply"] = {
-            "raw": event.raw,
-            "input_tokens": event.input_tokens,
-            "output_tokens": event.output_tokens,
-            "image_tokens": event.image_tokens,
-        }
-        step["timings"]["model_s"] = event.elapsed_s
+        step.reply = Reply(event.raw, event.input_tokens, event.output_tokens, event.image_tokens, event.reasoning)
+        step.timings["model_s"] = event.elapsed_s
 
     def _parsed(self, event: ReplyParsed) -> None:
         step = self._current(event.step)
-        step["thought"] = event.thought
-        step["timings"]["parse_s"] = event.parse_s
-        step["actions"] = [
-            {
-                "index": i,
-                "model": p.model,
-                "screen": action_to_json(p.action),
-                "box": list(p.box) if p.box is not None else None,
-                "source": p.source,
-                "verdict": None,
-                "rejected": None,
-                "blocked": None,
-                "executed": None,
-            }
+        step.thought = event.thought
+        step.timings["parse_s"] = event.parse_s
+        step.actions = [
+            dataclasses.replace(_unrecorded(i), model=p.model, screen=p.action, box=p.box, source=p.source)
             for i, p in enumerate(event.actions)
         ]
 
     def _parse_failed(self, event: ParseFailed) -> None:
-        self._current(event.step)["parse_error"] = event.error
+        self._current(event.step).parse_error = event.error
 
-    def _action(self, step: int, index: int) -> dict[str, Any]:
-        actions: list[dict[str, Any]] = self._current(step)["actions"]
-        while len(actions) <= index:  # an event without its ReplyParsed (not from run_task): keep what came
-            actions.append(
-                {
-                    "index": len(actions),
-                    "model": None,
-                    "screen": None,
-                    "box": None,
-                    "source": None,
-                    "verdict": None,
-                    "rejected": None,
-                    "blocked": None,
-                    "executed": None,
-                }
-            )
-        return actions[index]
+    def _update(self, step: int, index: int, **changes: Any) -> None:
+        """Fill in fields of one action's record (an event without its ReplyParsed keeps what came)."""
+        actions = self._current(step).actions
+        while len(actions) <= index:
+            actions.append(_unrecorded(len(actions)))
+        actions[index] = dataclasses.replace(actions[index], **changes)
 
     def _proposed(self, event: ActionProposed) -> None:
-        action = self._action(event.step, event.index)
-        action["verdict"] = verdict_to_json(event.verdict)
-        if action["screen"] is None:
-            action["screen"] = action_to_json(event.parsed.action)
+        known = self._current(event.step).actions
+        screen = known[event.index].screen if event.index < len(known) else None
+        self._update(event.step, event.index, verdict=event.verdict, screen=screen or event.parsed.action)
 
     def _blocked(self, event: ActionBlocked) -> None:
-        self._action(event.step, event.index)["blocked"] = {
-            "action": action_to_json(event.action),
-            **verdict_to_json(event.verdict),
-        }
+        self._update(event.step, event.index, blocked=event.verdict, blocked_action=event.action)
 
     def _rejected(self, event: ActionRejected) -> None:
-        self._action(event.step, event.index)["rejected"] = {"note": event.note}
+        self._update(event.step, event.index, rejected=True, note=event.note)
 
     def _executed(self, event: ActionExecuted) -> None:
-        self._action(event.step, event.index)["executed"] = {
-            "action": action_to_json(event.action),
-            "edited": event.edited,
-            "confirmed": event.confirmed,
-            "at": time.time(),
-            "check_s": event.check_s,
-            "execute_s": event.execute_s,
-        }
+        done = Executed(event.action, event.edited, event.confirmed, time.time(), event.check_s, event.execute_s)
+        self._update(event.step, event.index, executed=done)
 
     def _paused(self, event: RunPaused) -> None:
-        self._current(event.step)["events"].append({"kind": "paused", "reason": event.reason, "at": time.time()})
+        self._current(event.step).events.append(StepEvent("paused", time.time(), event.reason))
 
     def _resumed(self, event: RunResumed) -> None:
-        self._current(event.step)["events"].append({"kind": "resumed", "at": time.time()})
+        self._current(event.step).events.append(StepEvent("resumed", time.time()))
 
     def _finished(self, event: RunFinished) -> None:
         self._commit()
-        end = {
-            "kind": "end",
-            "outcome": event.outcome,
-            "reason": event.reason,
-            "steps": event.steps,
-            "answer": event.answer,
-            "ended": time.time(),
-        }
-        data = dumps_line(end)
+        self._line += 1
+        end = End(self._line, event.outcome, event.reason, event.steps, event.answer, time.time())
+        data = dumps_line(end.to_json())
         self._writer.put(lambda: self._writer.append_line(data))
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def _current(self, step: int) -> dict[str, Any]:
-        if self._step is None or self._step["step"] != step:
+    def _current(self, step: int) -> _Draft:
+        if self._step is None or self._step.step != step:
             self._step_started(StepStarted(step))
         assert self._step is not None
         return self._step
@@ -378,99 +330,54 @@ class SessionRecorder:
 
     def _commit(self) -> None:
         """Queue the pending step's line (after its images); the prompt is hashed on the writer thread."""
-        step, self._step = self._step, None
-        if step is None or step["screenshot"] is None:  # nothing was captured: there is nothing to replay or show
+        draft, self._step = self._step, None
+        if draft is None or draft.screenshot is None:  # nothing was captured: there is nothing to replay or show
             return
-        messages, number = self._messages, step["step"]
-        step["ended"] = time.time()
-        parts: list[list[dict[str, Any]]] = []
+        assert draft.model_image is not None and draft.frame is not None  # captured with the screenshot
+        messages, number = self._messages, draft.step
+        self._line += 1
+        line, ended = self._line, time.time()
+        recorded: list[RecordedMessage] = []
         extra = 0
         for message in messages:
-            parts.append([])
+            parts: list[RecordedPart] = []
             for part in message.parts:
                 if not isinstance(part, ImagePart):
-                    parts[-1].append({"type": "text", "text": part.text})
+                    parts.append(part.text)
                     continue
                 file = self._file_of(part.image)
                 if file is None:  # an image this recorder never saw as a model image: keep it too
                     extra += 1
                     file = image_name(number, f"prompt-{extra}")
                     self._queue_image(part.image, file)
-                parts[-1].append(
-                    {"type": "image", "file": file, "width": part.image.width, "height": part.image.height}
-                )
+                parts.append(ImageRef(file, part.image.width, part.image.height))
+            recorded.append(RecordedMessage(message.role, tuple(parts)))
+        screenshot, model_image, frame = draft.screenshot, draft.model_image, draft.frame
 
         def write() -> None:
-            if messages:
-                step["prompt"] = {
-                    "sha256": messages_digest(messages),
-                    "messages": [{"role": m.role, "parts": p} for m, p in zip(messages, parts)],
-                }
-            timings = step["timings"]
-            executed = [a["executed"] for a in step["actions"] if a["executed"] is not None]
+            prompt = RecordedPrompt(messages_digest(messages), tuple(recorded)) if messages else None
+            timings = dict(draft.timings)
+            executed = [a.executed for a in draft.actions if a.executed is not None]
             if executed:
-                timings["check_s"] = sum(e["check_s"] for e in executed)
-                timings["execute_s"] = sum(e["execute_s"] for e in executed)
-            self._writer.append_line(dumps_line(step))
+                timings["check_s"] = sum(e.check_s for e in executed)
+                timings["execute_s"] = sum(e.execute_s for e in executed)
+            record = StepRecord(
+                line,
+                number,
+                draft.started,
+                ended,
+                screenshot,
+                model_image,
+                frame,
+                draft.cursor,
+                prompt,
+                draft.reply,
+                draft.thought,
+                draft.parse_error,
+                tuple(draft.actions),
+                tuple(draft.events),
+                timings,
+            )
+            self._writer.append_line(dumps_line(record.to_json()))
 
         self._writer.put(write)
-
-
-class BenchRecorder:
-    """bench/overhead.py's hook: one call records one step, as the loop would; `drain` waits for the writer."""
-
-    def __init__(self, folder: Path) -> None:
-        from agent.families import get_family, model_frame
-        from sandbox.geometry import ScreenGeometry
-
-        self._family = get_family("ui-tars-1.5")
-        self._frame = model_frame
-        self.recorder = SessionRecorder(folder, run={"mode": "bench"})
-        self.recorder.handle(
-            RunStarted(
-                "bench",
-                "bench",
-                None,
-                self._family.name,
-                self._family.min_pixels,
-                self._family.max_pixels,
-                ScreenGeometry.single(1920, 1080),
-                0,
-                "",
-            )
-        )
-        self._step = 0
-
-    @property
-    def folder(self) -> Path:
-        return self.recorder.folder
-
-    def __call__(self, screenshot: Image.Image, model_image: Image.Image, reply: ParsedReply) -> None:
-        from agent.prompts import TextPart
-        from sandbox.policy import ALLOW
-
-        self._step += 1
-        n, handle = self._step, self.recorder.handle
-        frame = self._frame(self._family, *screenshot.size)
-        messages = (
-            Message("system", (TextPart("You are a GUI agent."),)),
-            Message("user", (TextPart("click Save"), ImagePart(model_image))),
-        )
-        handle(StepStarted(n))
-        handle(ScreenCaptured(n, screenshot, model_image, frame, None, 0.0, 0.0, 0.0))
-        handle(ModelReplied(n, "Thought: bench\nAction: click(start_box='(1,1)')", messages, 0.0, None, None, None))
-        handle(ReplyParsed(n, reply.thought, reply.actions, 0.0))
-        for index, parsed in enumerate(reply.actions):
-            handle(ActionProposed(n, index, parsed, ALLOW))
-            handle(ActionExecuted(n, index, parsed.action, False, False, 0.0, 0.0))
-
-    def drain(self) -> None:
-        self.recorder.drain()
-
-    def close(self) -> None:
-        self.recorder.close()
-
-
-def bench_recorder(folder: Path) -> BenchRecorder:
-    """A per-step recording callable for bench/overhead.py (its cost on the loop's thread is what it times)."""
-    return BenchRecorder(folder)

@@ -1,68 +1,68 @@
-"""What a session folder holds, as typed values (read by agent/session/reader.py; format: docs/sessions.md)."""
+"""What a session folder holds, as typed values, each with its JSON (format: docs/sessions.md).
+
+The recorder builds these records and writes `to_json()`; the reader parses with `from_json()`, which
+mirrors it field by field, side by side, so the two cannot drift (the records inside a step's line are in
+step_records.py). `from_json` is strict: anything not as `to_json` writes it is a SessionError naming where
+(file, line, field). It checks the record alone: that the files a step names lie in the session and are
+images is the reader's check (reader.py, files.py).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from PIL import Image
 
-from agent.errors import SessionError
-from sandbox.actions import Action
+from agent.events import Outcome
+from agent.session.fields import Fields, frame_from_json, frame_to_json
+from agent.session.files import read_png
+from agent.session.step_records import (
+    ActionRecord,
+    Executed,
+    ImageRef,
+    RecordedMessage,
+    RecordedPart,
+    RecordedPrompt,
+    Reply,
+    StepEvent,
+)
+from sandbox.errors import GeometryError
 from sandbox.geometry import ModelFrame, ScreenGeometry
-from sandbox.policy import Verdict
+
+__all__ = [
+    "INTERRUPTED",
+    "ActionRecord",
+    "End",
+    "Executed",
+    "Header",
+    "ImageRef",
+    "RecordedMessage",
+    "RecordedPart",
+    "RecordedPrompt",
+    "Reply",
+    "Session",
+    "SessionSummary",
+    "StepEvent",
+    "StepRecord",
+]
 
 INTERRUPTED = "interrupted"
-
-
-@dataclass(frozen=True, slots=True)
-class ImageRef:
-    file: str  # relative to the session folder, e.g. images/0003-screen.png
-    width: int
-    height: int
-
-
-RecordedPart = str | ImageRef  # a prompt part: its text, or the file of its image
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedMessage:
-    role: str
-    parts: tuple[RecordedPart, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Executed:
-    action: Action  # what ran (the user may have moved the point before approving)
-    edited: bool
-    confirmed: bool
-    at: float  # time.time() when it had run
-    check_s: float
-    execute_s: float
-
-    @property
-    def started(self) -> float:
-        return self.at - self.execute_s
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    index: int
-    model: dict[str, Any] | None  # the action as the model wrote it (model space)
-    screen: Action | None  # the parsed action in screen coordinates
-    box: tuple[int, int, int, int] | None  # the model's box, screen coordinates
-    source: str | None
-    verdict: Verdict | None
-    rejected: bool
-    note: str | None  # the user's note when rejected
-    blocked: Verdict | None
-    executed: Executed | None
+SESSION_KIND = "deskpilot-session"
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+# `started` as the recorder writes it (datetime.isoformat with the local offset); fromisoformat must accept it too
+ISO_8601_WITH_OFFSET = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{6})?)?"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    line: int
+    line: int  # of steps.jsonl, from 1 (not written: it is where the record is)
     step: int
     started: float
     ended: float
@@ -70,24 +70,140 @@ class StepRecord:
     model_image: ImageRef
     frame: ModelFrame
     cursor: tuple[int, int] | None
-    prompt_sha256: str | None
-    messages: tuple[RecordedMessage, ...]
-    raw: str | None
+    prompt: RecordedPrompt | None
+    reply: Reply | None  # None when the run stopped before the model answered
     thought: str | None
     parse_error: str | None
     actions: tuple[ActionRecord, ...]
+    events: tuple[StepEvent, ...]  # paused / resumed
     timings: dict[str, float]
-    events: tuple[dict[str, Any], ...]  # paused / resumed
+
+    @property
+    def raw(self) -> str | None:
+        return None if self.reply is None else self.reply.raw
+
+    @property
+    def prompt_sha256(self) -> str | None:
+        return None if self.prompt is None else self.prompt.sha256
+
+    @property
+    def messages(self) -> tuple[RecordedMessage, ...]:
+        return () if self.prompt is None else self.prompt.messages
+
+    def images(self) -> list[tuple[str, ImageRef]]:
+        """Every image the step names, with where in the record: for the reader's check of the files."""
+        named = [("screenshot", self.screenshot), ("model_image", self.model_image)]
+        for n, message in enumerate(self.messages):
+            named += [(f"prompt: message {n}", p) for p in message.parts if isinstance(p, ImageRef)]
+        return named
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "step",
+            "step": self.step,
+            "started": self.started,
+            "ended": self.ended,
+            "screenshot": self.screenshot.to_json(),
+            "model_image": self.model_image.to_json(),
+            "frame": frame_to_json(self.frame),
+            "cursor": None if self.cursor is None else list(self.cursor),
+            "prompt": None if self.prompt is None else self.prompt.to_json(),
+            "reply": None if self.reply is None else self.reply.to_json(),
+            "thought": self.thought,
+            "parse_error": self.parse_error,
+            "actions": [a.to_json() for a in self.actions],
+            "events": [e.to_json() for e in self.events],
+            "timings": self.timings,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str, line: int) -> StepRecord:
+        f = Fields(data, where)
+        if f.text("kind") != "step":
+            f.fail("not a step record")
+        cursor = f.array_or_null("cursor")
+        if cursor is not None and (
+            len(cursor) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in cursor)
+        ):
+            f.fail("field 'cursor' must be two integers or null")
+        prompt = f.obj_or_null("prompt")
+        reply = f.obj_or_null("reply")
+        timings = f.obj("timings")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in timings.values()):
+            f.fail("field 'timings' must map names to numbers")
+        return cls(
+            line,
+            f.integer("step", minimum=1),
+            f.number("started"),
+            f.number("ended"),
+            ImageRef.from_json(f.sub("screenshot")),
+            ImageRef.from_json(f.sub("model_image")),
+            frame_from_json(f.sub("frame")),
+            None if cursor is None else (cursor[0], cursor[1]),
+            None if prompt is None else RecordedPrompt.from_json(Fields(prompt, f.at("prompt"), "prompt")),
+            None if reply is None else Reply.from_json(Fields(reply, f.at("reply"), "reply")),
+            f.text_or_null("thought"),
+            f.text_or_null("parse_error"),
+            tuple(
+                ActionRecord.from_json(Fields(a, f.at(f"action {n}"), "action"))
+                for n, a in enumerate(f.array("actions"))
+            ),
+            tuple(StepEvent.from_json(Fields(e, f.at("events"), "event")) for e in f.array("events")),
+            dict(timings),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class End:
-    line: int
-    outcome: str
+    line: int  # of steps.jsonl (not written)
+    outcome: Outcome
     reason: str
     steps: int
     answer: str | None
     ended: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "end",
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "steps": self.steps,
+            "answer": self.answer,
+            "ended": self.ended,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str, line: int) -> End:
+        f = Fields(data, where)
+        if f.text("kind") != "end":
+            f.fail("not an end record")
+        outcome = f.text("outcome")
+        if outcome not in OUTCOMES:  # it reaches exports and the terminal: one of the known words only
+            f.fail(f"field 'outcome' must be one of {', '.join(OUTCOMES)}, got {outcome!r:.60}")
+        return cls(
+            line,
+            cast(Outcome, outcome),
+            f.text("reason"),
+            f.integer("steps", minimum=0),
+            f.text_or_null("answer"),
+            f.number("ended"),
+        )
+
+
+def _started(f: Fields) -> str:
+    value = f.text("started")
+    problem = not ISO_8601_WITH_OFFSET.fullmatch(value)
+    if not problem:
+        try:
+            problem = datetime.fromisoformat(value).tzinfo is None
+        except ValueError:
+            problem = True
+    if problem:
+        f.fail(
+            "field 'started' must be an ISO 8601 time with its offset (as 2026-11-26T08:41:28.160+01:00), "
+            f"got {value!r:.60}"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +223,52 @@ class Header:
     t: float  # the same moment, seconds since the epoch
     run: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "kind": SESSION_KIND,
+            "task": self.task,
+            "backend": self.backend,
+            "model": self.model,
+            "family": self.family,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+            "screen": self.screen.to_json(),
+            "monitor": self.monitor,
+            "policy_digest": self.policy_digest,
+            "deskpilot_version": self.deskpilot_version,
+            "started": self.started,
+            "t": self.t,
+            "run": self.run,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str, newest_schema: int) -> Header:
+        f = Fields(data, where, "header")
+        schema = f.integer("schema", minimum=1)
+        if schema > newest_schema:
+            f.fail(f"schema {schema} was written by a newer deskpilot (this one reads up to {newest_schema})")
+        try:
+            screen = ScreenGeometry.from_json(f.array("screen"))
+        except (GeometryError, KeyError, TypeError, ValueError) as exc:
+            f.fail(f"field 'screen' is not a list of monitors: {exc}")
+        return cls(
+            schema,
+            f.text("task"),
+            f.text("backend"),
+            f.text_or_null("model"),
+            f.text("family"),
+            f.integer("min_pixels", minimum=0),
+            f.integer("max_pixels", minimum=0),
+            screen,
+            f.integer("monitor", minimum=0),
+            f.text("policy_digest"),
+            f.text("deskpilot_version"),
+            _started(f),
+            f.number("t"),
+            f.obj("run"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -123,13 +285,13 @@ class Session:
     def path(self, ref: ImageRef) -> Path:
         return self.folder / ref.file
 
+    def png(self, ref: ImageRef) -> bytes:
+        """The image file's bytes, read once and checked (agent.session.files.read_png); SessionError if not."""
+        return read_png(self.folder, ref.file, (ref.width, ref.height))[0]
+
     def image(self, ref: ImageRef) -> Image.Image:
-        """The image, loaded (RGB)."""
-        try:
-            with Image.open(self.path(ref)) as image:
-                return image.convert("RGB")
-        except OSError as exc:
-            raise SessionError(f"{self.path(ref)}: cannot read the image: {exc}") from None
+        """The image, decoded from its checked bytes (RGB)."""
+        return read_png(self.folder, ref.file, (ref.width, ref.height))[1].convert("RGB")
 
 
 @dataclass(frozen=True, slots=True)

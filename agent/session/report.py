@@ -1,5 +1,9 @@
 """A session as one self-contained HTML page: no external files, no JavaScript.
 
+A session is untrusted input: every value from it goes through `_e` (html.escape) on its way into the
+page, whatever its type or however it was checked when read; screenshots are decoded from their checked
+PNG bytes (Session.image) and embedded re-encoded as JPEG.
+
 Each step shows its screenshot (downscaled, JPEG, inline as a data URL) with the actions drawn on it by
 PIL: a crosshair at each click, the model's box, an arrow for a drag or a scroll; typed text and keys are
 the caption under it (the browser draws any script; PIL's font might not). Then the thought, the verdict
@@ -181,10 +185,11 @@ def _action_line(number: int, record: ActionRecord) -> str:
 
 
 def _step_html(session: Session, step: StepRecord) -> str:
+    """One step's section; every value that came from the session goes through _e (a number too)."""
     image = _data_url(_annotate(session, step))
     caption = "\n".join(_action_line(n, a) for n, a in enumerate(step.actions, start=1)) or "(no action)"
     timings = " ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms" for k, v in step.timings.items())
-    pauses = "".join(f"<p>{_e(e.get('reason') or e.get('kind'))}</p>" for e in step.events)
+    pauses = "".join(f"<p>{_e(e.reason or e.kind)}</p>" for e in step.events)
     thought = f"<p><b>Thought:</b> {_e(step.thought)}</p>" if step.thought else ""
     error = f'<p class="refused"><b>Unusable reply:</b> {_e(step.parse_error)}</p>' if step.parse_error else ""
     raw = (
@@ -193,15 +198,18 @@ def _step_html(session: Session, step: StepRecord) -> str:
         else "<p>(no reply)</p>"
     )
     started = datetime.fromtimestamp(step.started).strftime("%H:%M:%S")
+    space = step.frame.space
+    extent = "" if space.kind == "absolute" else f" 0..{space.width:g}"
+    sha = f", prompt sha256 {_e(step.prompt_sha256[:16])}…" if step.prompt_sha256 else ""
+    number = _e(step.step)
     return (
-        f'<section class="step" id="step-{step.step}">\n<h2>Step {step.step} <small>{started}</small></h2>\n'
-        f'<figure><img alt="screenshot of step {step.step}" src="{image}">\n'
+        f'<section class="step" id="step-{number}">\n<h2>Step {number} <small>{_e(started)}</small></h2>\n'
+        f'<figure><img alt="screenshot of step {number}" src="{image}">\n'
         f"<figcaption>{caption}</figcaption></figure>\n{thought}{error}{pauses}\n"
         f"<p><b>Timings:</b> {_e(timings)}</p>\n"
-        f"<p><b>Screen</b> {step.screenshot.width}x{step.screenshot.height} px, <b>model image</b> "
-        f"{step.model_image.width}x{step.model_image.height} px ({_e(step.frame.space.kind)} coordinates"
-        f"{'' if step.frame.space.kind == 'absolute' else f' 0..{step.frame.space.width:g}'})"
-        f"{f', prompt sha256 {step.prompt_sha256[:16]}…' if step.prompt_sha256 else ''}</p>\n{raw}\n</section>"
+        f"<p><b>Screen</b> {_e(step.screenshot.width)}x{_e(step.screenshot.height)} px, <b>model image</b> "
+        f"{_e(step.model_image.width)}x{_e(step.model_image.height)} px ({_e(space.kind)} coordinates"
+        f"{_e(extent)}){sha}</p>\n{raw}\n</section>"
     )
 
 

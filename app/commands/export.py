@@ -10,6 +10,9 @@ from agent.errors import AgentError
 from agent.session import read_session
 from agent.session.export import FORMATS, export_session
 from app.cli import EXIT_OK, fail
+from app.terminal import printable
+from sandbox.policy import load_policy
+from sandbox.stop import DEFAULT_STOP_KEY
 
 WHAT = {"python": "step(s) of actions", "html": "step(s)", "jsonl": "training example(s)"}
 
@@ -20,22 +23,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         required=True,
         choices=FORMATS,
-        help="python: a pyautogui script that needs no deskpilot; html: one self-contained page; "
-        "jsonl: ms-swift / LLaMA-Factory training data (images copied next to it)",
+        help="python: a pyautogui script that needs no deskpilot (what the current policy allows); "
+        "html: one self-contained page; jsonl: ms-swift / LLaMA-Factory training data (images copied next to it)",
     )
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="PATH", help="the file to write")
     parser.add_argument("--partial", action="store_true", help="export the whole steps before a broken line")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="python: the policy that decides what goes into the script (default: yours, else the bundled one)",
+    )
+    parser.add_argument(
+        "--stop-key",
+        default=DEFAULT_STOP_KEY,
+        help=f"python: a hotkey the script must never press, as for replay (default {DEFAULT_STOP_KEY})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         session = read_session(args.folder, partial=args.partial)
         if session.error:
-            print(
-                f"warning: {session.error}; exporting the {len(session.steps)} whole step(s) before it", file=sys.stderr
-            )
-        count = export_session(session, args.format, args.output)
+            warning = f"warning: {session.error}; exporting the {len(session.steps)} whole step(s) before it"
+            print(printable(warning), file=sys.stderr)
+        # the script runs outside the sandbox: the current policy decides, once, what goes into it
+        policy = load_policy(args.policy).with_forbidden_hotkey(args.stop_key) if args.format == "python" else None
+        exported = export_session(session, args.format, args.output, policy=policy)
     except AgentError as exc:
-        return fail(str(exc))
-    print(f"wrote {args.output} ({args.format}, {count} {WHAT[args.format]})", file=sys.stderr)
+        return fail(printable(str(exc)))
+    if exported.left_out:
+        print(
+            f"warning: {exported.left_out} of {exported.actions} action(s) left out of the script: the current "
+            "policy denies them or wants them confirmed (a comment in the script names each one's rule)",
+            file=sys.stderr,
+        )
+    print(printable(f"wrote {args.output} ({args.format}, {exported.items} {WHAT[args.format]})"), file=sys.stderr)
     return EXIT_OK

@@ -9,6 +9,7 @@ from pathlib import Path
 from agent.errors import AgentError
 from agent.session import default_sessions_dir, list_sessions
 from app.cli import EXIT_OK, fail
+from app.terminal import printable
 
 TASK_CHARS = 48
 
@@ -31,18 +32,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         summaries = list_sessions(root)
     except AgentError as exc:
-        return fail(str(exc))
-    if args.json:
-        print(json.dumps([s.to_json() for s in summaries], ensure_ascii=False, indent=2))
+        return fail(printable(str(exc)))
+    if args.json:  # ASCII: session text arrives as \uXXXX escapes, never as a raw control or bidi character
+        print(json.dumps([s.to_json() for s in summaries], ensure_ascii=True, indent=2))
         return EXIT_OK
     if not summaries:
-        print(f"no sessions in {root}")
+        print(printable(f"no sessions in {root}"))
         return EXIT_OK
     print(f"{'started':<19}  {'outcome':<11} {'steps':>5}  {'task':<{TASK_CHARS}}  folder")
-    for s in summaries:
-        task = s.task or "?"
+    for s in summaries:  # every line built from session text (and folder names) is shown escaped
+        task = printable(s.task or "?")
         task = task if len(task) <= TASK_CHARS else task[: TASK_CHARS - 3] + "..."
-        print(f"{(s.started or '?')[:19]:<19}  {s.outcome:<11} {s.steps:>5}  {task:<{TASK_CHARS}}  {s.folder}")
+        started = printable(s.started or "?")[:19]
+        print(
+            f"{started:<19}  {printable(s.outcome):<11} {s.steps:>5}  {task:<{TASK_CHARS}}  {printable(str(s.folder))}"
+        )
         if s.error:
-            print(f"{'':<19}  error: {s.error}")
+            print(f"{'':<19}  error: {printable(s.error)}")
     return EXIT_OK

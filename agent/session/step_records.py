@@ -1,0 +1,226 @@
+"""The records inside one step's line of steps.jsonl, each with its JSON (records.py holds the step itself).
+
+As in records.py: `to_json` is what the recorder writes, `from_json` its strict mirror for the reader.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.session.fields import (
+    Fields,
+    action_or_null_from_json,
+    action_or_null_to_json,
+    verdict_from_json,
+    verdict_to_json,
+)
+from sandbox.actions import Action, action_to_json
+from sandbox.policy import Verdict
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+StepEventKind = Literal["paused", "resumed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    file: str  # relative to the session folder, e.g. images/0003-screen.png
+    width: int
+    height: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> ImageRef:
+        return cls(f.text("file"), f.integer("width", minimum=1), f.integer("height", minimum=1))
+
+
+RecordedPart = str | ImageRef  # a prompt part: its text, or the file of its image
+
+
+def part_to_json(part: RecordedPart) -> dict[str, Any]:
+    if isinstance(part, ImageRef):
+        return {"type": "image", **part.to_json()}
+    return {"type": "text", "text": part}
+
+
+def part_from_json(f: Fields) -> RecordedPart:
+    kind = f.text("type")
+    if kind == "text":
+        return f.text("text")
+    if kind == "image":
+        return ImageRef.from_json(f)
+    f.fail(f"part type must be text or image, got {kind!r:.60}")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    role: str
+    parts: tuple[RecordedPart, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "parts": [part_to_json(p) for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> RecordedMessage:
+        parts = tuple(part_from_json(Fields(p, f.where, "part")) for p in f.array("parts"))
+        return cls(f.text("role"), parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPrompt:
+    sha256: str  # agent.session.format.messages_digest of the prompt as sent
+    messages: tuple[RecordedMessage, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "messages": [m.to_json() for m in self.messages]}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> RecordedPrompt:
+        messages = tuple(
+            RecordedMessage.from_json(Fields(m, f.at(f"message {n}"), "message"))
+            for n, m in enumerate(f.array("messages"))
+        )
+        sha = f.text("sha256")
+        if not SHA256_HEX.fullmatch(sha):  # it reaches the report: nothing but hex digits
+            f.fail(f"field 'sha256' must be 64 lowercase hex digits, got {sha!r:.60}")
+        return cls(sha, messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    raw: str  # as the model wrote it (an oversized reply cut down)
+    input_tokens: int | None
+    output_tokens: int | None
+    image_tokens: int | None
+    reasoning: str | None = None  # the server's separate reasoning channel, never parsed (absent before: null)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "raw": self.raw,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "image_tokens": self.image_tokens,
+            "reasoning": self.reasoning,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> Reply:
+        return cls(
+            f.text("raw"),
+            f.integer_or_null("input_tokens", minimum=0),
+            f.integer_or_null("output_tokens", minimum=0),
+            f.integer_or_null("image_tokens", minimum=0),
+            f.text_or_null("reasoning", optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    action: Action  # what ran (the user may have moved the point before approving)
+    edited: bool
+    confirmed: bool
+    at: float  # time.time() when it had run
+    check_s: float
+    execute_s: float
+
+    @property
+    def started(self) -> float:
+        return self.at - self.execute_s
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": action_to_json(self.action),
+            "edited": self.edited,
+            "confirmed": self.confirmed,
+            "at": self.at,
+            "check_s": self.check_s,
+            "execute_s": self.execute_s,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> Executed:
+        action = action_or_null_from_json(f, "action")
+        if action is None:
+            f.fail("field 'action' must be an action")
+        return cls(
+            action, f.flag("edited"), f.flag("confirmed"), f.number("at"), f.number("check_s"), f.number("execute_s")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    index: int
+    model: dict[str, Any] | None  # the action as the model wrote it (model space)
+    screen: Action | None  # the parsed action in screen coordinates
+    box: tuple[int, int, int, int] | None  # the model's box, screen coordinates
+    source: str | None
+    verdict: Verdict | None
+    rejected: bool
+    note: str | None  # the user's note when rejected
+    blocked: Verdict | None
+    executed: Executed | None
+    blocked_action: Action | None = None  # what was refused, with `blocked`
+
+    def to_json(self) -> dict[str, Any]:
+        blocked = None
+        if self.blocked is not None:
+            blocked = {"action": action_or_null_to_json(self.blocked_action), **verdict_to_json(self.blocked)}
+        return {
+            "index": self.index,
+            "model": self.model,
+            "screen": action_or_null_to_json(self.screen),
+            "box": None if self.box is None else list(self.box),
+            "source": self.source,
+            "verdict": None if self.verdict is None else verdict_to_json(self.verdict),
+            "rejected": {"note": self.note} if self.rejected else None,
+            "blocked": blocked,
+            "executed": None if self.executed is None else self.executed.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> ActionRecord:
+        box = f.array_or_null("box")
+        if box is not None and (len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)):
+            f.fail("field 'box' must be four integers or null")
+        verdict = f.obj_or_null("verdict")
+        rejected = f.obj_or_null("rejected")
+        blocked = f.obj_or_null("blocked")
+        executed = f.obj_or_null("executed")
+        blocked_fields = None if blocked is None else Fields(blocked, f.at("blocked"), "blocked")
+        return cls(
+            f.integer("index", minimum=0),
+            f.obj_or_null("model"),
+            action_or_null_from_json(f, "screen"),
+            None if box is None else (box[0], box[1], box[2], box[3]),
+            f.text_or_null("source"),
+            None if verdict is None else verdict_from_json(Fields(verdict, f.at("verdict"), "verdict")),
+            rejected is not None,
+            None if rejected is None else Fields(rejected, f.at("rejected"), "rejected").text_or_null("note"),
+            None if blocked_fields is None else verdict_from_json(blocked_fields),
+            None if executed is None else Executed.from_json(Fields(executed, f.at("executed"), "executed")),
+            None if blocked_fields is None else action_or_null_from_json(blocked_fields, "action"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    kind: StepEventKind
+    at: float  # time.time()
+    reason: str | None = None  # why it paused
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "paused":
+            return {"kind": self.kind, "reason": self.reason, "at": self.at}
+        return {"kind": self.kind, "at": self.at}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> StepEvent:
+        kind = f.text("kind")
+        if kind == "paused":
+            return cls("paused", f.number("at"), f.text_or_null("reason"))
+        if kind == "resumed":
+            return cls("resumed", f.number("at"))
+        f.fail(f"event kind must be paused or resumed, got {kind!r:.60}")
