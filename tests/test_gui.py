@@ -16,8 +16,8 @@ from PySide6.QtCore import QPoint, Qt
 from agent.events import ModelReplied, RunFinished
 from agent.families import get_family, model_input_size
 from agent.prompts import TextPart
-from agent.settings import Settings, load_settings
 from app.gui.main_window import MainWindow
+from app.settings import SettingsStore, load_settings
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -59,7 +59,7 @@ def make_window(qtbot, isolated_config: Path) -> Iterator[Callable[..., MainWind
             "record": False,
             "countdown_s": 0.6,
         }
-        window = MainWindow(Settings(**{**base, **settings}), settings_file=isolated_config / "settings.toml")  # type: ignore[arg-type]
+        window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides={**base, **settings}))
         window.setGeometry(1100, 0, 820, 1000)  # right of the target window: deskpilot never clicks itself
         qtbot.addWidget(window)
         window.show()
@@ -179,7 +179,7 @@ def test_closing_the_window_stops_the_run(qtbot, make_window, target_window: Fac
 
 def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
     path = isolated_config / "settings.toml"
-    window = MainWindow(Settings(), settings_file=path)
+    window = MainWindow(SettingsStore(path))
     qtbot.addWidget(window)
     window.backend_combo.setCurrentIndex(window.backend_combo.findData("openai"))
     window.model_combo.setEditText("http://gpu-box:8000/v1")
@@ -193,14 +193,20 @@ def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None
         "qwen3-vl",
         "auto",
     )
-    again = MainWindow(saved, settings_file=path)
+    again = MainWindow(SettingsStore(path))
     qtbot.addWidget(again)
     assert again.backend_combo.currentData() == "openai" and again.model_combo.currentText() == "http://gpu-box:8000/v1"
     assert again.family_combo.currentText() == "qwen3-vl" and again.mode_combo.currentData() == "auto"
 
 
 def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, isolated_config: Path) -> None:
+    """It runs, and its one-off flags stay out of settings.toml (redteam #10: they were saved, so the next
+    plain `make run` opened on the scripted backend in auto mode)."""
     target = target_window(x=60, y=80, width=1000, height=700)
+    settings_file = isolated_config / "c" / "deskpilot" / "settings.toml"
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text('backend = "ocr"\nmode = "approve"\ncountdown_s = 3.0\n')
+    before = settings_file.read_bytes()
     script = isolated_config / "s.jsonl"
     script.write_text(
         json.dumps({"raw": click_reply(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n"
@@ -231,6 +237,27 @@ def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, i
     )
     assert out.returncode == 0, out.stderr[-2000:]
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+    assert settings_file.read_bytes() == before
+    assert sorted(p.name for p in settings_file.parent.iterdir()) == ["settings.toml"]
+
+
+def test_an_unreadable_settings_file_is_never_written_over(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+    """redteam #11: one typo, and closing the window rewrote the file with every default."""
+    path = isolated_config / "settings.toml"
+    text = 'backend = "openai"\nendpoint = "http://127.0.0.1:9/v1"\nfamly = "qwen3-vl"\n'
+    path.write_text(text)
+    store = SettingsStore(path)
+    assert store.error is not None and "unknown key 'famly'" in store.error
+    window = MainWindow(store)
+    qtbot.addWidget(window)
+    window.close()
+    assert path.read_text() == text  # nothing changed: nothing written
+    again = MainWindow(SettingsStore(path))
+    qtbot.addWidget(again)
+    again.mode_combo.setCurrentIndex(again.mode_combo.findData("auto"))  # a real change: saved, the old file kept
+    again.close()
+    [kept] = [p for p in isolated_config.iterdir() if p.name.startswith("settings.toml.unreadable-")]
+    assert kept.read_text() == text and load_settings(path).mode == "auto"
 
 
 def test_gui_without_a_display_is_a_clear_error() -> None:
@@ -240,7 +267,7 @@ def test_gui_without_a_display_is_a_clear_error() -> None:
 
 
 def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
-    window = MainWindow(Settings(backend="ocr", record=False), settings_file=isolated_config / "settings.toml")
+    window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides={"backend": "ocr", "record": False}))
     window.setGeometry(1000, 0, 900, 1000)
     qtbot.addWidget(window)
     window.show()

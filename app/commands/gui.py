@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from agent.backends.registry import BACKENDS
-from agent.settings import MODES
 from app.cli import EXIT_BAD_INPUT, fail
 from app.commands.common import add_family_arguments
+from app.settings import MODES
 
 
 def _geometry(text: str) -> tuple[int, int, int, int]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from agent.errors import ConfigError
 from agent.events import RunFinished
-from agent.settings import Settings, load_settings
 from app.event_lines import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
+from app.settings import SettingsStore
 
 
 class LogBridge(QObject):
@@ -26,22 +26,13 @@ class LogBridge(QObject):
         self.line.emit(str(message))
 
 
-def apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
-    changes = {}
-    for name in ("backend", "family", "mode"):
-        if getattr(args, name, None):
-            changes[name] = getattr(args, name)
-    if getattr(args, "model", None):
-        changes["model"] = args.model
-    if getattr(args, "endpoint", None):
-        changes["endpoint"] = args.endpoint
-    if getattr(args, "script", None):
-        changes["script"] = str(args.script)
-    if getattr(args, "min_pixels", None):
-        changes["min_pixels"] = args.min_pixels
-    if getattr(args, "max_pixels", None):
-        changes["max_pixels"] = args.max_pixels
-    return settings.updated(**changes) if changes else settings
+def launch_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line sets for this launch only (`deskpilot gui --backend scripted ...`)."""
+    given = {name: getattr(args, name, None) for name in OVERRIDABLE}
+    return {name: str(value) if isinstance(value, Path) else value for name, value in given.items() if value}
+
+
+OVERRIDABLE = ("backend", "family", "mode", "model", "endpoint", "script", "min_pixels", "max_pixels")
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -58,12 +49,17 @@ def run_gui(args: argparse.Namespace) -> int:
         filter=lambda record: record["name"] != "app.gui.main_window",
     )
     settings_file = Path(args.settings) if getattr(args, "settings", None) else None
-    try:
-        settings = apply_overrides(load_settings(settings_file), args)
-    except ConfigError as exc:
-        QMessageBox.warning(None, "deskpilot", f"Your settings could not be read, using defaults:\n{exc}")
-        settings = apply_overrides(Settings(), args)
-    window = MainWindow(settings, settings_file=settings_file, policy=args.policy)
+    store = SettingsStore(settings_file, overrides=launch_overrides(args))
+    window = MainWindow(store, policy=args.policy)
+    if store.error is not None:  # said, not in the way: a modal box would hold up `--task ... --exit-when-done`
+        notice = QMessageBox(QMessageBox.Icon.Warning, "deskpilot", "", parent=window)
+        notice.setTextFormat(Qt.TextFormat.PlainText)
+        notice.setText(
+            f"Your settings could not be read, using defaults:\n{store.error}\n\n"
+            "The file is kept as it is; if you change a setting, it is moved aside, not overwritten."
+        )
+        notice.setModal(False)
+        QTimer.singleShot(0, notice.show)
     bridge.line.connect(window.append_log)
     screen = app.primaryScreen().availableGeometry()
     if args.geometry:

@@ -1,8 +1,12 @@
-"""Calibration from the window: the current backend clicks the practice board's targets (nothing executes)."""
+"""Calibration from the window: the current backend clicks the practice board's targets (nothing executes).
+
+`Calibration` runs a CalibrationWorker on a QThread and says the result in one line."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal, Slot
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from agent.backends.registry import BackendSettings, backend_family, make_backend
 from agent.calibration import run_calibration
@@ -47,3 +51,60 @@ class CalibrationWorker(QObject):
         finally:
             if backend is not None:
                 backend.close()
+
+
+STOP_WAIT_MS = 5000
+
+
+class Calibration(QObject):
+    progress = Signal(str)  # a line per target
+    finished = Signal(str)  # the result (or the failure) in one line
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._run: tuple[QThread, CalibrationWorker] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    def start(self, request: Any, targets: dict[str, Rect]) -> None:
+        """`request`: the window's RunRequest (backend, family, stop key)."""
+        if self._run is not None:
+            return
+        thread = QThread(self)
+        worker = CalibrationWorker(request.backend, request.family, targets, stop_key=request.stop_key)
+        worker.moveToThread(thread)
+        worker.progress.connect(self.progress)
+        worker.done.connect(self._on_done)
+        thread.started.connect(worker.run)
+        self._run = (thread, worker)
+        thread.start()
+
+    def shutdown(self, reason: str) -> None:
+        if self._run is not None:
+            thread, worker = self._run
+            worker.stop_flag.stop(reason)
+            thread.quit()
+            thread.wait(STOP_WAIT_MS)
+
+    def _on_done(self, result: object) -> None:
+        if self._run is not None:
+            self._run[0].quit()
+            self._run[0].wait(STOP_WAIT_MS)
+        self._run = None
+        self.finished.emit(calibration_summary(result))
+
+
+def calibration_summary(result: object) -> str:
+    """One line for a CalibrationReport, or for the error message a failed calibration gave."""
+    if isinstance(result, str):
+        return f"Calibration failed: {result}"
+    report: Any = result
+    offsets = (
+        ""
+        if report.mean_offset_px is None
+        else f", mean offset {report.mean_offset_px:.1f} px, worst {report.worst_offset_px:.1f} px"
+    )
+    diagnosis = f" {report.diagnosis}" if report.diagnosis else ""
+    return f"Calibration: {report.hits}/{report.total} targets hit{offsets}.{diagnosis}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.session import default_sessions_dir, new_session_folder
-from agent.settings import Settings
+from app.settings import Settings
 
 
 def sessions_root(settings: Settings) -> Path:

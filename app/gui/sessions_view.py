@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -30,10 +29,12 @@ from agent.session import Session, delete_session, list_sessions, read_session
 from agent.session.export import export_session
 from agent.session.replay import ReplayFinished, ReplayOptions, replay_session
 from app.desktop import DesktopOptions, open_desktop
+from app.gui.plain_text import plain_label
 from app.gui.preview import PreviewView
 from sandbox.actions import describe
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
+from sandbox.policy import load_policy
 from sandbox.stop import StopFlag
 
 EXPORTS = {
@@ -118,10 +119,8 @@ class SessionBrowser(QDialog):
         self.preview = PreviewView()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self.show_step)
-        self.step_label = QLabel("")
-        self.step_label.setWordWrap(True)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.step_label = plain_label(wrap=True)
+        self.status = plain_label(wrap=True)
         self.dry_run = QCheckBox("Dry run")
         self.replay_button = QPushButton("Replay")
         self.export_format = QComboBox()
@@ -254,7 +253,8 @@ class SessionBrowser(QDialog):
 
     def export(self, fmt: str, path: Path) -> Path:
         assert self.session is not None
-        export_session(self.session, fmt, path)  # type: ignore[arg-type]
+        policy = load_policy(self.policy).with_forbidden_hotkey(self.stop_key)  # a script leaves the sandbox
+        export_session(self.session, fmt, path, policy=policy)
         self.status.setText(f"Exported to {path}")
         return path
 
@@ -267,7 +267,7 @@ class SessionBrowser(QDialog):
         if path:
             try:
                 self.export(fmt, Path(path))
-            except (AgentError, OSError) as exc:
+            except (AgentError, SandboxError, OSError) as exc:
                 self.status.setText(f"Export failed: {exc}")
 
     def _on_delete_clicked(self) -> None:

@@ -5,11 +5,10 @@ platformdirs config folder; the policy is validated by the sandbox's own loader 
 from __future__ import annotations
 
 import dataclasses
-import os
+import sys
 from pathlib import Path
 
 import tomli_w
-import tomllib
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QMouseEvent
@@ -33,10 +32,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent.backends.registry import BACKENDS
 from agent.families import FAMILIES
-from agent.settings import BACKEND_NAMES, MODES, Settings
+from app.gui.plain_text import plain_label
 from app.gui.preview import pixmap_from
+from app.settings import MODES, Settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 from sandbox.errors import KeyNameError, PolicyError
+from sandbox.files import write_atomically
 from sandbox.geometry import Rect
 from sandbox.keys import normalize_combo, split_combo
 from sandbox.policy import Policy, combo_text, load_policy, parse_policy, user_policy_path
@@ -49,7 +56,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("deskpilot settings")
         self._settings = settings
         self.policy_file = policy_file or user_policy_path()
-        self.error_label = QLabel("")
+        self.error_label = plain_label(wrap=True)
         self.error_label.setStyleSheet("color: #c0392b")
         tabs = QTabWidget()
         tabs.addTab(self._model_tab(settings), "Model")
@@ -68,7 +75,7 @@ class SettingsDialog(QDialog):
         page, form = QWidget(), QFormLayout()
         page.setLayout(form)
         self.backend = QComboBox()
-        self.backend.addItems(list(BACKEND_NAMES))
+        self.backend.addItems(list(BACKENDS))
         self.backend.setCurrentText(s.backend)
         self.model = QLineEdit(s.model)
         self.model.setPlaceholderText("a model folder or a Hugging Face id, e.g. Qwen/Qwen2.5-VL-7B-Instruct")
@@ -128,7 +135,7 @@ class SettingsDialog(QDialog):
         region_buttons.addWidget(pick)
         region_buttons.addWidget(remove)
         form.addRow("Stop key", self.stop_key)
-        form.addRow(QLabel(f"Policy file: {self.policy_file}"))
+        form.addRow(plain_label(f"Policy file: {self.policy_file}"))
         for label, widget in (
             ("Max text length", self.max_text),
             ("Actions per minute", self.rate),
@@ -228,9 +235,7 @@ class SettingsDialog(QDialog):
             return
         if policy != self._policy:
             self.policy_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.policy_file.with_suffix(".toml.tmp")
-            tmp.write_text(policy_to_toml(policy), encoding="utf-8")
-            os.replace(tmp, self.policy_file)
+            write_atomically(self.policy_file, policy_to_toml(policy).encode("utf-8"))
         self._settings = settings
         super().accept()
 

@@ -17,8 +17,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from agent.families import get_family, model_input_size
-from agent.settings import Settings
 from app.gui.main_window import MainWindow
+from app.settings import SettingsStore
 
 WIDTH_PX = 1600  # the saved picture's width (the screen is scaled down to it)
 THOUGHT = "The form is filled in. The Submit button is under the fields, so I click it to send the form."
@@ -35,7 +35,8 @@ def take(out: Path) -> None:
     folder = Path(tempfile.gettempdir()) / "deskpilot-snapshot"  # a fixed name: the picture shows it
     folder.mkdir(exist_ok=True)
     script = folder / "script.jsonl"
-    window = MainWindow(Settings(backend="scripted", script=str(script), record=False), settings_file=folder / "s.toml")
+    store = SettingsStore(folder / "s.toml", overrides={"backend": "scripted", "script": str(script), "record": False})
+    window = MainWindow(store)
     screen = app.primaryScreen().geometry()
     window.setGeometry(screen.width() - 900, 0, 900, screen.height() - 40)
     window.show()

@@ -9,7 +9,18 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
+from agent.events import (
+    ActionBlocked,
+    ActionExecuted,
+    ActionProposed,
+    ActionRejected,
+    ModelReplied,
+    ParseFailed,
+    ReplyParsed,
+    ScreenCaptured,
+)
 from agent.parsing import ParsedAction
+from app.gui.plain_text import plain_tooltip
 from app.gui.preview import pixmap_from
 from sandbox.actions import Action, describe
 from sandbox.geometry import ModelFrame
@@ -75,12 +86,39 @@ class Timeline(QListWidget):
             item = self.item(row)
             if item.data(Qt.ItemDataRole.UserRole) == step:
                 item.setText(record.summary())
-                item.setToolTip(record.thought or "")
+                item.setToolTip(plain_tooltip(record.thought or ""))
                 if record.image is not None and item.icon().isNull():
                     thumb = record.image.copy()
                     thumb.thumbnail((THUMB.width(), THUMB.height()))
                     item.setIcon(QIcon(pixmap_from(thumb)))
                 return
+
+    def on_event(self, event: object) -> None:
+        """Keep the step's row up to date with the run's events."""
+        step = getattr(event, "step", None)
+        if not isinstance(step, int):
+            return
+        record = self.record(step)
+        match event:
+            case ScreenCaptured():
+                record.image, record.frame, record.capture_ms = event.model_image, event.frame, event.capture_s * 1000
+            case ModelReplied():
+                record.model_s = event.elapsed_s
+            case ReplyParsed():
+                record.thought = event.thought
+            case ParseFailed():
+                record.outcome = "unusable reply"
+            case ActionProposed():
+                record.proposals.append((event.parsed, event.verdict.verdict, event.verdict.rule))
+            case ActionExecuted():
+                record.executed.append(event.action)
+                record.execute_ms += event.execute_s * 1000
+                record.outcome = "ran" + (" (point moved by you)" if event.edited else "")
+            case ActionBlocked():
+                record.outcome = f"refused: {event.verdict.rule}"
+            case ActionRejected():
+                record.outcome = "rejected" + (f": {event.note}" if event.note else "")
+        self.refresh(step)
 
     def _on_row_changed(self, row: int) -> None:
         if row >= 0:

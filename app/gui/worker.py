@@ -24,6 +24,8 @@ from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.loop import Approve, Decision, RunOptions, run_task
 from agent.session import SessionRecorder
 from app.desktop import DesktopOptions, open_desktop
+from app.gui.recording import new_session_dir
+from app.settings import Settings
 from sandbox.actions import Finish, Wait
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
@@ -49,6 +51,34 @@ class RunRequest:
     record_dir: Path | None = None  # None: do not record
     min_pixels: int | None = None
     max_pixels: int | None = None
+
+    @classmethod
+    def for_task(cls, task: str, settings: Settings, *, policy: Path | None = None) -> RunRequest:
+        """The run the window's settings describe; a new session folder when runs are recorded."""
+        s = settings
+        target = {"transformers": s.model, "openai": s.endpoint, "scripted": s.script}.get(s.backend, "")
+        backend = BackendSettings(
+            s.backend,
+            model=s.model if s.backend == "transformers" else None,
+            endpoint=target if s.backend == "openai" else None,
+            script=Path(target) if s.backend == "scripted" and target else None,
+            min_pixels=s.min_pixels or None,
+            max_pixels=s.max_pixels or None,
+        )
+        return cls(
+            task=task,
+            backend=backend,
+            family=s.family,
+            mode=s.mode,
+            countdown_s=s.countdown_s,
+            max_steps=s.max_steps,
+            stop_key=s.stop_key,
+            policy=policy,
+            driver=s.driver,
+            record_dir=new_session_dir(s, task) if s.record else None,
+            min_pixels=s.min_pixels or None,
+            max_pixels=s.max_pixels or None,
+        )
 
 
 class RunWorker(QObject):
