@@ -2,7 +2,7 @@
 
 One function, `model_input_size`, decides the image size the model gets; the image preparation and
 the coordinate conversion both go through it (via `model_frame`), so they can never disagree.
-Sources for every number: shared/reference/model-formats.md §3 (processor configs of each family).
+Sources for every number: docs/model-formats.md §4 (processor configs of each family).
 """
 
 from __future__ import annotations

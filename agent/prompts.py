@@ -1,4 +1,4 @@
-"""Prompts per family, as the models were trained (shared/reference/model-formats.md §1.5, §2).
+"""Prompts per family, as the models were trained (docs/model-formats.md §2, §3).
 
 - qwen2.5-vl: the Qwen-Agent computer_use tool (11 actions) in a Nous/Hermes tool system prompt, with the
   display size set to the smart-resized image size (its coordinates are pixels of that image).

@@ -1,4 +1,4 @@
-"""Imports point one way: app -> agent -> sandbox (shared/STYLE.md).
+"""Imports point one way: app -> agent -> sandbox (README.md, Layout).
 
 Two checks: a static one over every import statement in the source, and a live one that imports each
 package in a fresh interpreter and looks at sys.modules (nothing heavy or display-bound at import time).

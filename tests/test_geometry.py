@@ -42,7 +42,7 @@ def test_smart_resize_matches_transformers_for_thousands_of_sizes() -> None:
 
 @pytest.mark.parametrize(
     ("family", "screen", "resized"),
-    [  # shared/reference/model-formats.md §3.4
+    [  # docs/model-formats.md §4
         ("qwen2.5-vl", (1920, 1080), (1932, 1092)),
         ("qwen2.5-vl", (2560, 1440), (2548, 1428)),
         ("qwen2.5-vl", (3840, 2160), (3836, 2156)),

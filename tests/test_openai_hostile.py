@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from loguru import logger
-from PIL import Image
 
 from agent.backends.base import ModelRequest
 from agent.backends.openai_compat import OpenAIBackend
@@ -27,13 +26,12 @@ from agent.loop import RunOptions, run_task
 from agent.parsing import parse_reply
 from agent.prompts import build_messages
 from sandbox.actions import Finish
-from sandbox.capture import Screenshot
 from sandbox.drivers import DryRunDriver
 from sandbox.executor import Executor
-from sandbox.geometry import ScreenGeometry
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
+from tests.helpers.fake_screen import FakeScreen
 from tests.helpers.fault_server import FaultServer, completion, drip, hold, reply, unsized
 
 FAMILY = get_family("qwen2.5-vl")
@@ -212,20 +210,6 @@ def test_unparseable_tool_call_arguments_stay_one_refused_call(server: FaultServ
 # -- the same through the whole loop: a still screen, the dry-run driver, the default policy -------------
 
 
-class StillScreen:
-    """One 1920x1080 monitor showing the same desktop image on every grab (the loop's only other edge)."""
-
-    def __init__(self) -> None:
-        self.screen = ScreenGeometry.single(*SCREEN)
-        self.image: Image.Image = desktop_image(*SCREEN)
-
-    def geometry(self) -> ScreenGeometry:
-        return self.screen
-
-    def grab(self, monitor: int = 0, *, mask: object = ()) -> Screenshot:
-        return Screenshot(self.image, self.screen.monitors[0], 0, self.screen, None, time.time(), 0.0)
-
-
 def text_chars(body: dict[str, Any]) -> int:
     """Characters of text in a request's messages (the images left out)."""
     total = 0
@@ -237,7 +221,7 @@ def text_chars(body: dict[str, Any]) -> int:
 
 
 def run(model: OpenAIBackend) -> tuple[list[Event], DryRunDriver]:
-    screen, driver = StillScreen(), DryRunDriver()
+    screen, driver = FakeScreen(*SCREEN), DryRunDriver()
     executor = Executor(
         checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=StopFlag(), pace=False
     )

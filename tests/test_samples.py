@@ -1,4 +1,4 @@
-"""Every real model reply in shared/reference/format_samples.jsonl, table-driven.
+"""Every real model reply in tests/data/format_samples.jsonl, table-driven.
 
 Well-formed replies of our families parse to their expected action and point; malformed ones give a
 ParseError or a documented repair (listed here with the repair it gets). Screen size: the sample's
@@ -16,9 +16,7 @@ from agent.errors import ParseError
 from agent.families import get_family, model_frame, model_input_size
 from agent.parsing import parse_reply
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "format_samples.jsonl"
-if not SAMPLES.exists():  # CI's clean clone has no ../shared: use the copy kept with the tests
-    SAMPLES = Path(__file__).with_name("data") / "format_samples.jsonl"
+SAMPLES = Path(__file__).with_name("data") / "format_samples.jsonl"
 DEFAULT_SCREEN = (2000, 2000)
 
 FAMILY_OF: dict[int, str] = {

@@ -72,7 +72,7 @@ def test_processor_resizes_as_the_family_says(
 
 
 def test_known_token_counts(tiny_model_dir: TinyDir) -> None:
-    """The table of shared/reference/model-formats.md §3.4, through the real processors."""
+    """The table of docs/model-formats.md §4, through the real processors."""
     cases = [
         ("qwen2.5-vl", None, 2691),
         ("qwen2.5-vl", LOW_BUDGET["qwen2.5-vl"], 1222),

@@ -32,7 +32,6 @@ SCHEMA_VERSION = 1
 HEADER = "header.json"
 STEPS = "steps.jsonl"
 IMAGES = "images"
-TMP_SUFFIX = ".tmp"
 KNOWN_ENTRIES = frozenset({HEADER, STEPS, IMAGES})
 SLUG_CHARS = 40
 FOLDER_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"

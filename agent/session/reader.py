@@ -25,7 +25,6 @@ from agent.session.format import (
     SCHEMA_VERSION,
     STEPS,
     STEPS_LIMIT_BYTES,
-    TMP_SUFFIX,
 )
 from agent.session.records import (
     ActionRecord,
@@ -41,6 +40,7 @@ from agent.session.records import (
     StepEvent,
     StepRecord,
 )
+from sandbox.files import TMP_SUFFIX
 
 __all__ = [
     "ActionRecord",

@@ -3,7 +3,7 @@
 The weights are random, everything else is the real thing at toy size: the model class, the vision
 patch/merge/temporal geometry (so image token counts follow the real formula), a byte-level BPE
 tokenizer with the Qwen special tokens, the family's chat template, and processor configs in the
-exact format of the published repositories (shared/reference/model-formats.md §2.1, §3.3).
+exact format of the published repositories (docs/model-formats.md §4, §5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A real two-monitor X desktop for tests: Xorg with the dummy driver (shared/reference/multi-monitor-x.md).
+"""A real two-monitor X desktop for tests: Xorg with the dummy driver (the recipe is in docs/testing.md).
 
 Layout: left 1920x1080 at (0, 0), right 1280x1024 at (1920, 0), one 3200x1080 framebuffer. The strip
 x >= 1920, y >= 1024 lies on no monitor.
