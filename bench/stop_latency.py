@@ -1,4 +1,4 @@
-"""How fast the stop key and the user's own input end a run that is acting (shared/CONTRACT.md: 200 ms).
+"""How fast the stop key and the user's own input end a run that is acting (the stop key is promised to work within milliseconds).
 
 Runs on its own Xvfb (so it never touches your desktop). Each trial starts a long sequence of actions on a
 worker thread (typing and pointer moves through the pynput driver), then presses the stop key (or moves the
