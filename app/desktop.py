@@ -28,7 +28,8 @@ from sandbox.display import IsolatedDisplay
 from sandbox.drivers import DryRunDriver, make_driver
 from sandbox.executor import Executor
 from sandbox.geometry import Rect, ScreenGeometry
-from sandbox.policy import Policy, PolicyChecker, load_policy
+from sandbox.policy import Policy, PolicyChecker
+from sandbox.policy_file import load_policy
 from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
 
 RESUME_AFTER_IDLE_S = 3.0  # the command line goes on once the person's own input has been idle this long

@@ -12,7 +12,8 @@ from sandbox.drivers import DryRunDriver
 from sandbox.errors import PausedByUserError, StoppedError, UncheckedActionError
 from sandbox.executor import CheckedAction, Executor, Performed, Refused
 from sandbox.geometry import Monitor, ScreenGeometry
-from sandbox.policy import Allow, Confirm, Deny, Policy, PolicyChecker, parse_policy
+from sandbox.policy import Allow, Confirm, Deny, Policy, PolicyChecker
+from sandbox.policy_file import parse_policy
 from sandbox.stop import StopFlag
 
 SCREEN = ScreenGeometry((Monitor(0, 0, 1920, 1080), Monitor(1920, 0, 1280, 1024)))

@@ -20,7 +20,8 @@ import pytest
 from agent.session import Session, read_session
 from agent.session.export import export_session, python_script
 from sandbox.actions import Action, Click, Hotkey, Type, Wait
-from sandbox.policy import Policy, default_policy_path, load_policy
+from sandbox.policy import Policy
+from sandbox.policy_file import default_policy_path, load_policy
 from sandbox.stop import DEFAULT_STOP_KEY
 from tests.helpers.sessions import record_session
 from tests.helpers.target import TargetWindow

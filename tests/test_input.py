@@ -12,7 +12,8 @@ from sandbox.actions import Action, Click, Drag, Hotkey, Scroll, Type
 from sandbox.capture import ScreenCapture
 from sandbox.drivers import make_driver
 from sandbox.executor import Executor, Performed
-from sandbox.policy import Deny, Policy, PolicyChecker, parse_policy
+from sandbox.policy import Deny, Policy, PolicyChecker
+from sandbox.policy_file import parse_policy
 from sandbox.stop import StopFlag
 from tests.helpers.target import TargetWindow
 

@@ -14,24 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox import policy as policy_module
+from sandbox import policy_file as policy_module
 from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
 from sandbox.errors import PolicyError
 from sandbox.geometry import Monitor, Rect, ScreenGeometry
-from sandbox.policy import (
-    ALLOW,
-    Allow,
-    Confirm,
-    Deny,
-    Policy,
-    PolicyChecker,
-    Verdict,
-    default_policy_path,
-    load_policy,
-    parse_combo,
-    parse_policy,
-    user_policy_path,
-)
+from sandbox.policy import ALLOW, Allow, Confirm, Deny, Policy, PolicyChecker, Verdict, parse_combo
+from sandbox.policy_file import default_policy_path, load_policy, parse_policy, user_policy_path
 
 ROOT = Path(__file__).resolve().parents[1]
 # left 1920x1080 at 0,0; right 1280x1024 at 1920,0: the strip x >= 1920, y >= 1024 is on no monitor
@@ -721,7 +709,7 @@ def test_digest_is_stable_and_tracks_every_rule() -> None:
 
 
 def test_digest_does_not_depend_on_the_hash_seed() -> None:
-    code = "from sandbox.policy import load_policy, default_policy_path; print(load_policy(default_policy_path()).digest())"
+    code = "from sandbox.policy_file import default_policy_path, load_policy; print(load_policy(default_policy_path()).digest())"
     seen = set()
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -11,7 +11,7 @@ from agent.session import read_session
 from agent.session.export import FORMATS, export_session
 from app.cli import EXIT_OK, fail
 from app.terminal import printable
-from sandbox.policy import load_policy
+from sandbox.policy_file import load_policy
 from sandbox.stop import DEFAULT_STOP_KEY
 
 WHAT = {"python": "step(s) of actions", "html": "step(s)", "jsonl": "training example(s)"}

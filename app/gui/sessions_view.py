@@ -34,7 +34,7 @@ from app.gui.preview import PreviewView
 from sandbox.actions import describe
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
-from sandbox.policy import load_policy
+from sandbox.policy_file import load_policy
 from sandbox.stop import StopFlag
 
 EXPORTS = {

@@ -46,8 +46,8 @@ from sandbox.errors import KeyNameError, PolicyError
 from sandbox.files import write_atomically
 from sandbox.geometry import Rect
 from sandbox.keys import normalize_combo, split_combo
-from sandbox.policy import Policy, combo_text, load_policy, parse_policy, user_policy_path
-from sandbox.policy_toml import policy_to_toml
+from sandbox.policy import Policy, combo_text
+from sandbox.policy_file import load_policy, parse_policy, policy_to_toml, user_policy_path
 
 
 class SettingsDialog(QDialog):

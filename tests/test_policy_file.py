@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from sandbox.geometry import Rect
-from sandbox.policy import Policy, parse_combo, parse_policy
-from sandbox.policy_toml import policy_to_toml
+from sandbox.policy import Policy, parse_combo
+from sandbox.policy_file import parse_policy, policy_to_toml
 
 
 def test_default_policy_round_trips() -> None:
