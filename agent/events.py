@@ -102,6 +102,16 @@ class ActionBlocked:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionDeferred:
+    """Not run now: deskpilot's own window lay over the point and moved away; the screen is looked at again."""
+
+    step: int
+    index: int
+    action: Action
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ActionRejected:
     """The user said no in approve mode; the note goes back to the model."""
 
@@ -152,6 +162,7 @@ Event = (
     | ActionProposed
     | ActionBlocked
     | ActionRejected
+    | ActionDeferred
     | ActionExecuted
     | RunPaused
     | RunResumed

@@ -20,6 +20,7 @@ from agent.backends.base import Backend, ModelRequest
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
     ActionBlocked,
+    ActionDeferred,
     ActionExecuted,
     ActionProposed,
     ActionRejected,
@@ -40,7 +41,7 @@ from agent.imaging import difference, fingerprint, prepare_image
 from agent.parsing import ParsedAction, parse_reply, shorten_reply
 from agent.prompts import Turn, build_messages
 from agent.waits import Capturer, settle, wait_if_paused
-from sandbox.actions import Action, Finish, Wait
+from sandbox.actions import Action, Finish, Wait, action_points
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
 from sandbox.geometry import Rect
@@ -64,6 +65,11 @@ class Reject:
 
 Decision = Approve | Reject
 Approver = Callable[[ActionProposed], Decision]
+MakeRoom = Callable[[Action], bool]
+DEFERRED = (
+    "deskpilot's own window was over that point and has moved out of the way; look at the screen again and "
+    "act on what is there"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +110,15 @@ def run_task(
     options: RunOptions = RunOptions(),
     approve: Approver | None = None,
     own_windows: Callable[[], Sequence[Rect]] = tuple,
+    make_room: MakeRoom | None = None,
 ) -> Iterator[Event]:
-    """Run one task; yields events and ends with exactly one RunFinished."""
+    """Run one task; yields events and ends with exactly one RunFinished.
+
+    `own_windows`: deskpilot's windows as the model must not see them (greyed out of each capture).
+    `make_room`: asked before a proposed action with a point is checked; True means one of deskpilot's own
+    windows lay over the point and has moved away, so the action is not run and the step is looked at again
+    (the model may have been looking at deskpilot's window rather than at what is under it).
+    """
     stop = executor.stop
     lo = options.min_pixels if options.min_pixels is not None else family.min_pixels
     hi = options.max_pixels if options.max_pixels is not None else family.max_pixels
@@ -213,7 +226,7 @@ def run_task(
                     yield RunFinished("failure", "stuck: the same action kept leaving the screen unchanged", state.step)
                     return
                 continue
-            outcome = yield from _act(state, parsed.actions, executor, approve, options)
+            outcome = yield from _act(state, parsed.actions, executor, approve, options, make_room)
             history.append(Turn(turn_image, kept, state.feedback))
             if state.feedback is None:  # every action ran: remember them to notice a repeat on an unchanged screen
                 state.last_actions, state.last_print = actions, print_now
@@ -236,11 +249,20 @@ def run_task(
 
 
 def _act(
-    state: _State, parsed: tuple[ParsedAction, ...], executor: Executor, approve: Approver | None, options: RunOptions
+    state: _State,
+    parsed: tuple[ParsedAction, ...],
+    executor: Executor,
+    approve: Approver | None,
+    options: RunOptions,
+    make_room: MakeRoom | None,
 ) -> Generator[Event, None, RunFinished | None]:
     """Check, approve and execute a step's actions in order. Returns a RunFinished when the run ends here."""
     state.feedback = None
     for index, proposal in enumerate(parsed):
+        if make_room is not None and action_points(proposal.action) and make_room(proposal.action):
+            yield ActionDeferred(state.step, index, proposal.action, DEFERRED)
+            state.feedback = f"Not done: {DEFERRED}."
+            return None
         t0 = time.perf_counter()
         checked = executor.check(proposal.action, confirmed=options.yes)
         proposed = ActionProposed(state.step, index, proposal, checked.verdict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.events import (
     ActionBlocked,
+    ActionDeferred,
     ActionExecuted,
     ActionRejected,
     Event,
@@ -41,6 +42,8 @@ def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | N
         return f"step {event.step}: unusable reply: {event.error}"
     if isinstance(event, ActionBlocked):
         return f"step {event.step}: refused {describe(event.action)} ({event.verdict.rule}: {event.verdict.reason})"
+    if isinstance(event, ActionDeferred):
+        return f"step {event.step}: not yet {describe(event.action)}: {event.reason}"
     if isinstance(event, ActionRejected):
         return f"step {event.step}: rejected {describe(event.action)}"
     if isinstance(event, ActionExecuted):

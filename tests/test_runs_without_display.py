@@ -103,3 +103,38 @@ def test_the_model_sees_the_screen_without_deskpilots_own_windows() -> None:
     own = Rect(1500, 0, 420, 1080, name="deskpilot")
     shot = screen.grab(0, mask=[own])
     assert shot.image.getpixel((1600, 500)) == (128, 128, 128) and shot.image.getpixel((100, 500)) == (10, 120, 200)
+
+
+def test_a_point_under_deskpilots_own_window_is_looked_at_again_before_anything_runs() -> None:
+    """The window in the way moves first; then the step starts over with a fresh capture and a new reply."""
+    from agent.events import ActionDeferred, ScreenCaptured
+
+    screen = FakeScreen()
+    asked: list[object] = []
+
+    def make_room(action: object) -> bool:
+        asked.append(action)
+        return len(asked) == 1  # in the way the first time only: it moved
+
+    driver = DryRunDriver()
+    executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry)
+    replies = [click(1800, 1000), click(1800, 1000), call("terminate", status="success")]
+    events = list(
+        run_task(
+            "click the corner",
+            backend=ScriptedBackend(replies),
+            family=FAMILY,
+            executor=executor,
+            capture=screen,
+            options=FAST,
+            make_room=make_room,
+        )
+    )
+    kinds = [type(e).__name__ for e in events]
+    deferred = kinds.index("ActionDeferred")
+    assert "ActionExecuted" not in kinds[:deferred] and ("move", 1800, 1000) in driver.calls
+    assert [type(e).__name__ for e in events[deferred + 1 :]].count("ScreenCaptured") >= 1  # captured again
+    first_capture_after = next(i for i, e in enumerate(events) if i > deferred and isinstance(e, ScreenCaptured))
+    executed = next(i for i, e in enumerate(events) if isinstance(e, ActionExecuted))
+    assert deferred < first_capture_after < executed
+    assert isinstance(events[deferred], ActionDeferred) and events[-1].outcome == "success"  # type: ignore[attr-defined]

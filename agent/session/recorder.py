@@ -29,6 +29,7 @@ from PIL import Image
 from agent.errors import SessionError
 from agent.events import (
     ActionBlocked,
+    ActionDeferred,
     ActionExecuted,
     ActionProposed,
     ActionRejected,
@@ -179,6 +180,7 @@ class SessionRecorder:
             ActionExecuted: self._executed,
             RunPaused: self._paused,
             RunResumed: self._resumed,
+            ActionDeferred: self._deferred,
             RunFinished: self._finished,
         }
 
@@ -302,6 +304,9 @@ class SessionRecorder:
 
     def _resumed(self, event: RunResumed) -> None:
         self._current(event.step).events.append(StepEvent("resumed", time.time()))
+
+    def _deferred(self, event: ActionDeferred) -> None:
+        self._current(event.step).events.append(StepEvent("deferred", time.time(), event.reason))
 
     def _finished(self, event: RunFinished) -> None:
         self._commit()

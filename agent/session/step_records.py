@@ -20,7 +20,7 @@ from sandbox.actions import Action, action_to_json
 from sandbox.policy import Verdict
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-StepEventKind = Literal["paused", "resumed"]
+StepEventKind = Literal["paused", "resumed", "deferred"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +209,10 @@ class ActionRecord:
 class StepEvent:
     kind: StepEventKind
     at: float  # time.time()
-    reason: str | None = None  # why it paused
+    reason: str | None = None  # why it paused, or why an action was deferred
 
     def to_json(self) -> dict[str, Any]:
-        if self.kind == "paused":
+        if self.kind in ("paused", "deferred"):
             return {"kind": self.kind, "reason": self.reason, "at": self.at}
         return {"kind": self.kind, "at": self.at}
 
@@ -223,4 +223,6 @@ class StepEvent:
             return cls("paused", f.number("at"), f.text_or_null("reason"))
         if kind == "resumed":
             return cls("resumed", f.number("at"))
-        f.fail(f"event kind must be paused or resumed, got {kind!r:.60}")
+        if kind == "deferred":
+            return cls("deferred", f.number("at"), f.text_or_null("reason"))
+        f.fail(f"event kind must be paused, resumed or deferred, got {kind!r:.60}")
