@@ -15,7 +15,7 @@ SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip scrot \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
 	fonts-dejavu-core fonts-noto-cjk chromium
 
-.PHONY: run test lint system venv venv-test serve-venv bench screenshot clean
+.PHONY: run test lint system venv venv-test serve-venv bench screenshot report-picture clean
 
 run: system venv
 	$(BIN)/deskpilot gui --practice
@@ -31,9 +31,13 @@ lint: venv-test
 bench: system venv-test
 	$(BIN)/deskpilot bench
 
-# the README's picture of the real window, taken on a private Xvfb
+# the README's pictures of the real window and run panel, taken on a private Xvfb
 screenshot: system venv
-	xvfb-run -a -s "-screen 0 1920x1080x24 -noreset" $(BIN)/python -m app.gui.snapshot assets/window.png
+	xvfb-run -a -s "-screen 0 1920x1080x24 -noreset" $(BIN)/python -m app.gui.snapshot assets
+
+# the README's picture of the HTML report: a demo run recorded without a display, exported, shot in headless Chromium
+report-picture: system venv-test
+	$(BIN)/python -m tests.helpers.report_picture assets/report.png
 
 system:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "not Debian/Ubuntu: install Xvfb and Qt's X libraries yourself"; exit 0; }; \

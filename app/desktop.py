@@ -106,6 +106,8 @@ def open_desktop(
         if options.listen_for_stop_key:
             stack.enter_context(StopKeyListener(stop, options.stop_key))  # the person's display, always
         if not options.dry_run:
-            watcher = UserInputWatcher(stop, ledger, auto_resume_after_s=options.resume_after_idle_s, display=acting)
+            watcher = UserInputWatcher(
+                stop, ledger, auto_resume_after_s=options.resume_after_idle_s, display=acting, own_windows=own_windows
+            )
             stack.enter_context(watcher)
         yield Desktop(policy, executor, stop, capture, isolated)

@@ -12,6 +12,7 @@ Conversions are per axis (smart_resize does not keep the aspect ratio exactly).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,6 +61,31 @@ class Rect:
 
     def to_json(self) -> dict[str, Any]:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height, "name": self.name}
+
+
+def subtract(rect: Rect, covers: Sequence[Rect]) -> list[Rect]:
+    """The parts of `rect` that none of `covers` overlaps, as non-overlapping rects (named like `rect`)."""
+    parts = [rect]
+    for cover in covers:
+        left, top = cover.x, cover.y
+        right, bottom = cover.x + cover.width, cover.y + cover.height
+        kept: list[Rect] = []
+        for part in parts:
+            p_right, p_bottom = part.x + part.width, part.y + part.height
+            if right <= part.x or left >= p_right or bottom <= part.y or top >= p_bottom:
+                kept.append(part)  # no overlap
+                continue
+            if top > part.y:  # the band above the cover
+                kept.append(Rect(part.x, part.y, part.width, top - part.y, part.name))
+            if bottom < p_bottom:  # the band below
+                kept.append(Rect(part.x, bottom, part.width, p_bottom - bottom, part.name))
+            band_top, band_bottom = max(part.y, top), min(p_bottom, bottom)
+            if left > part.x:  # left of the cover, within its rows
+                kept.append(Rect(part.x, band_top, left - part.x, band_bottom - band_top, part.name))
+            if right < p_right:  # right of it
+                kept.append(Rect(right, band_top, p_right - right, band_bottom - band_top, part.name))
+        parts = kept
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sandbox.display import on_display
 from sandbox.errors import DriverError, PausedByUserError, StoppedError, first_line
+from sandbox.geometry import Rect
 from sandbox.keys import normalize_combo, normalize_key, split_combo
 
 DEFAULT_STOP_KEY = "ctrl+alt+x"
@@ -268,7 +269,9 @@ class UserInputWatcher:
 
     Our own input is recognised by the ledger: pointer motion to a point we moved to, and key or button
     events while (or just after) a driver call. Platforms that flag injected events (Windows, macOS) are
-    trusted too. `display` (X11): the display the agent acts on (default $DISPLAY).
+    trusted too. `display` (X11): the display the agent acts on (default $DISPLAY). The pointer on deskpilot's
+    own windows (`own_windows`: the run panel's Approve, Pause, Stop) is the person steering the run, not
+    taking it over: it does not pause.
     """
 
     def __init__(
@@ -278,20 +281,25 @@ class UserInputWatcher:
         *,
         auto_resume_after_s: float | None = None,
         display: str | None = None,
+        own_windows: Callable[[], Sequence[Rect]] = tuple,
     ) -> None:
         self.flag = flag
         self.ledger = ledger
         self.display = display
+        self.own_windows = own_windows
         self.auto_resume_after_s = auto_resume_after_s  # None: only an explicit resume() (the window's button)
         self.last_user_input = 0.0
         self._listeners: list[Any] = []
         self._resumer: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def _user(self, what: str) -> None:
+    def _user(self, what: str, at: tuple[float, float] | None = None) -> None:
         self.last_user_input = time.monotonic()
-        if self.ledger.is_armed:
-            self.flag.pause(f"paused: you used the {what} while deskpilot was acting")
+        if not self.ledger.is_armed:
+            return
+        if at is not None and any(rect.contains(*at) for rect in self.own_windows()):
+            return  # on deskpilot's own window: steering the run, not taking it over
+        self.flag.pause(f"paused: you used the {what} while deskpilot was acting")
 
     def _auto_resume(self) -> None:
         """Resume a paused run once the user has left mouse and keyboard alone for a while."""
@@ -310,15 +318,15 @@ class UserInputWatcher:
 
         def on_move(x: float, y: float, injected: bool = False) -> None:
             if not injected and not self.ledger.is_own_point(x, y):
-                self._user("mouse")
+                self._user("mouse", (x, y))
 
         def on_click(x: float, y: float, button: Any, pressed: bool, injected: bool = False) -> None:
             if not injected and not (self.ledger.busy() and self.ledger.is_own_point(x, y)):
-                self._user("mouse")
+                self._user("mouse", (x, y))
 
         def on_scroll(x: float, y: float, dx: int, dy: int, injected: bool = False) -> None:
             if not injected and not (self.ledger.busy() and self.ledger.is_own_point(x, y)):
-                self._user("mouse wheel")
+                self._user("mouse wheel", (x, y))
 
         def on_key(key: Any, injected: bool = False) -> None:
             if not injected and not self.ledger.busy():

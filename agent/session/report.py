@@ -2,13 +2,13 @@
 
 A session is untrusted input: every value from it goes through `_e` (html.escape) on its way into the
 page, whatever its type or however it was checked when read; screenshots are decoded from their checked
-PNG bytes (Session.image) and embedded re-encoded as JPEG.
+PNG bytes (Session.image) and embedded re-encoded; a Content-Security-Policy allows nothing but inline
+style and data: images, so even markup that slipped through could neither run nor fetch.
 
-Each step shows its screenshot (downscaled, JPEG, inline as a data URL) with the actions drawn on it by
-PIL: a crosshair at each click, the model's box, an arrow for a drag or a scroll; typed text and keys are
-the caption under it (the browser draws any script; PIL's font might not). Then the thought, the verdict
-and rule of every action, what ran, the timings, and the raw reply in a collapsible <details>.
-"""
+Laid out for a person reviewing a run: a summary, a step list that jumps to each step, the details that
+apply to the backend; per step, a magnified crop of the full-resolution screenshot around every point an
+action names (the crosshair on the point's own pixel) beside the whole screenshot with the actions drawn
+on it (typed text and keys as captions: the browser draws any script, PIL's font might not)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import base64
 import html
 import io
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.session.records import ActionRecord, Session, StepRecord
+from agent.session.records import ActionRecord, Header, Session, StepRecord
 from sandbox.actions import Action, Click, Drag, Move, Scroll, describe
 
 THUMB_WIDTH_PX = 1024
@@ -29,23 +29,57 @@ JPEG_QUALITY = 80
 COLOURS = {"ran": (0, 170, 60), "refused": (220, 30, 30), "not run": (240, 140, 0), "box": (30, 120, 255)}
 CROSS_PX = 14
 HALO = (255, 255, 255)
-_At = Callable[[float, float], tuple[float, float]]  # screen point -> thumbnail pixel
+CROP_PX = (120, 80)  # screenshot (physical) pixels around a point: a button with its label
+CROP_ZOOM = 3  # each screenshot pixel becomes a 3x3 block (nearest neighbour): 360x240, the recorded pixels
+CROP_ARM_PX = 33  # crosshair arm in the crop: 11 screenshot pixels each way
+CROP_LINE_PX = (CROP_ZOOM + 2, CROP_ZOOM)  # halo, line: the line is the point's own row and column of pixels
+CROP_RING_PX = 16  # the ring around a click in the crop
+# What a header's fields mean for the backend that wrote it: the OCR grounder has no model, family or image
+# budget (it answers in qwen2.5-vl's syntax, which the header records as the family); a script has no model.
+NO_MODEL_BACKENDS = frozenset({"ocr", "scripted"})
+NO_FAMILY_BACKENDS = frozenset({"ocr"})
+TONES = {"success": "good", "failure": "bad", "refused": "bad", "error": "bad"}  # else "warn"
+_At = Callable[[float, float], tuple[float, float]]  # screen point -> pixel of the picture drawn on
+_Colour = tuple[int, int, int]
+_Segment = tuple[tuple[float, float], tuple[float, float]]
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:16px;color:#222}
-h1{font-size:22px;margin:0 0 8px}h2{font-size:18px;margin:0 0 8px}
-table{border-collapse:collapse;margin:6px 0}
-td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}
-section.step{border:1px solid #bbb;border-radius:6px;padding:12px;margin:16px 0}
-figure{margin:0}figure img{max-width:100%;border:1px solid #999}
-figcaption{font-family:monospace;margin:4px 0;white-space:pre-wrap}
+*{box-sizing:border-box}a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1240px;padding:18px 24px 40px;color:#1d2126}
+.kicker{margin:0;color:#5f6670;font-size:13px;letter-spacing:.04em;text-transform:uppercase}
+h1{font-size:24px;margin:2px 0 12px;overflow-wrap:anywhere}h2{font-size:17px;margin:0 0 8px}
+.outcome{border:1px solid;border-radius:8px;padding:9px 14px;margin:0 0 12px}.outcome p{margin:2px 0}
+.good{background:#ebf7ef;border-color:#98d2ad}.bad{background:#fdeded;border-color:#eca5a5}
+.warn{background:#fff5e3;border-color:#eec57c}.facts{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 18px}
+.facts div{border:1px solid #d8dce3;border-radius:8px;padding:5px 14px;background:#f6f7f9;min-width:110px}
+.facts dt{font-size:12px;color:#5f6670;letter-spacing:.04em;text-transform:uppercase}
+.facts dd{margin:0;font-size:17px;font-weight:600;overflow-wrap:anywhere}
+.overview{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(460px,100%),1fr));gap:14px 24px}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e1e4e9;padding:3px 8px;text-align:left}
+th{font-weight:600;color:#394049;white-space:nowrap;vertical-align:top}td{overflow-wrap:anywhere}
+.steplist td:first-child{white-space:nowrap}.steplist td.t{white-space:nowrap;color:#5f6670;text-align:right}
+section.step{border:1px solid #d0d5dd;border-radius:8px;padding:12px 16px;margin:22px 0}
+section.step h2{display:flex;gap:12px;align-items:baseline}h2 small{color:#5f6670;font-weight:normal;font-size:14px}
+a.top{margin-left:auto;font-size:13px;font-weight:normal}.view{display:flex;flex-wrap:wrap;gap:14px;align-items:start}
+.crops{flex:0 1 362px;display:flex;flex-direction:column;gap:10px;max-width:100%}.whole{flex:1 1 480px;min-width:0}
+figure{margin:0}figure img{display:block;max-width:100%;height:auto;border:1px solid #9aa1ab;border-radius:3px}
+figcaption{font:13px/1.4 ui-monospace,monospace;margin:4px 0;white-space:pre-wrap;overflow-wrap:anywhere}
+.crop img{image-rendering:pixelated}.crop figcaption{font-size:12px}
+.nopoint{margin:0;padding:12px;border:1px dashed #c5cad3;border-radius:3px;color:#5f6670}
 .ran{color:#00843c}.refused{color:#c81e1e}.notrun{color:#b86a00}
-pre{background:#f4f4f4;padding:8px;white-space:pre-wrap;word-break:break-word}
-.outcome{font-weight:bold}
+pre{background:#f4f5f7;padding:8px;white-space:pre-wrap;word-break:break-word}
 """
 
 
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
+
+
+def _shown(record: ActionRecord) -> Action | None:
+    """The action to show: what ran, else what was refused, else what was proposed."""
+    if record.executed is not None:
+        return record.executed.action
+    return record.blocked_action or record.screen
 
 
 def _state(record: ActionRecord) -> str:
@@ -63,15 +97,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _annotate(session: Session, step: StepRecord) -> Image.Image:
-    """The step's screenshot at THUMB_WIDTH_PX wide with its actions drawn on."""
-    shot = session.image(step.screenshot)
+def _annotate(step: StepRecord, shot: Image.Image) -> Image.Image:
+    """The step's screenshot at THUMB_WIDTH_PX wide (a copy) with its actions drawn on."""
     ratio = min(1.0, THUMB_WIDTH_PX / shot.width)
-    thumb = (
-        shot.resize((max(1, round(shot.width * ratio)), max(1, round(shot.height * ratio))), Image.Resampling.LANCZOS)
-        if ratio < 1
-        else shot
-    )
+    size = (max(1, round(shot.width * ratio)), max(1, round(shot.height * ratio)))
+    thumb = shot.resize(size, Image.Resampling.LANCZOS) if ratio < 1 else shot.copy()
     draw = ImageDraw.Draw(thumb)
     font = _font(16)
 
@@ -80,29 +110,26 @@ def _annotate(session: Session, step: StepRecord) -> Image.Image:
         return px * ratio, py * ratio
 
     for number, record in enumerate(step.actions, start=1):
-        action = record.executed.action if record.executed is not None else record.screen
-        colour = COLOURS[_state(record)]
+        action, colour = _shown(record), COLOURS[_state(record)]
         if record.box is not None:
-            x1, y1 = at(record.box[0], record.box[1])
-            x2, y2 = at(record.box[2], record.box[3])
-            draw.rectangle((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), outline=COLOURS["box"], width=2)
+            _box(draw, record.box, at)
         if action is None:
             continue
         label = _draw_action(draw, action, at, colour, step.cursor)
         if label is not None:
-            draw.text(
-                (label[0] + CROSS_PX + 3, label[1] - CROSS_PX - 10),
-                str(number),
-                fill=colour,
-                font=font,
-                stroke_width=2,
-                stroke_fill=(255, 255, 255),
-            )
+            where = (label[0] + CROSS_PX + 3, label[1] - CROSS_PX - 10)
+            draw.text(where, str(number), fill=colour, font=font, stroke_width=2, stroke_fill=HALO)
     return thumb
 
 
+def _box(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], at: _At) -> None:
+    x1, y1 = at(box[0], box[1])
+    x2, y2 = at(box[2], box[3])
+    draw.rectangle((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), outline=COLOURS["box"], width=2)
+
+
 def _draw_action(
-    draw: ImageDraw.ImageDraw, action: Action, at: _At, colour: tuple[int, int, int], cursor: tuple[int, int] | None
+    draw: ImageDraw.ImageDraw, action: Action, at: _At, colour: _Colour, cursor: tuple[int, int] | None
 ) -> tuple[float, float] | None:
     """Draw one action; returns where its number goes (None for actions with no place on the screen)."""
     if isinstance(action, (Click, Move)):
@@ -133,33 +160,103 @@ def _draw_action(
 
 
 def _lines(
-    draw: ImageDraw.ImageDraw,
-    segments: list[tuple[tuple[float, float], tuple[float, float]]],
-    colour: tuple[int, int, int],
+    draw: ImageDraw.ImageDraw, segments: Sequence[_Segment], colour: _Colour, widths: tuple[int, int] = (5, 3)
 ) -> None:
-    """Segments in `colour` over a white halo, so they show on any background."""
-    for fill, width in ((HALO, 5), (colour, 3)):
+    """Segments in `colour` over a white halo (`widths`: halo, line), so they show on any background."""
+    for fill, width in zip((HALO, colour), widths):
         for segment in segments:
             draw.line(segment, fill=fill, width=width)
 
 
-def _cross(draw: ImageDraw.ImageDraw, point: tuple[float, float], colour: tuple[int, int, int]) -> None:
+def _cross(draw: ImageDraw.ImageDraw, point: tuple[float, float], colour: _Colour) -> None:
     x, y = point
     _lines(draw, [((x - CROSS_PX, y), (x + CROSS_PX, y)), ((x, y - CROSS_PX), (x, y + CROSS_PX))], colour)
 
 
-def _arrow(
-    draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float], colour: tuple[int, int, int]
-) -> None:
+def _arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float], colour: _Colour) -> None:
     angle = math.atan2(end[1] - start[1], end[0] - start[0])
     tips = [(end[0] - 14 * math.cos(angle + side), end[1] - 14 * math.sin(angle + side)) for side in (-0.5, 0.5)]
     _lines(draw, [(start, end), *((end, tip) for tip in tips)], colour)
 
 
-def _data_url(image: Image.Image) -> str:
+def _points(action: Action) -> list[tuple[str, tuple[int, int]]]:
+    """The exact screen points an action names, each with which end it is ("" when it has one point)."""
+    if isinstance(action, (Click, Move)):
+        return [("", (action.x, action.y))]
+    if isinstance(action, Drag):
+        start = [] if action.x is None or action.y is None else [("start", (action.x, action.y))]
+        return [*start, ("end", (action.to_x, action.to_y))]
+    if isinstance(action, Scroll) and action.x is not None and action.y is not None:
+        return [("", (action.x, action.y))]
+    return []
+
+
+def _crop(
+    shot: Image.Image, step: StepRecord, record: ActionRecord, action: Action, point: tuple[int, int]
+) -> Image.Image | None:
+    """CROP_PX of the full-resolution screenshot around `point` (clamped at its edges), magnified CROP_ZOOM
+    times by repeating pixels, with a crosshair whose lines are the point's own row and column of screenshot
+    pixels; None when the point is not on the screenshot (another monitor, or off every screen)."""
+    px, py = step.frame.screen_to_physical(*point)
+    if not (0 <= px < shot.width and 0 <= py < shot.height):
+        return None
+    width, height = min(CROP_PX[0], shot.width), min(CROP_PX[1], shot.height)
+    left = min(max(math.floor(px) - width // 2, 0), shot.width - width)
+    top = min(max(math.floor(py) - height // 2, 0), shot.height - height)
+    crop = shot.crop((left, top, left + width, top + height))
+    crop = crop.resize((width * CROP_ZOOM, height * CROP_ZOOM), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(crop)
+
+    def at(x: float, y: float) -> tuple[float, float]:  # screenshot pixel p -> the centre of its block
+        qx, qy = step.frame.screen_to_physical(x, y)
+        return (qx - left) * CROP_ZOOM + (CROP_ZOOM - 1) / 2, (qy - top) * CROP_ZOOM + (CROP_ZOOM - 1) / 2
+
+    colour = COLOURS[_state(record)]
+    if record.box is not None:
+        _box(draw, record.box, at)
+    if isinstance(action, (Drag, Scroll)):
+        _draw_action(draw, action, at, colour, step.cursor)  # the drag's line, the scroll's arrow
+    cx, cy = (round(v) for v in at(*point))
+    if isinstance(action, Click):
+        ring = (cx - CROP_RING_PX, cy - CROP_RING_PX, cx + CROP_RING_PX, cy + CROP_RING_PX)
+        draw.ellipse(ring, outline=HALO, width=4)
+        draw.ellipse(ring, outline=colour, width=2)
+    arms = [((cx - CROP_ARM_PX, cy), (cx + CROP_ARM_PX, cy)), ((cx, cy - CROP_ARM_PX), (cx, cy + CROP_ARM_PX))]
+    _lines(draw, arms, colour, widths=CROP_LINE_PX)
+    return crop
+
+
+def _crops_html(shot: Image.Image, step: StepRecord) -> str:
+    """A magnified crop per point of every action, captioned with the action and the exact point."""
+    figures = []
+    for number, record in enumerate(step.actions, start=1):
+        action = _shown(record)
+        if action is None:
+            continue
+        for end, point in _points(action):
+            what = f"{number}. {describe(action)}" + (f" ({end})" if end else "")
+            px, py = step.frame.screen_to_physical(*point)
+            pixel = f"screenshot pixel ({px:g}, {py:g})"
+            exact = f"at ({point[0]}, {point[1]}) · {pixel}"
+            state = _state(record).replace(" ", "")
+            crop = _crop(shot, step, record, action, point)
+            if crop is None:
+                figures.append(f'<p class="{state}">{_e(what)}: {_e(pixel)} is outside the screenshot</p>')
+                continue
+            figures.append(
+                f'<figure class="crop"><img alt="magnified: {_e(what)}" width="{crop.width}" height="{crop.height}" '
+                f'src="{_data_url(crop, "PNG")}">\n<figcaption class="{state}">{_e(what)}\n{_e(exact)}'
+                "</figcaption></figure>"
+            )
+    shown = "".join(figures) or '<p class="nopoint">No action of this step has a point on the screen.</p>'
+    return f'<div class="crops">{shown}</div>\n'
+
+
+def _data_url(image: Image.Image, kind: str = "JPEG") -> str:
+    """JPEG for the whole screenshot; PNG for a crop, whose pixels are the point of it."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    image.convert("RGB").save(buffer, format=kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
+    return f"data:image/{kind.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _rows(pairs: Iterable[tuple[str, object]]) -> str:
@@ -168,7 +265,7 @@ def _rows(pairs: Iterable[tuple[str, object]]) -> str:
 
 def _action_line(number: int, record: ActionRecord) -> str:
     state = _state(record)
-    action = record.executed.action if record.executed is not None else record.screen
+    action = _shown(record)
     what = describe(action) if action is not None else "(no action)"
     verdict = record.blocked or record.verdict
     parts = [f"{number}. {what}", f"[{state}]"]
@@ -184,9 +281,55 @@ def _action_line(number: int, record: ActionRecord) -> str:
     return f'<span class="{state.replace(" ", "")}">{_e(" ".join(parts))}</span>'
 
 
-def _step_html(session: Session, step: StepRecord) -> str:
+def _happened(step: StepRecord) -> list[tuple[str, str]]:
+    """What a step did, for the step list: (CSS class, words) per action, or one entry for a step without."""
+    if step.parse_error is not None:
+        return [("refused", "unusable reply")]
+    if not step.actions:
+        return [("notrun", "no reply" if step.reply is None else "no action")]
+    done = []
+    for record in step.actions:
+        action, state, verdict = _shown(record), _state(record), record.blocked or record.verdict
+        what = describe(action) if action is not None else "(no action)"
+        if record.rejected:
+            what = f"rejected {what}"
+        elif state == "refused":
+            what = f"refused {what}" + (f" ({verdict.rule})" if verdict is not None and verdict.rule else "")
+        elif state == "not run":
+            what = f"not run: {what}"
+        elif record.executed is not None and record.executed.edited:
+            what += " (edited by the user)"
+        done.append((state.replace(" ", ""), what))
+    return done
+
+
+def _duration(seconds: float) -> str:
+    if abs(seconds) < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _start(header: Header) -> datetime | None:
+    """The run's start with the recording's own offset (step times read as the clock on the recording
+    machine, not the reader's); None when the field does not read as a time (a session not from the reader)."""
+    try:
+        return datetime.fromisoformat(header.started)
+    except ValueError:
+        return None
+
+
+def _clock(seconds: float, start: datetime | None) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, None if start is None else start.tzinfo).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # finite, as the reader checks, but past the calendar
+        return "?"
+
+
+def _step_html(session: Session, step: StepRecord, origin: float) -> str:
     """One step's section; every value that came from the session goes through _e (a number too)."""
-    image = _data_url(_annotate(session, step))
+    shot = session.image(step.screenshot)
+    image = _data_url(_annotate(step, shot))
     caption = "\n".join(_action_line(n, a) for n, a in enumerate(step.actions, start=1)) or "(no action)"
     timings = " ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms" for k, v in step.timings.items())
     pauses = "".join(f"<p>{_e(e.reason or e.kind)}</p>" for e in step.events)
@@ -197,15 +340,18 @@ def _step_html(session: Session, step: StepRecord) -> str:
         if step.raw is not None
         else "<p>(no reply)</p>"
     )
-    started = datetime.fromtimestamp(step.started).strftime("%H:%M:%S")
+    clock = _clock(step.started, _start(session.header))
+    when = f"{clock} · +{_duration(step.started - origin)} · took {_duration(step.ended - step.started)}"
     space = step.frame.space
     extent = "" if space.kind == "absolute" else f" 0..{space.width:g}"
     sha = f", prompt sha256 {_e(step.prompt_sha256[:16])}…" if step.prompt_sha256 else ""
     number = _e(step.step)
     return (
-        f'<section class="step" id="step-{number}">\n<h2>Step {number} <small>{_e(started)}</small></h2>\n'
-        f'<figure><img alt="screenshot of step {number}" src="{image}">\n'
-        f"<figcaption>{caption}</figcaption></figure>\n{thought}{error}{pauses}\n"
+        f'<section class="step" id="step-{number}">\n'
+        f'<h2>Step {number} <small>{_e(when)}</small> <a class="top" href="#top">↑ top</a></h2>\n'
+        f'<div class="view">{_crops_html(shot, step)}<figure class="whole">'
+        f'<img alt="screenshot of step {number}" src="{image}">\n'
+        f"<figcaption>{caption}</figcaption></figure></div>\n{thought}{error}{pauses}\n"
         f"<p><b>Timings:</b> {_e(timings)}</p>\n"
         f"<p><b>Screen</b> {_e(step.screenshot.width)}x{_e(step.screenshot.height)} px, <b>model image</b> "
         f"{_e(step.model_image.width)}x{_e(step.model_image.height)} px ({_e(space.kind)} coordinates"
@@ -213,36 +359,71 @@ def _step_html(session: Session, step: StepRecord) -> str:
     )
 
 
+def _summary_html(session: Session) -> str:
+    """Outcome (reason, answer), then steps, total time, backend and model as tiles."""
+    h, end, steps = session.header, session.end, session.steps
+    tone = TONES.get(session.outcome, "warn")
+    if end is not None:
+        outcome = f"<p><b>Outcome: {_e(end.outcome)}</b> · {_e(end.reason)}</p>"
+        outcome += f"<p><b>Answer:</b> {_e(end.answer)}</p>" if end.answer else ""
+    else:
+        outcome = "<p><b>Outcome: interrupted</b> · the run ended without an end record (killed or crashed)</p>"
+    if session.error is not None:
+        outcome += f"<p><b>Read in part:</b> {_e(session.error)}</p>"
+    total = None if not steps else (end.ended if end is not None else steps[-1].ended) - steps[0].started
+    facts = [("Steps", len(steps)), ("Total time", "-" if total is None else _duration(total)), ("Backend", h.backend)]
+    if h.model and h.backend not in NO_MODEL_BACKENDS:
+        facts.append(("Model", h.model))
+    tiles = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
+    return f'<div class="outcome {tone}" id="outcome">{outcome}</div>\n<dl class="facts">{tiles}</dl>\n'
+
+
+def _details(h: Header) -> list[tuple[str, object]]:
+    """The header's facts that apply to its backend (the summary has the backend and model)."""
+    screen = "; ".join(f"{m.width}x{m.height} at ({m.x}, {m.y}) scale {m.scale:g}" for m in h.screen.monitors)
+    pixels = f"{h.min_pixels}..{h.max_pixels} (the model image's budget)"
+    family = [] if h.backend in NO_FAMILY_BACKENDS else [("Family", h.family), ("Pixels", pixels)]
+    return [
+        ("Started", h.started),
+        *family,
+        ("Screen", screen),
+        ("Monitor", h.monitor),
+        ("Policy digest", h.policy_digest or "-"),
+        ("deskpilot", h.deskpilot_version),
+        *((k.replace("_", " ").capitalize(), v) for k, v in h.run.items()),
+    ]
+
+
+def _step_list(session: Session, origin: float) -> str:
+    """One row per step linking to its section: number, what happened, when, how long."""
+    rows = []
+    for step in session.steps:
+        link = f'href="#step-{_e(step.step)}"'
+        what = "; ".join(f'<span class="{css}">{_e(words)}</span>' for css, words in _happened(step))
+        rows.append(
+            f"<tr><td><a {link}>Step {_e(step.step)}</a></td><td><a {link}>{what}</a></td>"
+            f'<td class="t">+{_e(_duration(step.started - origin))}</td>'
+            f'<td class="t">{_e(_duration(step.ended - step.started))}</td></tr>'
+        )
+    body = "".join(rows) or '<tr><td colspan="4">(no step was recorded)</td></tr>'
+    return f'<nav class="steplist"><h2>Steps</h2><table>{body}</table></nav>'
+
+
 def html_report(session: Session) -> str:
     """The whole page."""
     h = session.header
-    end = session.end
-    outcome = (
-        f"{end.outcome}: {end.reason}" + (f" (answer: {end.answer})" if end.answer else "")
-        if end is not None
-        else "interrupted: the run ended without an end record (killed or crashed)"
-    )
-    screen = "; ".join(f"{m.width}x{m.height} at ({m.x}, {m.y}) scale {m.scale:g}" for m in h.screen.monitors)
-    head = _rows(
-        [
-            ("Task", h.task),
-            ("Started", h.started),
-            ("Backend", h.backend),
-            ("Model", h.model or "-"),
-            ("Family", h.family),
-            ("Pixels", f"{h.min_pixels}..{h.max_pixels}"),
-            ("Screen", screen),
-            ("Monitor", h.monitor),
-            ("Policy digest", h.policy_digest or "-"),
-            ("deskpilot", h.deskpilot_version),
-            ("Steps", len(session.steps)),
-            *((k.capitalize(), v) for k, v in h.run.items()),
-        ]
-    )
-    steps = "\n".join(_step_html(session, step) for step in session.steps)
+    origin = session.steps[0].started if session.steps else h.t
+    steps = "\n".join(_step_html(session, step, origin) for step in session.steps)
+    start = _start(h)
+    when = h.started if start is None else start.strftime("%Y-%m-%d %H:%M:%S ") + (start.tzname() or "")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>deskpilot session: {_e(h.task)}</title>\n<style>{_CSS}</style></head>\n<body>\n"
-        f"<h1>deskpilot session: {_e(h.task)}</h1>\n<table>{head}</table>\n"
-        f'<p class="outcome" id="outcome">Outcome: {_e(outcome)}</p>\n{steps}\n</body></html>\n'
+        f'<header id="top"><p class="kicker">deskpilot session · {_e(when)}</p>\n<h1>{_e(h.task)}</h1>\n'
+        f"{_summary_html(session)}</header>\n"
+        f'<div class="overview">{_step_list(session, origin)}\n'
+        f'<section class="details"><h2>Details</h2><table>{_rows(_details(h))}</table></section></div>\n'
+        f"{steps}\n</body></html>\n"
     )

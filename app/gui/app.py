@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from agent.events import RunFinished
 from app.event_lines import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
+from app.gui.placement import place
 from app.settings import SettingsStore
 
 
@@ -61,13 +62,11 @@ def run_gui(args: argparse.Namespace) -> int:
         notice.setModal(False)
         QTimer.singleShot(0, notice.show)
     bridge.line.connect(window.append_log)
-    screen = app.primaryScreen().availableGeometry()
     if args.geometry:
         x, y, w, h = args.geometry
         window.setGeometry(x, y, w, h)
-    else:  # the right part of the screen, leaving the rest for what deskpilot acts on
-        width = max(900, screen.width() // 2)
-        window.setGeometry(screen.x() + screen.width() - width, screen.y(), width, screen.height())
+    else:
+        place(window)
     window.show()
     board = window.show_practice_board() if args.practice else None
     outcome: dict[str, int] = {}

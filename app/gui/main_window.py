@@ -42,8 +42,10 @@ from app.event_lines import event_line
 from app.gui.calibration_worker import Calibration
 from app.gui.own_windows import OwnWindows
 from app.gui.pickers import ModelPickers
+from app.gui.placement import remember_placement
 from app.gui.plain_text import plain_label
 from app.gui.run_controller import RunController
+from app.gui.run_mode import RunMode
 from app.gui.step_view import StepView
 from app.gui.timeline import Timeline
 from app.gui.worker import RunRequest
@@ -58,7 +60,9 @@ class MainWindow(QMainWindow):
         self.store = store
         self._policy = policy
         self.own_windows = OwnWindows()
-        self.runs = RunController(self, own_windows=self.own_windows)
+        self.runs = RunController(self, blocking=self.own_windows.blocking, masked=self.own_windows.masked)
+        self.run_mode = RunMode(self, self.runs, self.own_windows, stop_key=store.effective.stop_key)
+        self.runs.hooks = self.run_mode.hooks
         self.calibration = Calibration(self)
         self.last_finished: RunFinished | None = None
         self.practice_board: Any = None
@@ -180,6 +184,7 @@ class MainWindow(QMainWindow):
             self.store.change(dialog.settings())
             self.pickers.show_settings(self.store.effective)
             self.stop_key_label.setText(f"Stop key: {self.store.effective.stop_key}")
+            self.run_mode.panel.set_stop_key(self.store.effective.stop_key)
 
     # -- practice board, calibration, sessions --------------------------------------------------------
     def show_practice_board(self) -> Any:
@@ -263,6 +268,7 @@ class MainWindow(QMainWindow):
         self.step_view.reset()
         self.last_finished = None
         self.runs.start(request)
+        self.run_mode.begin(request)
 
     def stop_run(self) -> None:
         if self.runs.running:
@@ -310,10 +316,12 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_approval_needed(self, proposed: ActionProposed) -> None:
         self.step_view.ask(proposed)
-        self.approve_button.setFocus()
+        if self.isActiveWindow():  # the person brought the window back and works in it: Enter approves
+            self.approve_button.setFocus()
 
     @Slot(object)
     def _on_done(self, finished: RunFinished | None) -> None:
+        self.run_mode.end()
         self.last_finished = finished
         if finished is not None:
             answer = f" (answer: {finished.answer})" if finished.answer else ""
@@ -342,6 +350,8 @@ class MainWindow(QMainWindow):
         """Closing stops the run, waits for the worker (which releases the model) and saves what changed."""
         self.runs.shutdown("the window was closed")
         self.calibration.shutdown("the window was closed")
+        self.run_mode.close()
+        remember_placement(self)
         if self.practice_board is not None:
             self.practice_board.close()
         try:

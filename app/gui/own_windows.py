@@ -1,38 +1,86 @@
-"""Where deskpilot's own windows are on the screen, for the policy (never clicked) and the capture (greyed out).
+"""Where deskpilot's own windows are on the screen, as they really are: for the policy (never clicked) and the
+capture (greyed out of what the model sees).
 
-Updated on the GUI thread when a window shows, moves or resizes; read from the run's worker thread.
+Only the parts that no other application's window covers count (sandbox/stacking.py reads the X stacking
+order each time it is asked, from the asking thread): an application lying above deskpilot's window is what
+the person sees there, so the model sees it too and may click it. Left out entirely: the practice board (a
+target on purpose) and the on-screen overlay (input-transparent, and hidden before anything is captured or
+done). A window excluded from capture by the system (Windows' WDA_EXCLUDEFROMCAPTURE) is not masked, but it
+still may not be clicked.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 
-from PySide6.QtGui import QGuiApplication
+from loguru import logger
+from PySide6.QtGui import QGuiApplication, QWindow
 
+from app.gui.overlay import OVERLAY_PROPERTY
+from app.gui.screen_px import native_scale, to_screen_px  # the on-screen preview: never masked, never in a grab
+from sandbox.errors import DriverError
 from sandbox.geometry import Rect
+from sandbox.stacking import Stacking
 
 TARGET_PROPERTY = "deskpilot_target"  # a window of ours that the agent may act on (the practice board)
+EXCLUDED_PROPERTY = "deskpilot_excluded_from_capture"  # the system keeps it out of screenshots
+
+
+def _x11() -> bool:
+    return sys.platform.startswith("linux") and QGuiApplication.platformName() == "xcb"
 
 
 class OwnWindows:
-    """A thread-safe list of deskpilot's visible top-level windows, in screen pixels."""
+    """deskpilot's visible windows. `update()` on the GUI thread; `blocking()`/`masked()` from any thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rects: list[Rect] = []
+        self._windows: list[tuple[int, Rect, bool]] = []  # X window id (0 off X11), rect, excluded from capture
+        self._see_through: list[int] = []  # X ids of the overlay: above everything, yet it covers nothing
+        self._stacking = Stacking() if _x11() else None
 
     def __call__(self) -> list[Rect]:
-        with self._lock:
-            return list(self._rects)
+        return self.blocking()
 
     def update(self) -> None:
-        """Read the visible top-level windows again (GUI thread)."""
-        rects = []
+        """Read deskpilot's visible top-level windows again (GUI thread)."""
+        windows, see_through = [], []
         for window in QGuiApplication.topLevelWindows():
-            if window.isVisible() and not window.property(TARGET_PROPERTY):
-                ratio = window.devicePixelRatio()
-                g = window.frameGeometry()
-                x, y, w, h = (round(v * ratio) for v in (g.x(), g.y(), g.width(), g.height()))
-                rects.append(Rect(x, y, w, h, name="deskpilot"))
+            if self._stacking is not None and window.property(OVERLAY_PROPERTY):
+                see_through.append(int(window.winId()))
+            if not window.isVisible() or window.property(TARGET_PROPERTY) or window.property(OVERLAY_PROPERTY):
+                continue
+            windows.append(
+                (int(window.winId()) if self._stacking else 0, _rect(window), bool(window.property(EXCLUDED_PROPERTY)))
+            )
         with self._lock:
-            self._rects = rects
+            self._windows, self._see_through = windows, see_through
+
+    def blocking(self) -> list[Rect]:
+        """Where a click would reach deskpilot: the visible parts of all its windows."""
+        return self._visible(masked_only=False)
+
+    def masked(self) -> list[Rect]:
+        """What to grey out of a screenshot: the visible parts of the windows the system does not exclude."""
+        return self._visible(masked_only=True)
+
+    def _visible(self, *, masked_only: bool) -> list[Rect]:
+        with self._lock:
+            windows = [(xid, rect) for xid, rect, excluded in self._windows if not (masked_only and excluded)]
+            see_through = list(self._see_through)
+        if self._stacking is None or not windows:
+            return [rect for _, rect in windows]
+        try:
+            parts = self._stacking.visible_parts([xid for xid, _ in windows], ignore=see_through)
+        except DriverError as exc:  # unreadable stacking: the whole windows count (never less than that)
+            logger.warning(f"{exc}; counting deskpilot's windows whole")
+            return [rect for _, rect in windows]
+        return [Rect(p.x, p.y, p.width, p.height, "deskpilot") for xid, _ in windows for p in parts.get(xid, [])]
+
+
+def _rect(window: QWindow) -> Rect:
+    g = window.frameGeometry()
+    x, y = to_screen_px(g.topLeft(), window.screen())
+    ratio, _ = native_scale(window.screen())
+    return Rect(x, y, round(g.width() * ratio), round(g.height() * ratio), name="deskpilot")

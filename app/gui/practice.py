@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QMouseEvent, QPainter, QPaintEvent, QScreen
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.screen_px import native_scale, to_screen_px
 from sandbox.geometry import Rect
 
 TITLE = "deskpilot practice board"
@@ -104,7 +105,6 @@ QLabel#Status {{ background: #e6f4ea; color: #14532d; border: 2px solid #9ad0a8;
 QPushButton[target="true"] {{ background: rgb{TARGET_FILL}; color: rgb{TARGET_INK};
                               border: 2px solid rgb{TARGET_BORDER}; border-radius: 10px; }}
 """
-NATIVE_PLATFORMS = ("xcb", "windows")  # where deskpilot's screen px are the system's, not Qt's scaled ones
 
 
 def practice_layout(x: int = 0, y: int = 0) -> dict[str, Rect]:
@@ -123,19 +123,6 @@ def _font(points: float, *, bold: bool = False) -> QFont:
     font.setPixelSize(round(points * PX_PER_PT))
     font.setBold(bold)
     return font
-
-
-def _native_scale(screen: QScreen | None) -> tuple[float, QPoint]:
-    """(device pixel ratio, the screen's top-left) to turn Qt's global px into screen px here."""
-    if screen is None or QGuiApplication.platformName() not in NATIVE_PLATFORMS:
-        return 1.0, QPoint(0, 0)
-    return screen.devicePixelRatio(), screen.geometry().topLeft()
-
-
-def to_screen_px(point: QPoint, screen: QScreen | None) -> tuple[int, int]:
-    """A global Qt point -> deskpilot screen px (Qt keeps each screen's native top-left and scales from it)."""
-    ratio, origin = _native_scale(screen)
-    return (round(origin.x() + (point.x() - origin.x()) * ratio), round(origin.y() + (point.y() - origin.y()) * ratio))
 
 
 class ClickableLabel(QLabel):
@@ -231,7 +218,7 @@ class PracticeBoard(QWidget):
         """A widget's rect in screen px (see the module doc)."""
         screen = self.screen()
         x, y = to_screen_px(widget.mapToGlobal(QPoint(0, 0)), screen)
-        ratio, _ = _native_scale(screen)
+        ratio, _ = native_scale(screen)
         return Rect(x, y, round(widget.width() * ratio), round(widget.height() * ratio), name=name)
 
     def targets(self) -> dict[str, Rect]:
@@ -243,7 +230,7 @@ class PracticeBoard(QWidget):
         found = {name: self.rect_of(widget, name) for name, widget in self._named.items() if name != "Panel"}
         fruits = self._named["List"]
         assert isinstance(fruits, QListWidget)
-        viewport, ratio = fruits.viewport(), _native_scale(self.screen())[0]
+        viewport, ratio = fruits.viewport(), native_scale(self.screen())[0]
         for row in range(fruits.count()):
             item = fruits.item(row)
             box = fruits.visualItemRect(item)
@@ -393,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     board.ready.connect(on_ready)
     screen = app.primaryScreen()
     available = screen.availableGeometry()
-    ratio, origin = _native_scale(screen)
+    ratio, origin = native_scale(screen)
     if args.x is None:
         x = available.x() + (available.width() - BOARD_SIZE[0]) // 2
     else:  # screen px -> Qt px

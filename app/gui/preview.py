@@ -29,6 +29,13 @@ from sandbox.geometry import ModelFrame
 MARK = QColor(230, 40, 90)
 BOX = QColor(255, 170, 0)
 ALLOW, CONFIRM, DENY = QColor(40, 170, 90), QColor(235, 160, 20), QColor(220, 50, 50)
+VERDICT_COLOURS = {"allow": ALLOW, "confirm": CONFIRM, "deny": DENY}  # the one mapping: preview, magnifier, overlay
+HALO = QColor(250, 250, 250)  # the light edge under lines drawn over a screen, so they show on any background
+
+
+def verdict_colour(verdict: str) -> QColor:
+    """The colour of the policy's verdict; an unknown verdict is drawn as a refusal, never as allowed."""
+    return QColor(VERDICT_COLOURS.get(verdict, DENY))
 
 
 def pixmap_from(image: Image.Image) -> QPixmap:
@@ -40,6 +47,7 @@ def pixmap_from(image: Image.Image) -> QPixmap:
 
 class PreviewView(QGraphicsView):
     target_moved = Signal(int, int)  # screen x, y chosen by clicking the picture
+    changed = Signal()  # the picture or the action shown changed (the step view's magnifier follows)
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,8 +67,11 @@ class PreviewView(QGraphicsView):
             self._scene.addItem(item)
         self._build_marker()
         self.frame: ModelFrame | None = None
+        self.image: Image.Image | None = None  # the picture shown, as given
         self.model_size = (1, 1)
         self.action: Action | None = None
+        self.box: tuple[int, int, int, int] | None = None
+        self.verdict = "allow"
         self.editable = False
         self.clear()
 
@@ -108,17 +119,19 @@ class PreviewView(QGraphicsView):
         self._picture.setPixmap(QPixmap())
         for item in (self.marker, self._box, self._drag, self._caption):
             item.hide()
-        self.frame, self.action, self.editable = None, None, False
+        self.frame, self.image, self.action, self.box, self.editable = None, None, None, None, False
+        self.changed.emit()
 
     def show_picture(self, image: Image.Image, frame: ModelFrame) -> None:
         self._picture.setPixmap(pixmap_from(image))
         self.model_size = image.size
-        self.frame = frame
+        self.frame, self.image = frame, image
         self._scene.setSceneRect(QRectF(0, 0, image.width, image.height))
         for item in (self.marker, self._box, self._drag, self._caption):
             item.hide()
-        self.action = None
+        self.action, self.box = None, None
         self._fit()
+        self.changed.emit()
 
     def show_action(
         self,
@@ -130,15 +143,20 @@ class PreviewView(QGraphicsView):
     ) -> None:
         """Draw `action` (screen coordinates) over the current picture."""
         self.action, self.editable = action, editable and _has_point(action)
+        self.box, self.verdict = box, verdict
         for item in (self.marker, self._box, self._drag, self._caption):
             item.hide()
         if action is None or self.frame is None:
+            self.changed.emit()
             return
-        colour = {"allow": MARK, "confirm": CONFIRM, "deny": DENY}.get(verdict, MARK)
+        colour = verdict_colour(verdict)
         for child in self.marker.childItems():
             pen = child.pen()  # type: ignore[attr-defined]
             pen.setColor(colour)
             child.setPen(pen)  # type: ignore[attr-defined]
+        drag_pen = self._drag.pen()
+        drag_pen.setColor(colour)
+        self._drag.setPen(drag_pen)
         point = _point(action)
         if point is not None:
             self.marker.setPos(self.screen_to_scene(*point))
@@ -160,6 +178,7 @@ class PreviewView(QGraphicsView):
             self._caption.setText(caption)
             self._caption.setPos(anchor)
             self._caption.show()
+        self.changed.emit()
 
     def moved_action(self, x: int, y: int) -> Action | None:
         """The current action with its target moved to screen (x, y)."""
@@ -177,8 +196,8 @@ class PreviewView(QGraphicsView):
             return
         x, y = self.scene_to_screen(self.mapToScene(event.position().toPoint()))
         moved = self.moved_action(x, y)
-        if moved is not None:
-            self.show_action(moved, editable=True)
+        if moved is not None:  # the verdict stays the proposal's (the executor checks the moved action again)
+            self.show_action(moved, verdict=self.verdict, editable=True)
             self.target_moved.emit(x, y)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from agent.events import ActionProposed, RunFinished, RunPaused, RunResumed
 from agent.loop import Approve, Reject
-from app.gui.worker import RunRequest, RunWorker
+from app.gui.worker import NO_HOOKS, GuiCall, GuiHooks, RunRequest, RunWorker
 from sandbox.actions import Action
 from sandbox.geometry import Rect
 
@@ -30,9 +30,16 @@ class RunController(QObject):
     backend_ready = Signal(str)  # where the model runs
     finished = Signal(object)  # RunFinished (None when the worker ended without one)
 
-    def __init__(self, parent: QObject | None = None, *, own_windows: Callable[[], Sequence[Rect]] = tuple) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        blocking: Callable[[], Sequence[Rect]] = tuple,
+        masked: Callable[[], Sequence[Rect]] = tuple,
+        hooks: GuiHooks = NO_HOOKS,
+    ) -> None:
         super().__init__(parent)
-        self._own_windows = own_windows
+        self._blocking, self._masked, self.hooks = blocking, masked, hooks
         self._thread: QThread | None = None
         self.worker: RunWorker | None = None
         self.pending: ActionProposed | None = None
@@ -49,7 +56,7 @@ class RunController(QObject):
         if self.worker is not None:
             return
         self._thread = QThread(self)
-        self.worker = RunWorker(request, own_windows=self._own_windows)
+        self.worker = RunWorker(request, blocking=self._blocking, masked=self._masked, hooks=self.hooks)
         self.worker.moveToThread(self._thread)
         self._thread.started.connect(self.worker.run)
         self.worker.event.connect(self._on_event)
@@ -57,6 +64,7 @@ class RunController(QObject):
         self.worker.countdown.connect(self._on_countdown)
         self.worker.backend_ready.connect(self.backend_ready)
         self.worker.done.connect(self._on_done)
+        self.worker.gui_call.connect(self._on_gui_call)
         self.running_changed.emit(True)
         self._thread.start()
 
@@ -99,6 +107,10 @@ class RunController(QObject):
         self.event.emit(event)
         if isinstance(event, (RunPaused, RunResumed)):
             self.paused_changed.emit(self.paused)
+
+    @Slot(object)
+    def _on_gui_call(self, call: GuiCall) -> None:
+        call.run()
 
     @Slot(object)
     def _on_approval_needed(self, proposed: ActionProposed) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from agent.events import (
     ActionBlocked,
@@ -26,6 +26,7 @@ from sandbox.actions import Action, describe
 from sandbox.geometry import ModelFrame
 
 THUMB = QSize(128, 72)
+THOUGHT_CHARS = 120
 
 
 @dataclass
@@ -48,7 +49,8 @@ class StepRecord:
             "; ".join(describe(p.action) for p, _, _ in self.proposals) or "no action"
         )
         verdicts = ", ".join(v + (f" ({rule})" if rule else "") for _, v, rule in self.proposals) or "-"
-        thought = (self.thought or "").splitlines()[0][:90] if self.thought else ""
+        first = (self.thought or "").splitlines()[0] if self.thought else ""
+        thought = first if len(first) <= THOUGHT_CHARS else first[: THOUGHT_CHARS - 1] + "…"  # all of it on hover
         timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"
         lines = [f"Step {self.step}: {actions}", f"{self.outcome or verdicts}", timing]
         if thought:
@@ -64,7 +66,9 @@ class Timeline(QListWidget):
         self.setIconSize(THUMB)
         self.setSpacing(2)
         self.setWordWrap(True)
-        self.setMinimumWidth(240)
+        self.setMinimumWidth(280)
+        self.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap when the column's width changes
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)  # wrapped whole, never cut off
         self.records: dict[int, StepRecord] = {}
         self.currentRowChanged.connect(self._on_row_changed)
 

@@ -8,6 +8,7 @@ closing the window all set the same StopFlag; the window's Pause and the user's 
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -26,7 +27,7 @@ from agent.session import SessionRecorder
 from app.desktop import DesktopOptions, open_desktop
 from app.gui.recording import new_session_dir
 from app.settings import Settings
-from sandbox.actions import Finish, Wait
+from sandbox.actions import Action, Finish, Wait
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
 from sandbox.policy import Confirm
@@ -81,18 +82,58 @@ class RunRequest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class GuiHooks:
+    """What the window does for a run, on the GUI thread, while the run waits for it."""
+
+    make_room: Callable[[Action], bool] | None = None  # a window of deskpilot's over this point moved away?
+    clear_the_way: Callable[[], None] | None = None  # take the on-screen preview down before an action runs
+
+
+NO_HOOKS = GuiHooks()
+
+
+class GuiCall:
+    """One call for the GUI thread (RunController runs it); the worker waits on `done`."""
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.function, self.args = function, args
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.result = self.function(*self.args)
+        except BaseException as exc:  # handed to the worker thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
 class RunWorker(QObject):
     event = Signal(object)  # every agent.events.* in order
     approval_needed = Signal(object)  # ActionProposed: the window shows it and calls decide()
     countdown = Signal(float, object)  # seconds left, ActionProposed (auto mode)
     done = Signal(object)  # the RunFinished
     backend_ready = Signal(str)  # where the model runs, e.g. "cuda:0 (NVIDIA H100)" or "CPU"
+    gui_call = Signal(object)  # a GuiCall for the GUI thread
 
-    def __init__(self, request: RunRequest, *, own_windows: Callable[[], Sequence[Rect]] = tuple) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        *,
+        blocking: Callable[[], Sequence[Rect]] = tuple,
+        masked: Callable[[], Sequence[Rect]] = tuple,
+        hooks: GuiHooks = NO_HOOKS,
+    ) -> None:
+        """`blocking`: deskpilot's windows where a click would reach them (never clicked); `masked`: what to
+        grey out of each screenshot; `hooks`: what the window does on the GUI thread for the run."""
         super().__init__()
         self.request = request
         self.stop_flag = StopFlag()
-        self._own_windows = own_windows
+        self._blocking, self._masked = blocking, masked
+        self.hooks = hooks
         self._decisions: queue.Queue[Decision] = queue.Queue()
         self.backend: Any = None
 
@@ -136,7 +177,7 @@ class RunWorker(QObject):
         )
         with ExitStack() as stack:
             desktop = stack.enter_context(
-                open_desktop(options, own_windows=self._own_windows, stop=self.stop_flag, announce=logger.info)
+                open_desktop(options, own_windows=self._blocking, stop=self.stop_flag, announce=logger.info)
             )
             assert desktop.capture is not None
             recorder = self._recorder(stack)
@@ -158,7 +199,8 @@ class RunWorker(QObject):
                 capture=desktop.capture,
                 options=run_options,
                 approve=approve,
-                own_windows=self._own_windows,
+                own_windows=self._masked,
+                make_room=self._make_room if self.hooks.make_room is not None else None,
             ):
                 if recorder is not None:
                     recorder.handle(event)
@@ -191,9 +233,27 @@ class RunWorker(QObject):
         while not self._decisions.empty():  # a stale click from an earlier step never approves this one
             self._decisions.get_nowait()
         if self.request.mode == "auto" and not isinstance(proposed.verdict, Confirm):
-            return self._count_down(proposed)
-        self.approval_needed.emit(proposed)
-        return self._wait_for_decision()
+            decision = self._count_down(proposed)
+        else:
+            self.approval_needed.emit(proposed)
+            decision = self._wait_for_decision()
+        if self.hooks.clear_the_way is not None:  # the preview drawn on the screen is gone before anything moves
+            self._on_gui(self.hooks.clear_the_way)
+        return decision
+
+    def _make_room(self, action: Action) -> bool:
+        assert self.hooks.make_room is not None
+        return bool(self._on_gui(self.hooks.make_room, action))
+
+    def _on_gui(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run `function(*args)` on the GUI thread and wait for it (a stop ends the wait)."""
+        call = GuiCall(function, args)
+        self.gui_call.emit(call)
+        while not call.done.wait(DECISION_POLL_S):
+            self.stop_flag.check_stopped()
+        if call.error is not None:
+            raise call.error
+        return call.result
 
     def _wait_for_decision(self) -> Decision:
         while True:

@@ -1,0 +1,210 @@
+"""Runs beside the person's apps, on Xvfb with a real target app: the main window steps aside, the run panel
+never takes the keyboard focus, the on-screen preview is gone before anything moves, deskpilot never appears
+in what the model sees, and a target under the panel is looked at again after the panel moved."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QRect
+
+from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, RunFinished, ScreenCaptured
+from agent.families import get_family, model_input_size
+from agent.session import read_session
+from app.gui.main_window import MainWindow
+from app.gui.placement import place
+from app.gui.preview import VERDICT_COLOURS
+from app.settings import SettingsStore
+from sandbox.capture import MASK_RGB
+from tests.helpers.target import TargetWindow
+
+pytestmark = pytest.mark.display
+Factory = Callable[..., TargetWindow]
+MODEL_W, MODEL_H = model_input_size(get_family("qwen2.5-vl"), 1920, 1080)
+RUN_TIMEOUT_MS = 60_000
+PANEL_RGB = (0x20, 0x24, 0x2B)
+
+
+def call(action: str, **arguments: object) -> str:
+    body = json.dumps({"name": "computer_use", "arguments": {"action": action, **arguments}})
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def click(point: tuple[int, int]) -> str:
+    return call("left_click", coordinate=[round(point[0] * MODEL_W / 1920), round(point[1] * MODEL_H / 1080)])
+
+
+FINISH = call("terminate", status="success")
+
+
+def x_focus_pid() -> int | None:
+    """The pid of the client that has the keyboard focus (xdotool), None when it cannot be told."""
+    window = subprocess.run(["xdotool", "getwindowfocus"], capture_output=True, text=True, timeout=10).stdout.strip()
+    out = subprocess.run(["xdotool", "getwindowpid", window], capture_output=True, text=True, timeout=10)
+    return int(out.stdout) if out.returncode == 0 and out.stdout.strip() else None
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture
+def window_for(qtbot, config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+    made: list[MainWindow] = []
+
+    def make(replies: list[str], **settings: object) -> MainWindow:
+        script = config / f"script-{len(made)}.jsonl"
+        script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies))
+        base = {
+            "backend": "scripted",
+            "script": str(script),
+            "family": "qwen2.5-vl",
+            "mode": "auto",
+            "countdown_s": 0.6,
+            "recording_dir": str(config / "sessions"),
+        }
+        window = MainWindow(SettingsStore(config / "settings.toml", overrides={**base, **settings}))
+        qtbot.addWidget(window)
+        place(window)  # where deskpilot's window opens by itself
+        window.show()
+        qtbot.waitExposed(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        window.close()
+
+
+def app_over_the_window(target_window: Factory, window: MainWindow) -> TargetWindow:
+    """A real app placed where deskpilot's window opened, above it (started after it: it is on top)."""
+    g = window.frameGeometry()
+    target = target_window(x=g.x() - 200, y=g.y() + 40, width=900, height=650)
+    assert QRect(target.window.x, target.window.y, 900, 650).intersects(g)
+    return target
+
+
+def run(qtbot, window: MainWindow, task: str, *, approve: Callable[[], None] | None = None) -> list[object]:  # type: ignore[no-untyped-def]
+    events: list[object] = []
+    window.runs.event.connect(events.append)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        window.task_edit.setText(task)
+        window.start_run()
+        assert not window.isVisible() and window.run_mode.panel.isVisible()  # the window stepped aside
+        if approve is not None:
+            while window.runs.running:
+                qtbot.waitUntil(
+                    lambda: window.run_mode.panel.approve_button.isEnabled() or not window.runs.running,
+                    timeout=RUN_TIMEOUT_MS,
+                )
+                if window.runs.running:
+                    approve()
+    assert window.isVisible() and not window.run_mode.panel.isVisible()  # back, with the timeline
+    return events
+
+
+def test_auto_mode_acts_on_an_app_lying_over_deskpilots_window(  # type: ignore[no-untyped-def]
+    qtbot, window_for, target_window: Factory, config: Path
+) -> None:
+    window = window_for([])
+    target = app_over_the_window(target_window, window)
+    name, submit = target.centre("Name"), target.centre("Submit")
+    window.close()
+    window = window_for([click(name), call("type", text="Ada"), click(submit), FINISH])
+    subprocess.run(["xdotool", "search", "--pid", str(target.pid), "windowraise"], timeout=10)
+    focus_before = x_focus_pid()
+    panel_at: dict[int, QRect] = {}  # where the panel was when each step's screen was captured
+
+    def note_panel(event: object) -> None:
+        if isinstance(event, ScreenCaptured):
+            panel_at[event.step] = window.run_mode.panel.frameGeometry()
+
+    window.runs.event.connect(note_panel)
+    events = run(qtbot, window, "type Ada into Name and submit")
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.outcome == "success", finished
+    target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and e["text"] == "Ada")
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+    assert not [e for e in events if isinstance(e, ActionBlocked)]  # nothing refused as own_window
+    if focus_before == target.pid:
+        assert x_focus_pid() == target.pid  # deskpilot never took the keyboard
+    session = read_session(next((config / "sessions").iterdir()))
+    executed = [e.action for e in events if isinstance(e, ActionExecuted)]
+    for number, step in enumerate(session.steps, start=1):
+        shot = session.image(step.screenshot)
+        place_now = panel_at[step.step]
+        centre = (place_now.center().x(), place_now.center().y())
+        assert shot.getpixel(centre) == MASK_RGB, f"step {number}"  # the panel is greyed out, never shown
+        assert PANEL_RGB not in {
+            shot.getpixel((x, y))
+            for x in range(place_now.x(), place_now.right(), 7)
+            for y in range(place_now.y(), place_now.bottom(), 7)
+        }
+        for action in executed[: number - 1]:  # where the preview was drawn before: only the app's pixels
+            x, y = getattr(action, "x", None), getattr(action, "y", None)
+            if x is None or y is None:
+                continue
+            colour = VERDICT_COLOURS["allow"].getRgb()[:3]
+            ring = {shot.getpixel((x + dx, y + dy)) for dx in range(-30, 31, 3) for dy in range(-30, 31, 3)}
+            assert colour not in ring, f"step {number}: the overlay's colour near {(x, y)}"
+
+
+def test_approving_on_the_panel_leaves_the_keyboard_with_the_app(  # type: ignore[no-untyped-def]
+    qtbot, window_for, target_window: Factory
+) -> None:
+    window = window_for([])
+    target = app_over_the_window(target_window, window)
+    name, submit = target.centre("Name"), target.centre("Submit")
+    window.close()
+    window = window_for([click(name), call("type", text="Lovelace"), click(submit), FINISH], mode="approve")
+    subprocess.run(["xdotool", "search", "--pid", str(target.pid), "windowraise"], timeout=10)
+    target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name", timeout=10)
+    assert x_focus_pid() == target.pid
+    focus_after_approvals: list[int | None] = []
+
+    def approve() -> None:
+        button = window.run_mode.panel.approve_button
+        centre = button.mapToGlobal(button.rect().center())
+        subprocess.run(["xdotool", "mousemove", str(centre.x()), str(centre.y()), "click", "1"], timeout=10)
+        qtbot.waitUntil(lambda: not button.isEnabled(), timeout=10_000)
+        focus_after_approvals.append(x_focus_pid())
+
+    events = run(qtbot, window, "type Lovelace into Name and submit", approve=approve)
+    assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success", events[-1]
+    assert len(focus_after_approvals) == 3 and set(focus_after_approvals) == {target.pid}
+    target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and e["text"] == "Lovelace")
+
+
+def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: ignore[no-untyped-def]
+    qtbot, window_for, target_window: Factory
+) -> None:
+    window = window_for([])
+    panel = window.run_mode.panel
+    screen = window.screen().geometry()
+    under = (screen.right() - 16 - panel.width() // 2, screen.bottom() - 16 - panel.height() // 2)
+    target = target_window(x=screen.right() - 1000, y=screen.bottom() - 700, width=990, height=690)
+    window.close()
+    window = window_for([click(under), click(under), FINISH])
+    panel = window.run_mode.panel
+    places: list[tuple[int, int]] = []
+    window.runs.event.connect(lambda e: places.append((panel.x(), panel.y())))
+    events = run(qtbot, window, "click the corner")
+    kinds = [type(e).__name__ for e in events]
+    deferred = kinds.index("ActionDeferred")
+    recaptured = kinds.index("ScreenCaptured", deferred)
+    executed = kinds.index("ActionExecuted")
+    assert deferred < recaptured < executed  # moved, looked again, then clicked
+    assert isinstance(events[deferred], ActionDeferred)
+    assert places[0] != places[-1]  # the panel moved away from the corner
+    assert not QRect(*places[-1], panel.width(), panel.height()).contains(*under)
+    assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success"
+    time.sleep(0.2)
+    assert target.events("press")  # the click reached the app under where the panel had been
