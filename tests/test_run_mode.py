@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QRect
 
-from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, RunFinished, ScreenCaptured
+from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, ActionRejected, RunFinished, ScreenCaptured
 from agent.families import get_family, model_input_size
 from agent.session import read_session
 from app.gui.main_window import MainWindow
@@ -208,3 +208,48 @@ def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: igno
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success"
     time.sleep(0.2)
     assert target.events("press")  # the click reached the app under where the panel had been
+
+
+def test_a_note_for_the_model_takes_the_keyboard_only_while_it_is_typed(  # type: ignore[no-untyped-def]
+    qtbot, window_for, target_window: Factory
+) -> None:
+    window = window_for([])
+    target = app_over_the_window(target_window, window)
+    cancel, submit = target.centre("Cancel"), target.centre("Submit")
+    window.close()
+    window = window_for([click(cancel), click(submit), FINISH], mode="approve")
+    target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name", timeout=10)
+    panel = window.run_mode.panel
+    events: list[object] = []
+    window.runs.event.connect(events.append)
+    answered: list[str] = []
+
+    def press(button) -> None:  # type: ignore[no-untyped-def]
+        centre = button.mapToGlobal(button.rect().center())
+        subprocess.run(["xdotool", "mousemove", str(centre.x()), str(centre.y()), "click", "1"], timeout=10)
+
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        window.task_edit.setText("press Submit")
+        window.start_run()
+        while window.runs.running:
+            qtbot.waitUntil(lambda: panel.approve_button.isEnabled() or not window.runs.running, timeout=RUN_TIMEOUT_MS)
+            if not window.runs.running:
+                break
+            if not answered:  # the first proposal (Cancel) is rejected with a note
+                press(panel.note_button)
+                qtbot.waitUntil(lambda: panel.note_box.isVisible(), timeout=10_000)
+                qtbot.waitUntil(lambda: panel.note_box.edit.hasFocus(), timeout=10_000)
+                subprocess.run(["xdotool", "type", "--delay", "20", "not Cancel, Submit"], timeout=20)
+                subprocess.run(["xdotool", "key", "Return"], timeout=10)
+                qtbot.waitUntil(lambda: not panel.note_box.isVisible(), timeout=10_000)
+                answered.append("note")
+                qtbot.waitUntil(lambda: x_focus_pid() == target.pid, timeout=10_000)  # the keyboard went back
+            else:
+                press(panel.approve_button)
+                qtbot.waitUntil(lambda: not panel.approve_button.isEnabled(), timeout=10_000)
+                answered.append("approve")
+    rejected = [e for e in events if isinstance(e, ActionRejected)]
+    assert len(rejected) == 1 and rejected[0].note == "not Cancel, Submit"
+    assert not [e for e in target.events("clicked") if e["clicked"] == "Cancel"]
+    target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
+    assert not [e for e in target.events("text") if "Submit" in e.get("text", "")]  # the note went to deskpilot
