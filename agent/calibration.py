@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend, ModelRequest
 from agent.errors import ParseError
-from agent.families import Family, model_frame, model_input_size
-from agent.imaging import prepare_image
+from agent.families import Family
+from agent.loop import prepare_for_model
 from agent.parsing import parse_reply
-from agent.prompts import build_messages
+from agent.prompts import build_messages, tool_definitions
 from agent.waits import Capturer, settle
 from sandbox.actions import Click, Move
 from sandbox.geometry import ModelFrame, Monitor, Rect
@@ -377,20 +377,22 @@ def run_calibration(
     for label, rect in targets.items():
         stop.check_stopped()
         shot = capture.grab(monitor)
-        image, shot_monitor = shot.image, shot.monitor
-        size = model_input_size(family, *image.size, min_pixels=min_pixels, max_pixels=max_pixels)
-        model_image = prepare_image(image, size)
-        frame = model_frame(
-            family,
-            *image.size,
-            origin=(shot_monitor.x, shot_monitor.y),
-            scale=shot_monitor.scale,
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-        )
+        shot_monitor = shot.monitor
+        model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels)
+        size = model_image.size
         task = f"click {label}"
         messages = build_messages(family, task, model_image)
-        reply = backend.generate(ModelRequest(family, messages, task, model_image, 1, max_new_tokens), stop=stop)
+        request = ModelRequest(
+            family,
+            messages,
+            task,
+            model_image,
+            1,
+            max_new_tokens,
+            tools=tool_definitions(family, model_image),
+            template_options=family.template_options,
+        )
+        reply = backend.generate(request, stop=stop)
         point, error = first_point(reply.raw, family=family, frame=frame)
         points[label], replies[label] = point, reply.raw
         if error is not None:

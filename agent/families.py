@@ -8,12 +8,12 @@ Sources for every number: docs/model-formats.md §4 (processor configs of each f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from agent.errors import ConfigError
 from sandbox.geometry import ModelFrame, ModelSpace, smart_resize
 
-Syntax = Literal["qwen-vl-ref", "qwen2-vl-box", "qwen-tool-call", "ui-tars"]
+Syntax = Literal["qwen-vl-ref", "qwen2-vl-box", "qwen-tool-call", "ui-tars", "point-json", "pyautogui"]
 
 QWEN2_MIN_PIXELS = 3136  # 4 * 28 * 28, Qwen2-VL / Qwen2.5-VL preprocessor_config.json
 QWEN2_MAX_PIXELS = 12845056  # 16384 * 28 * 28
@@ -35,6 +35,9 @@ class Family:
     relative_extent: int = 1000
     fixed_input: tuple[int, int] | None = None  # (w, h) when the processor ignores the aspect ratio
     hf_example: str = ""
+    tools_in_template: bool = False  # the chat template presents the computer_use tool itself (qwen3.5)
+    template_options: tuple[tuple[str, Any], ...] = ()  # given to the chat template (enable_thinking=False)
+    base: str = ""  # the family a fine-tune is built on (its processor, chat template and loading)
 
     @property
     def patch_size(self) -> int:
@@ -91,6 +94,19 @@ FAMILIES: dict[str, Family] = {
             QWEN2_MAX_PIXELS,
             hf_example="bytedance-research/UI-TARS-7B-DPO",
         ),
+        # Qwen3.5 (dense and MoE): Qwen3-VL's vision (patch 16 x merge 2) and budget, relative 0-1000; it
+        # thinks by default (switched off for acting) and its template presents tools itself.
+        Family(
+            "qwen3.5",
+            "qwen-tool-call",
+            "relative",
+            32,
+            QWEN3_MIN_PIXELS,
+            QWEN3_MAX_PIXELS,
+            hf_example="Qwen/Qwen3.5-9B",
+            tools_in_template=True,
+            template_options=(("enable_thinking", False),),
+        ),
         Family(
             "ui-tars-1.5",
             "ui-tars",
@@ -142,3 +158,19 @@ def model_frame(
         width, height = model_input_size(family, shot_width, shot_height, min_pixels=min_pixels, max_pixels=max_pixels)
         space = ModelSpace.absolute(width, height)
     return ModelFrame(shot_width, shot_height, space, origin_x=origin[0], origin_y=origin[1], scale=scale)
+
+
+@dataclass(frozen=True, slots=True)
+class PixelBudget:
+    """The pixel budget a screenshot is prepared with: the family's own, or one a backend lowered."""
+
+    min_pixels: int
+    max_pixels: int
+
+
+def pixel_budget(family: Family, *, min_pixels: int | None = None, max_pixels: int | None = None) -> PixelBudget:
+    """The family's budget with the given overrides (None: the family's own)."""
+    return PixelBudget(
+        family.min_pixels if min_pixels is None else min_pixels,
+        family.max_pixels if max_pixels is None else max_pixels,
+    )

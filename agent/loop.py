@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from PIL import Image
+
 from agent.backends.base import Backend, ModelRequest
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
@@ -36,15 +38,16 @@ from agent.events import (
     ScreenCaptured,
     StepStarted,
 )
-from agent.families import Family, model_frame, model_input_size
+from agent.families import Family, model_frame, model_input_size, pixel_budget
 from agent.imaging import difference, fingerprint, prepare_image
 from agent.parsing import ParsedAction, parse_reply, shorten_reply
-from agent.prompts import Turn, build_messages
+from agent.prompts import Turn, build_messages, tool_definitions
 from agent.waits import Capturer, settle, wait_if_paused
 from sandbox.actions import Action, Finish, Wait, action_points
+from sandbox.capture import Screenshot
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
-from sandbox.geometry import Rect
+from sandbox.geometry import ModelFrame, Rect
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
 
@@ -158,17 +161,8 @@ def run_task(
             )
             shot = settled.shot  # the frame the settle ended on is the one the model reads: no second grab
             captured = time.perf_counter()
-            image, monitor = shot.image, shot.monitor
-            size = model_input_size(family, *image.size, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
-            model_image = prepare_image(image, size)
-            frame = model_frame(
-                family,
-                *image.size,
-                origin=(monitor.x, monitor.y),
-                scale=monitor.scale,
-                min_pixels=options.min_pixels,
-                max_pixels=options.max_pixels,
-            )
+            image = shot.image
+            model_image, frame = prepare_for_model(backend, family, shot, options.min_pixels, options.max_pixels)
             prepared = time.perf_counter()
             yield ScreenCaptured(
                 state.step,
@@ -185,7 +179,15 @@ def run_task(
             messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
             feedback = history[-1].feedback if history else None
             request = ModelRequest(
-                family, messages, task, model_image, state.step, options.max_new_tokens, feedback=feedback
+                family,
+                messages,
+                task,
+                model_image,
+                state.step,
+                options.max_new_tokens,
+                feedback=feedback,
+                tools=tool_definitions(family, model_image),
+                template_options=family.template_options,
             )
             reply = backend.generate(request, stop=stop)
             kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
@@ -322,6 +324,29 @@ def _act(
                 return RunFinished("success", "the model finished the task", state.step, result.action.answer)
             return RunFinished("failure", "the model gave up", state.step, result.action.answer)
     return None
+
+
+def prepare_for_model(
+    backend: Backend, family: Family, shot: Screenshot, min_pixels: int | None, max_pixels: int | None
+) -> tuple[Image.Image, ModelFrame]:
+    """The screenshot as the model gets it, and the frame that maps the model's numbers back to the screen.
+
+    The budget is the family's (or the person's override), lowered where the backend says its server would
+    shrink the image itself: the image is prepared at exactly the size the model will read, and the frame
+    converts from exactly that size (the loop, calibration and evaluation all go through here).
+    """
+    image, monitor = shot.image, shot.monitor
+    budget = backend.fit(family, image.size, pixel_budget(family, min_pixels=min_pixels, max_pixels=max_pixels))
+    size = model_input_size(family, *image.size, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
+    frame = model_frame(
+        family,
+        *image.size,
+        origin=(monitor.x, monitor.y),
+        scale=monitor.scale,
+        min_pixels=budget.min_pixels,
+        max_pixels=budget.max_pixels,
+    )
+    return prepare_image(image, size), frame
 
 
 def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:

@@ -3,6 +3,8 @@
 - qwen2.5-vl: the Qwen-Agent computer_use tool (11 actions) in a Nous/Hermes tool system prompt, with the
   display size set to the smart-resized image size (its coordinates are pixels of that image).
 - qwen3-vl: the same frame with the 14-action tool and "The screen's resolution is 1000x1000."
+- qwen3.5: the same 14-action tool, handed to the model's own chat template (which presents tools in its own
+  way and writes calls as JSON or as `<function=...><parameter=...>` XML), thinking switched off.
 - ui-tars, ui-tars-1.5: the UI-TARS computer prompt and action grammar.
 - qwen-vl, qwen2-vl: grounding-only models: asked to point at the element the task names.
 A conversation is a tuple of `Message`s in a neutral form; each backend turns it into its own format.
@@ -149,6 +151,16 @@ def computer_use_tool(family: Family, width: int, height: int) -> dict[str, Any]
     }
 
 
+SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def tool_definitions(family: Family, image: Image.Image) -> tuple[dict[str, Any], ...]:
+    """The tools to hand to a chat template that presents them itself (qwen3.5); () for the others."""
+    if not family.tools_in_template:
+        return ()
+    return (computer_use_tool(family, *image.size),)
+
+
 def tool_system_prompt(tool: dict[str, Any]) -> str:
     """Qwen-Agent's Nous function-calling system prompt around one tool."""
     return (
@@ -212,7 +224,11 @@ def build_messages(
     images = [turn.image for turn in history] + [image]
     notes = [None] + [turn.feedback for turn in history]
     if family.syntax == "qwen-tool-call":
-        system = Message("system", (TextPart(tool_system_prompt(computer_use_tool(family, width, height))),))
+        # a template that presents tools itself gets them apart (tool_definitions); the others in the system text
+        instructions = (
+            SYSTEM_PROMPT if family.tools_in_template else tool_system_prompt(computer_use_tool(family, width, height))
+        )
+        system = Message("system", (TextPart(instructions),))
         messages = [system, Message("user", (TextPart(task), *_screen(images[0], None)))]
         for n, turn in enumerate(history, start=1):
             messages.append(Message("assistant", (TextPart(turn.reply),)))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from PIL import Image
 
-from agent.families import Family
+from agent.families import Family, PixelBudget
 from agent.prompts import Message
 from sandbox.stop import StopFlag
 
@@ -30,6 +30,10 @@ class ModelRequest:
     step: int  # 1-based
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     feedback: str | None = None  # why the previous reply did not fully run (a refusal, a rejection, ...); None: it ran
+    # Families whose chat template presents tools itself (qwen3.5): the tool definitions (OpenAI function format)
+    # and the template's options (enable_thinking=False), for the backend to hand to the template or the server.
+    tools: tuple[dict[str, Any], ...] = ()
+    template_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,11 @@ class Backend(Protocol):
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         """Get ready (download, load weights, connect); idempotent. Raises BackendError."""
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        """The budget to prepare a `shot` (width, height) screenshot with, so that the model reads the image
+        exactly as deskpilot prepared it: `budget` as it is, or a lower maximum where the model's server would
+        shrink the image itself. BackendError when no budget is kept (the run must not act)."""
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         """One reply. Must give up promptly (StoppedError) once `stop` is set. Raises BackendError."""

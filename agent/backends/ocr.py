@@ -41,6 +41,7 @@ from agent.backends.ocr_grammar import (
     parse_task,
 )
 from agent.errors import BackendError
+from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
 
 FAMILY = "qwen2.5-vl"
@@ -300,6 +301,9 @@ class OcrBackend:
             for box, text, score in (result or [])
             if str(text).strip()
         ]
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         started = time.perf_counter()

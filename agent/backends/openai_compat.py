@@ -43,6 +43,7 @@ from PIL import Image
 
 from agent.backends.base import ModelReply, ModelRequest, ProgressFn
 from agent.errors import BackendError, ConfigError
+from agent.families import Family, PixelBudget
 from agent.imaging import ImageFormat, data_url
 from agent.parsing import shorten_reply
 from agent.prompts import ImagePart, Message, TextPart
@@ -181,6 +182,9 @@ class OpenAIBackend:
         self._loaded = True
         if progress is not None:
             progress("connect", 1, 1)
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         started = time.perf_counter()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.backends.base import ModelReply, ModelRequest, ProgressFn
 from agent.errors import ConfigError, ScriptExhausted
+from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
 
 
@@ -46,6 +47,9 @@ class ScriptedBackend:
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         pass
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         stop.check_stopped()

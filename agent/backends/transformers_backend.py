@@ -14,7 +14,7 @@ from typing import Any
 from agent.backends.base import ModelReply, ModelRequest, ProgressFn
 from agent.backends.hf_loading import load_model, load_processor, processed_image_sizes
 from agent.errors import BackendError
-from agent.families import Family
+from agent.families import Family, PixelBudget
 from agent.prompts import ImagePart, Message, TextPart
 from sandbox.stop import StopFlag
 
@@ -74,6 +74,9 @@ class TransformersBackend:
     @property
     def device(self) -> str:
         return str(getattr(self._model, "device", "?"))
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         if self._model is None:

@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.calibration import NOTHING_EXECUTED, TargetResult, run_calibration
 from agent.errors import AgentError
 from app.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail, say
-from app.commands.common import add_family_arguments, positive_int
+from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int
 from app.desktop import DesktopOptions, open_desktop
 from sandbox.errors import SandboxError, StoppedError
 from sandbox.geometry import Rect
@@ -36,20 +35,7 @@ MAX_TARGETS = 9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
-    )
-    parser.add_argument(
-        "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
-    )
-    parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
-    parser.add_argument(
-        "--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per target, in order'
-    )
-    parser.add_argument(
-        "--image-format", choices=["jpeg", "png"], default="jpeg", help="openai: how screenshots travel"
-    )
-    add_family_arguments(parser, required=False)
+    add_backend_arguments(parser, script_help='scripted: JSONL file, one {"raw": "..."} per target, in order')
     parser.add_argument(
         "--targets",
         type=positive_int,
@@ -171,17 +157,7 @@ def _progress(result: TargetResult) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = BackendSettings(
-        args.backend,
-        model=args.model,
-        endpoint=args.endpoint,
-        script=args.script,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        image_format=args.image_format,
-    )
-    family = backend_family(args.backend, args.family)
-    backend = make_backend(settings, family=family)
+    backend, family = backend_from_arguments(args)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         return fail("calibrate needs a display for the practice board: DISPLAY is not set")
     started = time.perf_counter()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
-from agent.families import FAMILIES
+from agent.backends.base import Backend
+from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
+from agent.families import FAMILIES, Family
 
 
 def screen_size(text: str) -> tuple[int, int]:
@@ -52,3 +55,37 @@ def add_family_arguments(parser: argparse.ArgumentParser, *, required: bool) -> 
     )
     parser.add_argument("--min-pixels", type=positive_int, default=None, help="override the family's min_pixels")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="override the family's max_pixels")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, *, script_help: str) -> None:
+    """The model backend and its family, the same for every command that asks a model (run, calibrate, ...)."""
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
+    )
+    parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
+    parser.add_argument("--script", type=Path, default=None, help=script_help)
+    parser.add_argument(
+        "--image-format",
+        choices=["jpeg", "png"],
+        default="jpeg",
+        help="openai: screenshots as JPEG q95 (default, 6 ms) or lossless PNG (35-60 ms at 1080p)",
+    )
+    add_family_arguments(parser, required=False)
+
+
+def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
+    """The backend (not yet loaded) and the family its replies are read as. ConfigError for a bad combination."""
+    settings = BackendSettings(
+        args.backend,
+        model=args.model,
+        endpoint=args.endpoint,
+        script=args.script,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        image_format=args.image_format,
+    )
+    family = backend_family(args.backend, args.family)
+    return make_backend(settings, family=family), family

@@ -6,13 +6,12 @@ import argparse
 from contextlib import ExitStack
 from pathlib import Path
 
-from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
 from agent.errors import AgentError
 from agent.events import RunFinished
 from agent.loop import RunOptions, run_task
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
 from app.cli import fail, say
-from app.commands.common import add_family_arguments, positive_int
+from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int
 from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
 from app.event_lines import EXIT_FOR_OUTCOME, event_line
 from sandbox.drivers import DRIVER_NAMES
@@ -21,21 +20,7 @@ from sandbox.stop import DEFAULT_STOP_KEY
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", metavar="TASK", help='what to do, e.g. "click Submit"')
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
-    )
-    parser.add_argument(
-        "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
-    )
-    parser.add_argument("--endpoint", default=None, help="openai: base URL such as http://localhost:8000/v1")
-    parser.add_argument("--script", type=Path, default=None, help='scripted: JSONL file, one {"raw": "..."} per step')
-    parser.add_argument(
-        "--image-format",
-        choices=["jpeg", "png"],
-        default="jpeg",
-        help="openai: screenshots as JPEG q95 (default, 6 ms) or lossless PNG (35-60 ms at 1080p)",
-    )
-    add_family_arguments(parser, required=False)
+    add_backend_arguments(parser, script_help='scripted: JSONL file, one {"raw": "..."} per step')
     parser.add_argument("--max-steps", type=positive_int, default=15)
     parser.add_argument("--monitor", type=int, default=0, help="which monitor to capture (0 = the first)")
     parser.add_argument("--policy", type=Path, default=None, metavar="FILE")
@@ -76,22 +61,12 @@ def _close_recorder(recorder: SessionRecorder) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = BackendSettings(
-        args.backend,
-        model=args.model,
-        endpoint=args.endpoint,
-        script=args.script,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        image_format=args.image_format,
-    )
     if args.launch and not args.isolated:
         return fail("--launch starts programs inside the isolated display: use it with --isolated")
     if args.record is not None and args.no_record:
         return fail("--record DIR and --no-record contradict each other: give one")
     record_dir = prepare_record_dir(args.record) if args.record is not None else None
-    family = backend_family(args.backend, args.family)
-    backend = make_backend(settings, family=family)
+    backend, family = backend_from_arguments(args)
     desktop_options = DesktopOptions(
         policy_file=args.policy,
         stop_key=args.stop_key,
