@@ -22,6 +22,7 @@ UI_TARS_MAX_PIXELS = 16384 * 28 * 28
 QWEN3_MIN_PIXELS = 65536  # 64 * 32 * 32, Qwen3-VL preprocessor_config.json shortest_edge
 QWEN3_MAX_PIXELS = 16777216  # 16384 * 32 * 32, longest_edge
 QWEN_VL_INPUT = 448  # Qwen-VL v1 squashes every image to 448x448
+GROUNDING_SYNTAXES = ("qwen-vl-ref", "qwen2-vl-box", "point-json")  # models that only point: one step, then done
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +39,21 @@ class Family:
     tools_in_template: bool = False  # the chat template presents the computer_use tool itself (qwen3.5)
     template_options: tuple[tuple[str, Any], ...] = ()  # given to the chat template (enable_thinking=False)
     base: str = ""  # the family a fine-tune is built on (its processor, chat template and loading)
+    in_process: bool = True  # False: its own model code (trust_remote_code); run it behind a server
 
     @property
     def patch_size(self) -> int:
         return self.factor // 2
+
+    @property
+    def points_only(self) -> bool:
+        """A grounding model: it points once, deskpilot clicks there and the run ends."""
+        return self.syntax in GROUNDING_SYNTAXES
+
+    @property
+    def architecture(self) -> str:
+        """The family whose processor, chat template and model classes it uses: its base, or itself."""
+        return self.base or self.name
 
 
 FAMILIES: dict[str, Family] = {
@@ -116,7 +128,72 @@ FAMILIES: dict[str, Family] = {
             UI_TARS_MAX_PIXELS,
             hf_example="ByteDance-Seed/UI-TARS-1.5-7B",
         ),
+        # Fine-tunes people pick from leaderboards (docs/model-formats.md, "Fine-tunes"): each is its base's
+        # processor and budget with its own reply syntax.
+        Family(  # Mobile-Agent-v3.5: "Action: ..." then a Qwen3-VL computer_use call, 0-1000
+            "gui-owl-1.5",
+            "qwen-tool-call",
+            "relative",
+            32,
+            QWEN3_MIN_PIXELS,
+            QWEN3_MAX_PIXELS,
+            hf_example="mPLUG/GUI-Owl-1.5-8B-Instruct",
+            base="qwen3-vl",
+        ),
+        Family(  # grounding only: {"x": .., "y": ..} in 0-1000
+            "holo2",
+            "point-json",
+            "relative",
+            32,
+            QWEN3_MIN_PIXELS,
+            QWEN3_MAX_PIXELS,
+            hf_example="Hcompany/Holo2-8B",
+            base="qwen3-vl",
+        ),
+        Family(  # grounding only: [x, y] in 0-1000, [-1, -1] when the element is not there
+            "ui-venus-1.5",
+            "point-json",
+            "relative",
+            32,
+            QWEN3_MIN_PIXELS,
+            QWEN3_MAX_PIXELS,
+            hf_example="inclusionAI/UI-Venus-1.5-8B",
+            base="qwen3-vl",
+        ),
+        # pyautogui code, pixels of the Qwen2.5-VL smart-resized image; its own tokenizer, chat template and
+        # 1D RoPE ("do not use the default transformers and vllm classes"): served, never loaded in-process.
+        Family(
+            "opencua",
+            "pyautogui",
+            "absolute",
+            28,
+            QWEN2_MIN_PIXELS,
+            QWEN2_MAX_PIXELS,
+            hf_example="xlang-ai/OpenCUA-7B",
+            base="qwen2.5-vl",
+            in_process=False,
+        ),
     )
+}
+
+# Names people try that are not presets: why, and the closest preset (docs/model-formats.md, "Fine-tunes").
+NOT_PRESETS: dict[str, tuple[str, str]] = {
+    "gui-owl": ("GUI-Owl 1.0 and 1.5 differ; the 1.5 models (Qwen3-VL based) have a preset", "gui-owl-1.5"),
+    "ui-venus": ("UI-Venus 1.0 and 1.5 differ; the 1.5 models have a preset", "ui-venus-1.5"),
+    "ui-venus-1.0": (
+        "UI-Venus 1.0 answers boxes in pixels of an image resized with its own budget (2352x1344 for 1920x1080)",
+        "qwen2.5-vl with that model's --min-pixels/--max-pixels",
+    ),
+    "holo": ("Holo1, Holo1.5 and Holo2 differ; Holo2 (Qwen3-VL based) has a preset", "holo2"),
+    "holo1": ("Holo1 answers Click(x, y) in pixels of an image the client resized itself", "holo2"),
+    "holo1.5": ("Holo1.5 answers through a structured-output schema of its own client", "holo2"),
+    "ui-tars-2": ("UI-TARS-2's weights are not released", "ui-tars-1.5"),
+    "seed": ("Seed's <seed:tool_call> syntax is a closed model's", "ui-tars-1.5"),
+    "gui-actor": (
+        "GUI-Actor points with special tokens its own model class decodes; its text has no coordinates",
+        "qwen2.5-vl",
+    ),
+    "opencua-qwen2": ("OpenCUA-Qwen2-7B answers in 0-1 fractions, not pixels", "opencua"),
 }
 
 
@@ -124,7 +201,11 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        raise ConfigError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})") from None
+        pass
+    if name.lower() in NOT_PRESETS:
+        why, closest = NOT_PRESETS[name.lower()]
+        raise ConfigError(f"family {name!r} is not supported: {why}; the closest preset is {closest}")
+    raise ConfigError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
 
 
 def model_input_size(

@@ -51,8 +51,6 @@ from sandbox.geometry import ModelFrame, Rect
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
 
-GROUNDING_SYNTAXES = ("qwen-vl-ref", "qwen2-vl-box")  # models that only point: one step, then done
-
 
 @dataclass(frozen=True, slots=True)
 class Approve:
@@ -236,7 +234,7 @@ def run_task(
                 yield outcome
                 return
             state.repeats = 0
-            if family.syntax in GROUNDING_SYNTAXES and state.failures == 0:
+            if family.points_only and state.failures == 0:
                 yield RunFinished("success", "the grounding model pointed and the click was made", state.step)
                 return
         yield RunFinished(

@@ -6,7 +6,10 @@
 - qwen3.5: the same 14-action tool, handed to the model's own chat template (which presents tools in its own
   way and writes calls as JSON or as `<function=...><parameter=...>` XML), thinking switched off.
 - ui-tars, ui-tars-1.5: the UI-TARS computer prompt and action grammar.
-- qwen-vl, qwen2-vl: grounding-only models: asked to point at the element the task names.
+- gui-owl-1.5: qwen3-vl's (it was trained on the same computer_use tool).
+- opencua: its own system prompt for pyautogui actions, with Thought/Action/Code sections.
+- qwen-vl, qwen2-vl, holo2, ui-venus-1.5: grounding-only models: asked to point at the element the task
+  names, each in the form it was trained to answer in.
 A conversation is a tuple of `Message`s in a neutral form; each backend turns it into its own format.
 """
 
@@ -202,10 +205,42 @@ Action: ...
 {instruction}
 """
 
-GROUNDING_PROMPTS = {
-    "qwen-vl-ref": "Find the element to act on for this task and give its box: {task}",
-    "qwen2-vl-box": "Find the element to act on for this task and output its bounding box: {task}",
+GROUNDING_PROMPTS = {  # by family
+    "qwen-vl": "Find the element to act on for this task and give its box: {task}",
+    "qwen2-vl": "Find the element to act on for this task and output its bounding box: {task}",
+    "holo2": (
+        "Localize an element on the GUI image according to my instructions and output a click position as "
+        'JSON {{"x": X, "y": Y}}, where X and Y are integers from 0 to 1000: the distance from the left and '
+        "from the top edge in thousandths of the image width and height.\nInstruction: {task}"
+    ),
+    "ui-venus-1.5": (
+        "Output the center point of the position corresponding to the instruction: {task}. The output should "
+        "just be the coordinates of a point, in the format [x,y], each from 0 to 1000. If the task is "
+        "infeasible, output [-1,-1]."
+    ),
 }
+
+OPENCUA_SYSTEM_PROMPT = """You are a GUI agent. You are given a task and a screenshot of the screen. You need to perform a series of pyautogui actions to complete the task.
+
+For each step, provide your response in this format:
+
+## Thought:
+Think step by step about what you see and what to do next.
+
+## Action:
+The next action, in one sentence.
+
+## Code:
+```python
+One pyautogui call: pyautogui.click(x=, y=), pyautogui.doubleClick(x=, y=), pyautogui.rightClick(x=, y=),
+pyautogui.moveTo(x=, y=), pyautogui.dragTo(x=, y=), pyautogui.write(message=''), pyautogui.press(''),
+pyautogui.hotkey(keys=[]), pyautogui.scroll(clicks, x=, y=), computer.triple_click(x=, y=), or
+computer.terminate(status='success') when the task is done (status='failure' when it cannot be done).
+```
+
+x and y are pixels of the screenshot as you see it ({width}x{height})."""
+
+OPENCUA_STEP = "# Task Instruction:\n{task}\n\nPlease generate the next move according to the screenshot, task instruction and previous steps (if provided)."
 
 
 def task_language(task: str) -> str:
@@ -252,7 +287,16 @@ def build_messages(
             messages.append(Message("assistant", (TextPart(turn.reply),)))
         messages.append(Message("user", _screen(images[-1], notes[-1])))
         return tuple(messages)
-    prompt = GROUNDING_PROMPTS[family.syntax].format(task=task)
+    if family.syntax == "pyautogui":
+        messages = [
+            Message("system", (TextPart(OPENCUA_SYSTEM_PROMPT.format(width=width, height=height)),)),
+            Message("user", (*_screen(images[0], None), TextPart("\n" + OPENCUA_STEP.format(task=task)))),
+        ]
+        for n, turn in enumerate(history, start=1):
+            messages.append(Message("assistant", (TextPart(turn.reply),)))
+            messages.append(Message("user", _screen(images[n], notes[n])))
+        return tuple(messages)
+    prompt = GROUNDING_PROMPTS[family.name].format(task=task)
     return (Message("user", (ImagePart(image), TextPart(prompt))),)
 
 

@@ -14,7 +14,7 @@ import pytest
 from agent.backends.base import ModelReply, ModelRequest
 from agent.backends.scripted import ScriptedBackend
 from agent.events import ActionBlocked, ActionExecuted, Event, ModelReplied, ParseFailed, RunFinished, ScreenCaptured
-from agent.families import get_family
+from agent.families import FAMILIES, get_family
 from agent.loop import Approve, Reject, RunOptions, run_task
 from agent.prompts import TextPart
 from sandbox.actions import Click
@@ -50,8 +50,19 @@ def model_point(family: str, x: int, y: int) -> tuple[int, int]:
 
 def click_reply(family: str, x: int, y: int) -> str:
     mx, my = model_point(family, x, y)
-    if family in ("qwen2.5-vl", "qwen3-vl"):
-        return f'<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "left_click", "coordinate": [{mx}, {my}]}}}}\n</tool_call>'
+    if family == "qwen3.5":  # the XML form its chat template writes
+        return (
+            "<tool_call>\n<function=computer_use>\n<parameter=action>\nleft_click\n</parameter>\n"
+            f"<parameter=coordinate>\n[{mx}, {my}]\n</parameter>\n</function>\n</tool_call>"
+        )
+    if family in ("qwen2.5-vl", "qwen3-vl", "gui-owl-1.5"):
+        return f'Action: click Submit.\n<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "left_click", "coordinate": [{mx}, {my}]}}}}\n</tool_call>'
+    if family == "opencua":
+        return f"## Thought:\nSubmit is there.\n\n## Code:\n```python\npyautogui.click(x={mx}, y={my})\n```"
+    if family == "holo2":
+        return json.dumps({"x": mx, "y": my})
+    if family == "ui-venus-1.5":
+        return f"[{mx},{my}]"
     if family in ("ui-tars", "ui-tars-1.5"):
         return f"Thought: the Submit button.\nAction: click(start_box='<|box_start|>({mx},{my})<|box_end|>')"
     if family == "qwen2-vl":
@@ -62,6 +73,8 @@ def click_reply(family: str, x: int, y: int) -> str:
 def type_reply(family: str, text: str) -> str:
     if family in ("ui-tars", "ui-tars-1.5"):
         return f"Thought: type it.\nAction: type(content={json.dumps(text, ensure_ascii=False)})"
+    if family == "opencua":
+        return f"```python\npyautogui.write(message={text!r})\n```"
     return (
         "<tool_call>\n"
         + json.dumps({"name": "computer_use", "arguments": {"action": "type", "text": text}}, ensure_ascii=False)
@@ -72,6 +85,8 @@ def type_reply(family: str, text: str) -> str:
 def finish_reply(family: str) -> str:
     if family in ("ui-tars", "ui-tars-1.5"):
         return "Thought: done.\nAction: finished(content='done')"
+    if family == "opencua":
+        return "```python\ncomputer.terminate(status='success')\n```"
     return (
         '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
     )
@@ -100,12 +115,12 @@ def run(backend: object, family: str, ex: Executor, capture: ScreenCapture, **op
     )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl", "ui-tars", "ui-tars-1.5", "qwen2-vl", "qwen-vl"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_scripted_runs_click_where_intended(family: str, target_window: Factory, capture: ScreenCapture) -> None:
     target = target_window(x=140, y=110)
     x, y = target.centre("Submit")
     replies = [click_reply(family, x, y)]
-    if family not in ("qwen2-vl", "qwen-vl"):  # grounding-only families finish after their one click
+    if not get_family(family).points_only:  # grounding-only families finish after their one click
         nx, ny = target.centre("Name")
         replies += [click_reply(family, nx, ny), type_reply(family, "Ada Lovelace"), finish_reply(family)]
     events = run(ScriptedBackend(replies), family, executor(capture), capture)
@@ -113,7 +128,7 @@ def test_scripted_runs_click_where_intended(family: str, target_window: Factory,
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
     press = target.wait_for(lambda e: e["event"] == "press")
     assert abs(press["x"] - x) <= 1 and abs(press["y"] - y) <= 1  # one model unit of rounding at most
-    if family not in ("qwen2-vl", "qwen-vl"):
+    if not get_family(family).points_only:
         target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and e["text"] == "Ada Lovelace")
 
 

@@ -26,16 +26,17 @@ FAMILY_OF: dict[int, str] = {
     **{i: "ui-tars-1.5" for i in range(24, 30)},
     30: "ui-tars",  # UI-TARS/Doubao <point> syntax, relative 0-1000
     **{i: "qwen2.5-vl" for i in range(32, 44)},
-    **{i: "qwen3-vl" for i in range(44, 56)},  # incl. GUI-Owl-1.5, a Qwen3-VL fine-tune
+    **{i: "qwen3-vl" for i in range(44, 50)},
+    **{i: "gui-owl-1.5" for i in range(50, 56)},  # Qwen3-VL fine-tune: "Action: ..." then a computer_use call
+    56: "opencua",  # pyautogui code in a ```python block
+    61: "holo2",  # {"x", "y"} in 0-1000
 }
-NOT_OURS: dict[int, str] = {
+NOT_OURS: dict[int, str] = {  # each refused by name with the closest preset (test_not_presets_name_the_closest)
     31: "Seed XML tool call: a closed model's syntax",
-    56: "OpenCUA: its own tokenizer and chat template",
     57: "UI-Venus: its own resize (2352x1344 for 1920x1080)",
     58: "Holo1: pixels of a client-resized image",
     59: "Holo1: rendered pydantic object",
     60: "Holo1.5: rendered pydantic object",
-    61: "Holo2: its own {x, y} schema",
 }
 # Malformed samples: "error: <text the message contains>" or "repair: <what is done>"
 MALFORMED: dict[int, str] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.errors import ParseError
 from agent.families import Family
-from agent.parsing import refbox, toolcall, uitars
+from agent.parsing import grounding, pyautogui, refbox, toolcall, uitars
 from agent.parsing.common import Proposal, quote, split_thinking
 from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, action_to_json
 from sandbox.errors import ActionError, GeometryError
@@ -26,6 +26,8 @@ _SYNTAXES = {
     "ui-tars": uitars.parse,
     "qwen-vl-ref": refbox.parse_qwen_vl,
     "qwen2-vl-box": refbox.parse_qwen2_vl,
+    "point-json": grounding.parse_point,
+    "pyautogui": pyautogui.parse,
 }
 
 

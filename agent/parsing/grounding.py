@@ -4,6 +4,10 @@ Accepted (model-formats.md §1.3/§1.4): JSON `bbox_2d`/`point_2d` objects or li
 not, prose after it allowed; `bbox`/`point` keys too, as prompts rename them), a JSON object whose point is
 under `coordinate` or `result` (a common custom schema, with an optional `thought`), a bare `[x, y]` or
 `[x1, y1, x2, y2]`, `<points x1=".." y1=".." alt="..">text</points>`, and plain `x1,y1,x2,y2 label` lines.
+An object with numeric `x` and `y` is a point too (Holo2's `{"x": 552, "y": 404}`).
+`parse_point` reads the grounding-only fine-tunes (syntax "point-json": Holo2, UI-Venus-1.5): the above, plus
+UI-Venus' `[x1,y1],[x2,y2]` box and its `[-1,-1]`, which means the model found no such element (the run
+ends as a failure saying so, nothing is clicked).
 Repairs (documented and tested): when the JSON is broken (a stray `{`), the `"bbox_2d": [..]` entries are
 read one by one; stray spaces inside `< points ... >` tags are allowed.
 """
@@ -33,6 +37,28 @@ _KEYED_LIST = re.compile(r'"(bbox_2d|bbox|point_2d|point)"\s*:\s*\[([^\[\]]*)\]'
 _XML_POINTS = re.compile(r"<\s*points\b([^>]*)>(.*?)<\s*/\s*points\s*>", re.S)
 _XML_ATTR = re.compile(r'([xy])(\d+)\s*=\s*"\s*(' + NUMBER_RE.pattern + r')\s*"')
 _PLAIN_BOX = re.compile(r"^\s*(" + "\\s*,\\s*".join([NUMBER_RE.pattern] * 4) + r")(?:\s+(.*))?$", re.M)
+
+
+_TWO_POINTS = re.compile(r"\[\s*(" + NUMBER_RE.pattern + r")\s*,\s*(" + NUMBER_RE.pattern + r")\s*\]")
+_NOT_FOUND = re.compile(r"\[\s*-1(?:\.0*)?\s*,\s*-1(?:\.0*)?\s*\]")
+NOT_FOUND_ANSWER = "the model found no such element on the screen"
+
+
+def parse_point(text: str) -> tuple[str | None, list[Proposal]]:
+    """A grounding-only reply: one point or box, or UI-Venus' [-1,-1] for "not there"."""
+    stripped = text.strip()
+    if _NOT_FOUND.fullmatch(stripped):
+        return None, [Proposal("finish", stripped, params={"status": "failure", "answer": NOT_FOUND_ANSWER})]
+    pairs = list(_TWO_POINTS.finditer(stripped))
+    if (
+        len(pairs) == 2
+        and re.fullmatch(r"\s*,?\s*", stripped[pairs[0].end() : pairs[1].start()])
+        and (stripped[: pairs[0].start()].strip() == "" and stripped[pairs[1].end() :].strip() == "")
+    ):  # UI-Venus' [x1,y1],[x2,y2]: a box given as two corners
+        x1, y1 = (float(n) for n in pairs[0].groups())
+        x2, y2 = (float(n) for n in pairs[1].groups())
+        return None, [click_at_box((x1, y1, x2, y2), stripped)]
+    return parse(text)
 
 
 def parse(text: str) -> tuple[str | None, list[Proposal]]:
@@ -96,7 +122,9 @@ def _from_object(item: dict[str, Any]) -> Proposal:
     for key in POINT_KEYS:
         if key in item:
             return _point(item[key], key, source)
-    raise ParseError(f"grounding entry has none of {', '.join(BOX_KEYS + POINT_KEYS)}: {quote(source)}")
+    if "x" in item and "y" in item:
+        return _point([item["x"], item["y"]], "x and y", source)
+    raise ParseError(f"grounding entry has none of {', '.join(BOX_KEYS + POINT_KEYS)}, or x and y: {quote(source)}")
 
 
 def _from_numbers(values: list[Any], source: str) -> Proposal:

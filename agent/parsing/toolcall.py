@@ -1,4 +1,11 @@
-"""Qwen2.5-VL / Qwen3-VL replies: `<tool_call>` computer_use/mobile_use calls, else JSON grounding."""
+"""Qwen2.5-VL / Qwen3-VL / Qwen3.5 replies: `<tool_call>` computer_use/mobile_use calls, else JSON grounding.
+
+A call is JSON (`{"name": .., "arguments": {..}}`) or the XML form Qwen3.5's chat template writes:
+`<function=computer_use>` then one `<parameter=NAME>\nVALUE\n</parameter>` per argument. An XML value is
+read as JSON when it parses as JSON (`[500, 300]`, `-5`), else as text; the parameters the tool declares
+as strings (action, text, status, button) are always their text, so `<parameter=text>\n123\n</parameter>`
+types "123". A parameter named twice is an error, as a repeated JSON key is.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ from sandbox.keys import split_combo
 
 TOOLS = ("computer_use", "mobile_use")
 _BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+_XML_FUNCTION = re.compile(r"<function=([^>\s]*)>(.*?)</function>", re.S)
+_XML_PARAMETER = re.compile(r"<parameter=([^>\s]*)>(.*?)</parameter>", re.S)
+STRING_PARAMETERS = frozenset({"action", "text", "status", "button"})  # typed "string" in the tool schema
 # Qwen-Agent's rendering of a call: "[TOOL_CALL] name\n{json}" (optionally followed by a response marker)
 _RENDERED = re.compile(r"\[TOOL_CALL\]\s*([\w.-]+)\s*\n(.*?)(?=\[TOOL_RESPONSE\]|\[TOOL_CALL\]|\Z)", re.S)
 _CLICKS = {
@@ -90,6 +100,8 @@ def _decode_json_values(body: str, source: str) -> list[Any]:
 
 
 def _decode_block(body: str, source: str) -> list[tuple[str, dict[str, Any], str]]:
+    if body.lstrip().startswith("<function="):
+        return _decode_xml_block(body, source)
     calls = []
     for value in _decode_json_values(body, source):
         if not isinstance(value, dict) or "name" not in value:
@@ -106,6 +118,58 @@ def _decode_block(body: str, source: str) -> list[tuple[str, dict[str, Any], str
             raise ParseError(f"tool call arguments must be an object: {quote(source)}")
         calls.append((str(value["name"]), arguments, source))
     return calls
+
+
+def _decode_xml_block(body: str, source: str) -> list[tuple[str, dict[str, Any], str]]:
+    """The XML form: one or more <function=NAME> elements, nothing else but whitespace between them."""
+    calls = []
+    position = 0
+    for function in _XML_FUNCTION.finditer(body):
+        if body[position : function.start()].strip():
+            raise ParseError(f"text between tool-call functions in {quote(source)}")
+        name, inner = function.group(1), function.group(2)
+        if not name:
+            raise ParseError(f"a <function=...> without a name in {quote(source)}")
+        calls.append((name, _xml_parameters(inner, source), source))
+        position = function.end()
+    if body[position:].strip():
+        raise ParseError(f"an unfinished <function=...> (no </function>) in {quote(source)}")
+    if not calls:  # pragma: no cover - only called when the body starts with <function=
+        raise ParseError(f"empty tool call {quote(source)}")
+    return calls
+
+
+def _xml_parameters(inner: str, source: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    position = 0
+    for parameter in _XML_PARAMETER.finditer(inner):
+        if inner[position : parameter.start()].strip():
+            raise ParseError(f"text outside <parameter=...> in {quote(source)}")
+        name = parameter.group(1)
+        if not name:
+            raise ParseError(f"a <parameter=...> without a name in {quote(source)}")
+        if name in arguments:
+            raise ParseError(f"the parameter {name!r} appears twice in {quote(source)}")
+        arguments[name] = _xml_value(name, parameter.group(2), source)
+        position = parameter.end()
+    if inner[position:].strip():
+        raise ParseError(f"an unfinished <parameter=...> (no </parameter>) in {quote(source)}")
+    return arguments
+
+
+def _xml_value(name: str, raw: str, source: str) -> Any:
+    """The template writes "\nVALUE\n": one newline on each side is layout, the rest is the value."""
+    text = raw.removeprefix("\n").removesuffix("\n")
+    if name == "text":  # typed as written: its spaces and inner newlines are the model's
+        return text
+    if name in STRING_PARAMETERS:
+        return text.strip()
+    try:
+        return STRICT_JSON.decode(text.strip())
+    except DuplicateKeyError as exc:
+        raise ParseError(f"the parameter {name!r} is not usable JSON ({exc}) in {quote(source)}") from None
+    except json.JSONDecodeError:
+        return text
 
 
 def _call_to_proposals(name: str, args: dict[str, Any], source: str) -> list[Proposal]:
