@@ -333,14 +333,37 @@ def prepare_for_model(
     shrink the image itself: the image is prepared at exactly the size the model will read, and the frame
     converts from exactly that size (the loop, calibration and evaluation all go through here).
     """
-    image, monitor = shot.image, shot.monitor
+    monitor = shot.monitor
+    return prepare_picture(
+        backend,
+        family,
+        shot.image,
+        origin=(monitor.x, monitor.y),
+        scale=monitor.scale,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+    )
+
+
+def prepare_picture(
+    backend: Backend,
+    family: Family,
+    image: Image.Image,
+    *,
+    origin: tuple[float, float] = (0, 0),
+    scale: float = 1.0,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> tuple[Image.Image, ModelFrame]:
+    """prepare_for_model for any picture: a screenshot, an evaluation image (origin 0,0, scale 1: the frame
+    answers in the image's own pixels) or a zoomed crop (its origin on the screen, scale times the zoom)."""
     budget = backend.fit(family, image.size, pixel_budget(family, min_pixels=min_pixels, max_pixels=max_pixels))
     size = model_input_size(family, *image.size, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
     frame = model_frame(
         family,
         *image.size,
-        origin=(monitor.x, monitor.y),
-        scale=monitor.scale,
+        origin=origin,
+        scale=scale,
         min_pixels=budget.min_pixels,
         max_pixels=budget.max_pixels,
     )
