@@ -102,6 +102,20 @@ class ActionBlocked:
 
 
 @dataclass(frozen=True, slots=True)
+class PointRefined:
+    """The second look (`--refine zoom`) at a crop around the first point: the point it gave, or why not."""
+
+    step: int
+    first: Action
+    refined: Action | None  # None: the first point stands (the reason says why)
+    crop: tuple[int, int, int, int]  # x, y, width, height in the screenshot's pixels
+    zoom: int
+    raw: str  # the second reply
+    elapsed_s: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ActionDeferred:
     """Not run now: deskpilot's own window lay over the point and moved away; the screen is looked at again."""
 
@@ -163,8 +177,19 @@ Event = (
     | ActionBlocked
     | ActionRejected
     | ActionDeferred
+    | PointRefined
     | ActionExecuted
     | RunPaused
     | RunResumed
     | RunFinished
 )
+
+
+def refinement_text(event: PointRefined) -> str:
+    """What the second look did, in one line (the log, and the recorded step event)."""
+    x, y, width, height = event.crop
+    where = f"second look at {width}x{height}+{x}+{y} zoomed {event.zoom}x ({event.elapsed_s:.2f} s)"
+    first = getattr(event.first, "x", None), getattr(event.first, "y", None)
+    if event.refined is None:
+        return f"{where}: kept {first[0]},{first[1]}: {event.reason}"
+    return f"{where}: {first[0]},{first[1]} -> {getattr(event.refined, 'x', None)},{getattr(event.refined, 'y', None)}"

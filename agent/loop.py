@@ -30,6 +30,7 @@ from agent.events import (
     ModelLoading,
     ModelReplied,
     ParseFailed,
+    PointRefined,
     ReplyParsed,
     RunFinished,
     RunPaused,
@@ -40,10 +41,11 @@ from agent.events import (
 )
 from agent.families import Family, model_frame, model_input_size, pixel_budget
 from agent.imaging import difference, fingerprint, prepare_image
-from agent.parsing import ParsedAction, parse_reply, shorten_reply
+from agent.parsing import ParsedAction, ParsedReply, parse_reply, shorten_reply
 from agent.prompts import Turn, build_messages, tool_definitions
+from agent.refine import crop_around, magnified
 from agent.waits import Capturer, settle, wait_if_paused
-from sandbox.actions import Action, Finish, Wait, action_points
+from sandbox.actions import Action, Click, Finish, Wait, action_points, describe
 from sandbox.capture import Screenshot
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
@@ -89,6 +91,7 @@ class RunOptions:
     settle_poll_s: float = 0.05
     model_name: str | None = None
     policy_digest: str = ""
+    refine: str = "off"  # "zoom": a second look at a magnified crop around each click (agent/refine.py)
 
 
 @dataclass
@@ -214,6 +217,11 @@ def run_task(
                     )
                     return
                 continue
+            if options.refine == "zoom" and not reply.follows_plan:
+                history_now = _trim(history, options.history_images)
+                parsed = yield from _second_look(
+                    backend, family, task, image, frame, parsed, history_now, options, state.step, stop
+                )
             thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
             yield ReplyParsed(state.step, thought, parsed.actions, time.perf_counter() - t0)
 
@@ -343,6 +351,67 @@ def prepare_for_model(
         min_pixels=min_pixels,
         max_pixels=max_pixels,
     )
+
+
+def _second_look(
+    backend: Backend,
+    family: Family,
+    task: str,
+    picture: Image.Image,
+    frame: ModelFrame,
+    parsed: ParsedReply,
+    history: tuple[Turn, ...],
+    options: RunOptions,
+    step: int,
+    stop: StopFlag,
+) -> Generator[Event, None, ParsedReply]:
+    """`--refine zoom`: the step asked again on a magnified crop around the first click; its point replaces the
+    first one when the second answer is a click of the same button and count, else the first one stands."""
+    first = parsed.actions[0] if parsed.actions else None
+    if first is None or not isinstance(first.action, Click):
+        return parsed
+    crop = crop_around(
+        picture.size,
+        frame.screen_to_physical(first.action.x, first.action.y),
+        picture_origin=(frame.origin_x, frame.origin_y),
+        picture_scale=frame.scale,
+    )
+    image, crop_frame = prepare_picture(
+        backend,
+        family,
+        magnified(picture, crop),
+        origin=crop.origin,
+        scale=crop.scale,
+        min_pixels=options.min_pixels,
+        max_pixels=options.max_pixels,
+    )
+    request = ModelRequest(
+        family,
+        build_messages(family, task, image, history=history),
+        task,
+        image,
+        step,
+        options.max_new_tokens,
+        tools=tool_definitions(family, image),
+        template_options=family.template_options,
+    )
+    reply = backend.generate(request, stop=stop)
+
+    def kept(reason: str) -> PointRefined:
+        return PointRefined(step, first.action, None, crop.rect, crop.zoom, reply.raw, reply.elapsed_s, reason)
+
+    try:
+        second = parse_reply(reply.raw, family=family, frame=crop_frame)
+    except ParseError as exc:
+        yield kept(f"the second answer could not be used: {exc}")
+        return parsed
+    answer = second.actions[0].action
+    if not isinstance(answer, Click) or (answer.button, answer.count) != (first.action.button, first.action.count):
+        yield kept(f"the second answer was another action ({describe(answer)})")
+        return parsed
+    refined = replace(first, action=replace(first.action, x=answer.x, y=answer.y), box=second.actions[0].box)
+    yield PointRefined(step, first.action, refined.action, crop.rect, crop.zoom, reply.raw, reply.elapsed_s, "")
+    return ParsedReply(parsed.thought, (refined, *parsed.actions[1:]))
 
 
 def prepare_picture(

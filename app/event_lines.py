@@ -11,12 +11,14 @@ from agent.events import (
     ModelLoading,
     ModelReplied,
     ParseFailed,
+    PointRefined,
     ReplyParsed,
     RunFinished,
     RunPaused,
     RunResumed,
     RunStarted,
     ScreenCaptured,
+    refinement_text,
 )
 from sandbox.actions import describe
 
@@ -44,6 +46,8 @@ def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | N
         return f"step {event.step}: refused {describe(event.action)} ({event.verdict.rule}: {event.verdict.reason})"
     if isinstance(event, ActionDeferred):
         return f"step {event.step}: not yet {describe(event.action)}: {event.reason}"
+    if isinstance(event, PointRefined):
+        return f"step {event.step}: {refinement_text(event)}"
     if isinstance(event, ActionRejected):
         return f"step {event.step}: rejected {describe(event.action)}"
     if isinstance(event, ActionExecuted):

@@ -14,7 +14,7 @@ import pytest
 from agent.backends.base import ModelReply, ModelRequest
 from agent.backends.scripted import ScriptedBackend
 from agent.events import ActionBlocked, ActionExecuted, Event, ModelReplied, ParseFailed, RunFinished, ScreenCaptured
-from agent.families import FAMILIES, get_family
+from agent.families import FAMILIES, Family, PixelBudget, get_family
 from agent.loop import Approve, Reject, RunOptions, run_task
 from agent.prompts import TextPart
 from sandbox.actions import Click
@@ -141,6 +141,9 @@ def test_malformed_reply_executes_nothing_and_feeds_back(target_window: Factory,
 
         def load(self, *, progress: object = None) -> None:
             pass
+
+        def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+            return budget
 
         def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
             seen.append(request)

@@ -36,6 +36,7 @@ from agent.events import (
     Event,
     ModelReplied,
     ParseFailed,
+    PointRefined,
     ReplyParsed,
     RunFinished,
     RunPaused,
@@ -43,6 +44,7 @@ from agent.events import (
     RunStarted,
     ScreenCaptured,
     StepStarted,
+    refinement_text,
 )
 from agent.prompts import ImagePart, Message
 from agent.session.format import HEADER, IMAGES, SCHEMA_VERSION, STEPS, dumps_line, image_name, messages_digest
@@ -181,6 +183,7 @@ class SessionRecorder:
             RunPaused: self._paused,
             RunResumed: self._resumed,
             ActionDeferred: self._deferred,
+            PointRefined: self._refined,
             RunFinished: self._finished,
         }
 
@@ -307,6 +310,9 @@ class SessionRecorder:
 
     def _deferred(self, event: ActionDeferred) -> None:
         self._current(event.step).events.append(StepEvent("deferred", time.time(), event.reason))
+
+    def _refined(self, event: PointRefined) -> None:
+        self._current(event.step).events.append(StepEvent("refined", time.time(), refinement_text(event)))
 
     def _finished(self, event: RunFinished) -> None:
         self._commit()

@@ -20,7 +20,7 @@ from sandbox.actions import Action, action_to_json
 from sandbox.policy import Verdict
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-StepEventKind = Literal["paused", "resumed", "deferred"]
+StepEventKind = Literal["paused", "resumed", "deferred", "refined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +209,10 @@ class ActionRecord:
 class StepEvent:
     kind: StepEventKind
     at: float  # time.time()
-    reason: str | None = None  # why it paused, or why an action was deferred
+    reason: str | None = None  # why it paused, why an action was deferred, what the second look gave
 
     def to_json(self) -> dict[str, Any]:
-        if self.kind in ("paused", "deferred"):
+        if self.kind in ("paused", "deferred", "refined"):
             return {"kind": self.kind, "reason": self.reason, "at": self.at}
         return {"kind": self.kind, "at": self.at}
 
@@ -225,4 +225,6 @@ class StepEvent:
             return cls("resumed", f.number("at"))
         if kind == "deferred":
             return cls("deferred", f.number("at"), f.text_or_null("reason"))
-        f.fail(f"event kind must be paused, resumed or deferred, got {kind!r:.60}")
+        if kind == "refined":
+            return cls("refined", f.number("at"), f.text_or_null("reason"))
+        f.fail(f"event kind must be paused, resumed, deferred or refined, got {kind!r:.60}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from agent.errors import AgentError
 from agent.events import RunFinished
 from agent.loop import RunOptions, run_task
+from agent.refine import REFINE_MODES
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
 from app.cli import fail, say
 from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int
@@ -49,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: a new folder in the sessions folder",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record the session")
+    parser.add_argument(
+        "--refine",
+        choices=REFINE_MODES,
+        default="off",
+        help="zoom: ask the model a second time on a magnified crop around each click (twice the model time)",
+    )
 
 
 def _close_recorder(recorder: SessionRecorder) -> None:
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             yes=args.yes,
             model_name=args.model,
             policy_digest=desktop.policy.digest(),
+            refine=args.refine,
         )
         finished: RunFinished | None = None
         recorder = None
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                     "driver": "dry-run" if args.dry_run else args.driver,
                     "isolated": args.isolated,
                     "max_steps": args.max_steps,
+                    "refine": args.refine,
                 },
             )
         try:
