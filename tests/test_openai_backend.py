@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.backends import openai_compat
+from agent.backends import openai_compat, openai_http
 from agent.backends.base import ModelRequest
 from agent.backends.openai_compat import OpenAIBackend, normalize_endpoint, read_completion
 from agent.errors import BackendError, ConfigError
@@ -220,7 +220,7 @@ def test_retry_after_is_honoured_and_capped(server: FaultServer, monkeypatch: py
         reply(429, {}, {"retry-after": "3600"}),
         reply(body=completion("ok")),
     )
-    monkeypatch.setattr(openai_compat, "RETRY_AFTER_CAP_S", 0.3)
+    monkeypatch.setattr(openai_http, "RETRY_AFTER_CAP_S", 0.3)
     assert backend(server.url, backoff_s=0.0).generate(request(), stop=StopFlag()).raw == "ok"
     first, second, third = (s.at for s in server.posts())
     assert second - first >= 0.29  # the 1 s asked for, capped at 0.3 s; without it, no wait at all

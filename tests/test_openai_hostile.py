@@ -221,6 +221,7 @@ def text_chars(body: dict[str, Any]) -> int:
 
 
 def run(model: OpenAIBackend) -> tuple[list[Event], DryRunDriver]:
+    """The model's server is named (`server="vllm"`, no size probe) so that each scripted answer is a step's."""
     screen, driver = FakeScreen(*SCREEN), DryRunDriver()
     executor = Executor(
         checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=StopFlag(), pace=False
@@ -234,7 +235,7 @@ def run(model: OpenAIBackend) -> tuple[list[Event], DryRunDriver]:
 
 def test_a_call_smuggled_into_the_reasoning_runs_nothing(server: FaultServer) -> None:
     server.chat(reply(body=completion(FINISH, reasoning_content=SMUGGLED)))
-    events, driver = run(backend(server.url))
+    events, driver = run(backend(server.url, server="vllm"))
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.outcome == "success", finished
     assert driver.calls == []  # "pwned" was never typed
@@ -247,7 +248,7 @@ def test_a_call_smuggled_into_the_reasoning_runs_nothing(server: FaultServer) ->
 def test_an_oversized_reply_is_sent_back_cut(server: FaultServer) -> None:
     """A reply within the byte cap but over MAX_REPLY_CHARS is one counted failure, sent back cut, not whole."""
     server.chat(reply(body=completion("x" * 300_000)), reply(body=completion(FINISH)))
-    events, _ = run(backend(server.url))
+    events, _ = run(backend(server.url, server="vllm"))
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success", events[-1]
     assert any(isinstance(e, ParseFailed) and "more than 200000" in e.error for e in events)
     first, second = server.posts()

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.backends.base import Backend
+from agent.backends.servers import DEFAULT_SERVER, SERVERS
 from agent.errors import ConfigError
 from agent.families import Family, get_family
 
 BACKENDS = ("ocr", "transformers", "openai", "scripted")
+__all__ = ["BACKENDS", "DEFAULT_SERVER", "SERVERS", "BackendSettings", "backend_family", "make_backend"]
 DEFAULT_FAMILY = "qwen2.5-vl"
 # backends that write one family's syntax whatever model is asked for: the OCR grounder answers as qwen2.5-vl
 FIXED_FAMILY = {"ocr": "qwen2.5-vl"}
@@ -24,6 +26,7 @@ class BackendSettings:
     min_pixels: int | None = None
     max_pixels: int | None = None
     image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
+    server: str = DEFAULT_SERVER  # openai: which server it is (its known image limit), or generic: probed
 
 
 def backend_family(backend: str, requested: str | None, *, strict: bool = True) -> Family:
@@ -62,7 +65,11 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
         if settings.image_format not in ("jpeg", "png"):
             raise ConfigError(f"image format must be jpeg or png, not {settings.image_format!r}")
         return OpenAIBackend(
-            settings.endpoint, model=settings.model, image_format="png" if settings.image_format == "png" else "jpeg"
+            settings.endpoint,
+            model=settings.model,
+            server=settings.server,
+            max_pixels_given=settings.max_pixels is not None,
+            image_format="png" if settings.image_format == "png" else "jpeg",
         )
     if settings.name == "scripted":
         if settings.script is None:

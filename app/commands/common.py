@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from agent.backends.base import Backend
-from agent.backends.registry import BACKENDS, BackendSettings, backend_family, make_backend
+from agent.backends.registry import BACKENDS, DEFAULT_SERVER, SERVERS, BackendSettings, backend_family, make_backend
+from agent.errors import ConfigError
 from agent.families import FAMILIES, Family
 
 
@@ -73,11 +74,22 @@ def add_backend_arguments(parser: argparse.ArgumentParser, *, script_help: str) 
         default="jpeg",
         help="openai: screenshots as JPEG q95 (default, 6 ms) or lossless PNG (35-60 ms at 1080p)",
     )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=DEFAULT_SERVER,
+        help="openai: the server behind --endpoint, for its image size limit (docs/serving.md); "
+        "default generic: deskpilot asks the server with a few 1-token requests",
+    )
     add_family_arguments(parser, required=False)
 
 
 def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
     """The backend (not yet loaded) and the family its replies are read as. ConfigError for a bad combination."""
+    if args.server != DEFAULT_SERVER and args.backend != "openai":
+        raise ConfigError(
+            f"--server names the server behind --endpoint: it goes with --backend openai, not {args.backend}"
+        )
     settings = BackendSettings(
         args.backend,
         model=args.model,
@@ -86,6 +98,7 @@ def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
         image_format=args.image_format,
+        server=args.server,
     )
     family = backend_family(args.backend, args.family)
     return make_backend(settings, family=family), family

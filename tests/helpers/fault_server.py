@@ -137,6 +137,7 @@ def drip(every_s: float) -> Answer:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    seen: Seen  # this request, as recorded (an answer that depends on the request reads its body here)
 
     def do_GET(self) -> None:
         self.server.owner.handle(self)
@@ -187,15 +188,10 @@ class FaultServer:
         length = int(handler.headers.get("content-length") or 0)
         data = handler.rfile.read(length) if length else b""
         body = json.loads(data) if data else None
-        self.seen.append(
-            Seen(
-                handler.command,
-                handler.path,
-                {k.lower(): v for k, v in handler.headers.items()},
-                body,
-                time.monotonic(),
-            )
+        handler.seen = Seen(
+            handler.command, handler.path, {k.lower(): v for k, v in handler.headers.items()}, body, time.monotonic()
         )
+        self.seen.append(handler.seen)
         queue = self.script.get(handler.path)
         answer = queue.popleft() if queue else self.defaults.get(handler.path, reply(404, {"detail": "Not Found"}))
         answer(handler, self)
