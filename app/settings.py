@@ -22,9 +22,10 @@ from typing import Any
 import platformdirs
 import tomli_w
 
-from agent.backends.registry import BACKENDS
+from agent.backends.registry import BACKENDS, DEFAULT_SERVER, SERVERS
 from agent.errors import ConfigError
 from agent.families import FAMILIES
+from agent.refine import REFINE_MODES
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.errors import KeyNameError
 from sandbox.files import read_regular, write_atomically
@@ -50,6 +51,7 @@ class Settings:
     model: str = ""
     family: str = "qwen2.5-vl"
     endpoint: str = ""
+    server: str = DEFAULT_SERVER  # openai: which server (its image limit), or generic: probed
     script: str = ""
     min_pixels: int = 0  # 0: the family's own
     max_pixels: int = 0
@@ -60,6 +62,7 @@ class Settings:
     recording_dir: str = ""  # "": the default sessions folder
     record: bool = True
     driver: str = "pyautogui"
+    refine: str = "off"  # "zoom": a second look at a magnified crop around each click
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -79,6 +82,8 @@ def _problem(s: Settings) -> tuple[str, str] | None:
     checks: list[tuple[str, str | None]] = [
         ("backend", _one_of(s.backend, BACKENDS)),
         ("family", _one_of(s.family, list(FAMILIES))),
+        ("server", _one_of(s.server, SERVERS)),
+        ("refine", _one_of(s.refine, REFINE_MODES)),
         ("mode", _one_of(s.mode, MODES)),
         ("driver", _one_of(s.driver, INPUT_DRIVERS)),
         ("stop_key", _stop_key_problem(s.stop_key)),

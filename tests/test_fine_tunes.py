@@ -237,3 +237,18 @@ def test_not_presets_name_the_closest(name: str) -> None:
 def test_an_unknown_name_lists_the_presets() -> None:
     with pytest.raises(ConfigError, match="unknown family 'qwen9'.*holo2.*opencua"):
         get_family("qwen9")
+
+
+def test_the_command_line_refuses_a_name_that_is_not_a_preset_with_the_closest() -> None:
+    from tests.test_cli_parse import deskpilot
+
+    out = deskpilot("parse", "--family", "holo1", "--screen", "1920x1080", '{"x": 1, "y": 2}')
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "the closest preset is holo2" in out.stderr
+
+
+def test_opencua_is_not_loaded_in_process() -> None:
+    from agent.backends.registry import BackendSettings, make_backend
+
+    with pytest.raises(ConfigError, match="serve it .* --backend openai --family opencua"):
+        make_backend(BackendSettings("transformers", model="xlang-ai/OpenCUA-7B"), family=get_family("opencua"))

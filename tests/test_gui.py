@@ -354,3 +354,18 @@ def test_model_text_is_shown_as_plain_text_never_as_html(qtbot, make_window, tar
         window.reject_button.click()
         window.stop_run()
     assert target.events("key_press") == []
+
+
+def test_settings_dialog_offers_the_server_for_openai_only_and_the_zoom_pass(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.gui.settings_dialog import SettingsDialog
+    from app.settings import Settings
+
+    dialog = SettingsDialog(Settings(), policy_file=tmp_path / "policy.toml")
+    qtbot.addWidget(dialog)
+    assert not dialog.server.isEnabled()  # the OCR default has no server
+    dialog.backend.setCurrentText("openai")
+    assert dialog.server.isEnabled()
+    dialog.server.setCurrentText("lmstudio")
+    dialog.refine.setChecked(True)
+    chosen = dialog.settings()
+    assert chosen.server == "lmstudio" and chosen.refine == "zoom" and chosen.backend == "openai"

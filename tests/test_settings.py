@@ -27,6 +27,8 @@ from app.settings import Settings, SettingsStore, load_settings
         ('backend = "gpt"', "backend"),
         ('family = "qwen9"', "family"),
         ('mode = "yolo"', "mode"),
+        ('server = "ollamma"', "server"),
+        ('refine = "crop"', "refine"),
         ("record = 1", "record"),
         ('famly = "qwen3-vl"', "famly"),
         ("x = " + "[" * 5000 + "]" * 5000, "nested"),
@@ -67,3 +69,16 @@ def test_settings_cannot_be_built_broken() -> None:
         Settings(stop_key="ctrl+alt+\b")
     with pytest.raises(ConfigError, match="min_pixels"):
         Settings(min_pixels=2000, max_pixels=1000)
+
+
+def test_server_and_refine_reach_the_run(tmp_path: Path) -> None:
+    from app.gui.worker import RunRequest
+
+    path = tmp_path / "settings.toml"
+    path.write_text('backend = "openai"\nendpoint = "http://127.0.0.1:9/v1"\nserver = "ollama"\nrefine = "zoom"\n')
+    settings = load_settings(path)
+    request = RunRequest.for_task("click Save", settings.updated(record=False))
+    assert request.backend.server == "ollama" and request.refine == "zoom"
+    # the server preset is the openai backend's alone
+    other = RunRequest.for_task("click Save", settings.updated(backend="ocr", record=False))
+    assert other.backend.server == "generic"

@@ -47,6 +47,11 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
 
         return OcrBackend()
     if settings.name == "transformers":
+        if not family.in_process:
+            raise ConfigError(
+                f"{family.name} runs on its own model code, not transformers' classes: serve it "
+                f"(vLLM with --trust-remote-code, docs/serving.md) and use --backend openai --family {family.name}"
+            )
         if not settings.model:
             raise ConfigError(
                 "--backend transformers needs --model (a model directory or a Hugging Face id, "

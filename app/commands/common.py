@@ -9,7 +9,7 @@ from pathlib import Path
 from agent.backends.base import Backend
 from agent.backends.registry import BACKENDS, DEFAULT_SERVER, SERVERS, BackendSettings, backend_family, make_backend
 from agent.errors import ConfigError
-from agent.families import FAMILIES, Family
+from agent.families import FAMILIES, Family, get_family
 
 
 def screen_size(text: str) -> tuple[int, int]:
@@ -46,11 +46,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def family_name(text: str) -> str:
+    """A preset's name; any other name is refused with get_family's reason (and the closest preset)."""
+    try:
+        return get_family(text).name
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_family_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument(
         "--family",
         required=required,
-        choices=list(FAMILIES),
+        type=family_name,
         metavar="FAMILY",
         help=f"model family: {', '.join(FAMILIES)}",
     )

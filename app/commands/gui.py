@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.backends.registry import BACKENDS
+from agent.backends.registry import BACKENDS, SERVERS
 from app.cli import EXIT_BAD_INPUT, fail
 from app.commands.common import add_family_arguments
 from app.settings import MODES
@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--model", default=None)
     parser.add_argument("--endpoint", default=None)
+    parser.add_argument("--server", choices=SERVERS, default=None, help="openai: which server it is (docs/serving.md)")
     parser.add_argument("--script", type=Path, default=None)
     add_family_arguments(parser, required=False)
     parser.add_argument("--mode", choices=MODES, default=None, help="approve each step (default), auto, or dry-run")

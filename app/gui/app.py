@@ -33,7 +33,7 @@ def launch_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: str(value) if isinstance(value, Path) else value for name, value in given.items() if value}
 
 
-OVERRIDABLE = ("backend", "family", "mode", "model", "endpoint", "script", "min_pixels", "max_pixels")
+OVERRIDABLE = ("backend", "family", "mode", "model", "endpoint", "server", "script", "min_pixels", "max_pixels")
 
 
 def run_gui(args: argparse.Namespace) -> int:

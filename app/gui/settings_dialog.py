@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent.backends.registry import BACKENDS
+from agent.backends.registry import BACKENDS, SERVERS
 from agent.families import FAMILIES
 from app.gui.plain_text import plain_label
 from app.gui.preview import pixmap_from
@@ -86,6 +86,17 @@ class SettingsDialog(QDialog):
         self.max_pixels = _spin(0, 100_000_000, s.max_pixels, "the family's own")
         self.endpoint = QLineEdit(s.endpoint)
         self.endpoint.setPlaceholderText("http://localhost:8000/v1")
+        self.server = QComboBox()
+        self.server.addItems(list(SERVERS))
+        self.server.setCurrentText(s.server)
+        self.server.setToolTip(
+            "Which OpenAI-compatible server it is: its known image limit keeps screenshots whole "
+            "(generic: deskpilot measures it first). See docs/serving.md."
+        )
+        self.refine = QCheckBox("Second look at a zoomed crop before each click (twice the model time)")
+        self.refine.setChecked(s.refine == "zoom")
+        self.backend.currentTextChanged.connect(lambda name: self.server.setEnabled(name == "openai"))
+        self.server.setEnabled(s.backend == "openai")
         self.script = QLineEdit(s.script)
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
@@ -101,10 +112,12 @@ class SettingsDialog(QDialog):
             ("Min pixels", self.min_pixels),
             ("Max pixels", self.max_pixels),
             ("Server endpoint", self.endpoint),
+            ("Server", self.server),
             ("Script file", self.script),
             ("Mode", self.mode),
             ("Auto countdown (s)", self.countdown),
             ("Max steps", self.max_steps),
+            ("Refine", self.refine),
         ):
             form.addRow(label, widget)
         return page
@@ -197,6 +210,8 @@ class SettingsDialog(QDialog):
             min_pixels=self.min_pixels.value(),
             max_pixels=self.max_pixels.value(),
             endpoint=self.endpoint.text().strip(),
+            server=self.server.currentText(),
+            refine="zoom" if self.refine.isChecked() else "off",
             script=self.script.text().strip(),
             mode=self.mode.currentText(),
             countdown_s=self.countdown.value(),

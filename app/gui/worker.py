@@ -19,7 +19,7 @@ from typing import Any
 from loguru import logger
 from PySide6.QtCore import QObject, Signal, Slot
 
-from agent.backends.registry import BackendSettings, backend_family, make_backend
+from agent.backends.registry import DEFAULT_SERVER, BackendSettings, backend_family, make_backend
 from agent.errors import AgentError
 from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.loop import Approve, Decision, RunOptions, run_task
@@ -52,6 +52,7 @@ class RunRequest:
     record_dir: Path | None = None  # None: do not record
     min_pixels: int | None = None
     max_pixels: int | None = None
+    refine: str = "off"
 
     @classmethod
     def for_task(cls, task: str, settings: Settings, *, policy: Path | None = None) -> RunRequest:
@@ -65,6 +66,7 @@ class RunRequest:
             script=Path(target) if s.backend == "scripted" and target else None,
             min_pixels=s.min_pixels or None,
             max_pixels=s.max_pixels or None,
+            server=s.server if s.backend == "openai" else DEFAULT_SERVER,
         )
         return cls(
             task=task,
@@ -79,6 +81,7 @@ class RunRequest:
             record_dir=new_session_dir(s, task) if s.record else None,
             min_pixels=s.min_pixels or None,
             max_pixels=s.max_pixels or None,
+            refine=s.refine,
         )
 
 
@@ -188,6 +191,7 @@ class RunWorker(QObject):
                 max_pixels=request.max_pixels,
                 model_name=request.backend.model or None,
                 policy_digest=desktop.policy.digest(),
+                refine=request.refine,
             )
             approve = None if options.dry_run else self._approve
             finished = None
