@@ -307,3 +307,37 @@ def _screen(image: Image.Image | None, note: str | None) -> tuple[Part, ...]:
     if note:
         parts.append(TextPart(f"\nNote: {note}"))
     return tuple(parts)
+
+
+# -- grounding: one step asking a model to point at one element (deskpilot eval) ------------------------------
+
+# UI-TARS' grounding prompt, verbatim from bytedance/UI-TARS codes/ui_tars/prompt.py (GROUNDING_DOUBAO, the
+# doubled quote after </point> included: it is the text the models were evaluated with). Its only action is a click.
+UI_TARS_GROUNDING_PROMPT = (
+    "You are a GUI agent. You are given a task and your action history, with screenshots. You need to perform "
+    "the next action to complete the task. \n\n## Output Format\n\nAction: ...\n\n\n## Action Space\n"
+    "click(point='<point>x1 y1</point>'')\n\n## User Instruction\n{instruction}"
+)
+GROUNDING_TASK = "Click on the element described here: {instruction}"
+
+
+def grounding_task(instruction: str) -> str:
+    """The task a computer-use model (tool call, opencua) is given to point at the described element."""
+    return GROUNDING_TASK.format(instruction=instruction)
+
+
+def build_grounding_messages(family: Family, instruction: str, image: Image.Image) -> tuple[Message, ...]:
+    """One step asking the model to point at the element `instruction` describes, in its family's trained form.
+
+    - points-only families (qwen-vl, qwen2-vl, holo2, ui-venus-1.5): their grounding prompt, as in a run;
+    - ui-tars, ui-tars-1.5: UI-TARS' grounding prompt (click only), text then screenshot in one user turn, as
+      UI-TARS' own examples send it;
+    - computer_use tool families (qwen2.5-vl, qwen3-vl, qwen3.5, gui-owl-1.5) and opencua: the first step of
+      a run (the same system prompt and tool) whose task asks to click the element (grounding_task).
+    """
+    if family.points_only:
+        return build_messages(family, instruction, image)
+    if family.syntax == "ui-tars":
+        prompt = UI_TARS_GROUNDING_PROMPT.format(instruction=instruction)
+        return (Message("user", (TextPart(prompt), ImagePart(image))),)
+    return build_messages(family, grounding_task(instruction), image)

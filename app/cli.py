@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "bench": "bench",
     "calibrate": "calibrate",
+    "eval": "eval",
     "replay": "replay",
     "export": "export",
     "sessions": "sessions",

@@ -1,0 +1,232 @@
+"""`deskpilot eval` on small sets in each format (tests/helpers/eval_sets.py): a scripted backend points at each
+box's edges, one pixel past them and its centre, and every reported hit must be what that format's own box
+convention says (x, y, w, h for ScreenSpot and OSWorld-G, x1, y1, x2, y2 for ScreenSpot-Pro and UI-Vision,
+edges included), with accuracy = hits / samples overall and per group. Session folders score executed clicks
+within --radius. Bad input is one `error:` line naming the file, sample and field, exit 2."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.evaluation.datasets import load_dataset
+from agent.events import Outcome
+from app.cli import main
+from sandbox.actions import Click, Type
+from sandbox.geometry import ScreenGeometry
+from tests.helpers import eval_sets
+from tests.helpers.eval_sets import Built, Case
+from tests.helpers.sessions import edit_steps, record_session
+
+DESKPILOT = Path(sys.executable).with_name("deskpilot")
+
+
+def evaluate(path: Path, tmp_path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
+    """The command in this process (fast): exit code, its JSON (or None) and stderr."""
+    code = main(["eval", str(path), "--json", "--predictions", str(tmp_path / "predictions.jsonl"), *extra])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None, err
+
+
+def check_card(card: dict[str, Any], cases: list[Case]) -> None:
+    results = card["results"]
+    assert [r["instruction"] for r in results] == [c.instruction for c in cases]
+    assert [r["index"] for r in results] == list(range(len(cases)))
+    for result, case in zip(results, cases):
+        assert result["point"] == (None if case.point is None else list(case.point)), result
+        assert result["hit"] is case.hit, (result, case)
+        assert result["error"] is None
+    assert card["samples"] == len(cases) and card["hits"] == sum(c.hit for c in cases)
+    assert card["accuracy"] == card["hits"] / card["samples"]
+    assert any(c.hit for c in cases) and not all(c.hit for c in cases)  # the probes make both
+    groups = card["groups"]
+    assert sum(g["samples"] for g in groups.values()) == card["samples"]
+    assert sum(g["hits"] for g in groups.values()) == card["hits"]
+    for name, group in groups.items():
+        members = [r for r in results if r["group"] == name]
+        assert group["samples"] == len(members) and group["hits"] == sum(r["hit"] for r in members)
+        assert group["accuracy"] == group["hits"] / group["samples"]
+
+
+def _box_hit(result: dict[str, Any]) -> bool:
+    """Point-in-box on the reported box (x1, y1, x2, y2, edges included)."""
+    point, box = result["point"], result["box"]
+    return point is not None and box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+@pytest.mark.parametrize(
+    ("make", "fmt", "groups"),
+    [
+        (eval_sets.screenspot_v2, "screenspot", {"desktop/icon", "desktop/text", "web/text"}),
+        (
+            eval_sets.screenspot_pro,
+            "screenspot-pro",
+            {"Creative/icon", "Creative/text", "Dev/icon", "Dev/text", "refusal"},
+        ),
+        (eval_sets.uivision, "ui-vision", {"basic", "spatial"}),
+        (eval_sets.osworld_g, "osworld-g", {"grounding", "refusal"}),
+    ],
+)
+def test_hits_follow_each_formats_box_convention(
+    make: Any, fmt: str, groups: set[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built: Built = make(tmp_path / "set")
+    code, card, err = evaluate(
+        built.path, tmp_path, "--backend", "scripted", "--script", str(built.script(tmp_path)), capsys=capsys
+    )
+    assert code == 0, err
+    assert card["format"] == fmt and card["backend"] == "scripted" and card["family"] == "qwen2.5-vl"
+    check_card(card, built.cases)
+    assert set(card["groups"]) == groups
+    for result in card["results"]:
+        if result["refusal"]:
+            assert result["box"] is None and result["hit"] is (result["point"] is None)
+        elif not result["instruction"].startswith("polygon"):
+            assert result["hit"] is _box_hit(result)  # the reported box is the target, in image pixels
+
+
+def test_a_json_file_is_read_on_its_own_and_limit_takes_the_first_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = eval_sets.uivision(tmp_path / "uiv")
+    one = built.path / "annotations" / "element_grounding" / "element_grounding_spatial.json"
+    script = tmp_path / "script.jsonl"
+    script.write_text(
+        "".join(json.dumps({"raw": eval_sets.reply(c.point)}) + "\n" for c in built.cases[5:]), encoding="utf-8"
+    )
+    code, card, err = evaluate(
+        one, tmp_path, "--backend", "scripted", "--script", str(script), "--limit", "3", capsys=capsys
+    )
+    assert code == 0, err
+    assert card["format"] == "ui-vision" and card["samples"] == 3
+    assert [r["hit"] for r in card["results"]] == [c.hit for c in built.cases[5:8]]
+    assert [r["instruction"] for r in card["results"]] == [c.instruction for c in built.cases[5:8]]
+    assert card["results"][0]["image"].endswith("images/spatial.png")
+
+
+def test_declared_image_size_scales_the_box_as_the_reference_evaluator_does(tmp_path: Path) -> None:
+    built = eval_sets.screenspot_pro(tmp_path / "pro")
+    dataset = load_dataset(built.path)
+    blender = [s for s in dataset.samples if s.id.startswith("annotations/blender")]
+    assert blender and all(s.target.bounds == (300.0, 200.0, 400.0, 250.0) for s in blender)  # img_size is 2x
+
+
+def _session_case(folder: Path, clicks: list[tuple[int, int]], *, outcome: Outcome = "success") -> Path:
+    screen = ScreenGeometry.single(*eval_sets.IMAGE_SIZE)
+    actions = [Click(x, y) for x, y in clicks] + [Type("done")]
+    return record_session(folder, actions, task="open the <b>report</b>", screen=screen, outcome=outcome)
+
+
+def test_a_sessions_folder_scores_executed_clicks_of_successful_runs_within_the_radius(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "sessions"
+    clicks = [(100, 100), (300, 200)]
+    _session_case(root / "2026-01-01_good", clicks)
+    _session_case(root / "2026-01-02_failed", [(50, 50)], outcome="failure")
+    broken = _session_case(root / "2026-01-03_broken", [(60, 60)])
+    (broken / "steps.jsonl").write_text("{not json\n", encoding="utf-8")
+    # within 14 px (the default radius): exactly 14 away hits, 15 away misses; then 10 px with --radius 9
+    points = [(100 + 14, 100), (300, 200 + 15)]
+    script = tmp_path / "script.jsonl"
+    script.write_text("".join(json.dumps({"raw": eval_sets.reply(p)}) + "\n" for p in points), encoding="utf-8")
+    code, card, err = evaluate(root, tmp_path, "--backend", "scripted", "--script", str(script), capsys=capsys)
+    assert code == 0, err
+    assert card["format"] == "session" and card["samples"] == 2  # only the successful run's two clicks
+    assert [r["hit"] for r in card["results"]] == [True, False] and card["accuracy"] == 0.5
+    first = card["results"][0]
+    assert first["instruction"] == "open the <b>report</b>\nstep 1"  # the task, then the step's thought
+    assert first["box"] == [86, 86, 114, 114] and first["image"].startswith("2026-01-01_good/images/")
+    assert set(card["groups"]) == {"2026-01-01_good"}
+    assert "did not finish with success left out" in err and "1 corrupt session(s) left out" in err
+    for result in card["results"]:
+        centre = ((result["box"][0] + result["box"][2]) / 2, (result["box"][1] + result["box"][3]) / 2)
+        assert result["hit"] is (math.dist(result["point"], centre) <= 14)
+
+    code, card, err = evaluate(
+        root / "2026-01-01_good",
+        tmp_path / "other",
+        "--backend",
+        "scripted",
+        "--script",
+        str(script),
+        "--radius",
+        "13",
+        capsys=capsys,
+    )
+    assert code == 0, err
+    assert [r["hit"] for r in card["results"]] == [False, False]  # 14 px away is past a 13 px radius
+
+
+def test_a_session_given_by_name_that_is_corrupt_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _session_case(tmp_path / "s", [(10, 10)])
+    edit_steps(folder, lambda records: records[0].update(step="one"))
+    code, card, err = evaluate(
+        folder, tmp_path, "--backend", "scripted", "--script", str(tmp_path / "x"), capsys=capsys
+    )
+    assert code == 2 and card is None
+    assert err.startswith("error: ") and "steps.jsonl:1" in err and len(err.strip().splitlines()) == 1
+
+
+def _write(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data, encoding="utf-8")
+    return path
+
+
+def _bad_sets(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
+    eval_sets.picture(tmp_path / "imgs" / "a.png")
+    good = {"img_filename": "a.png", "bbox": [10, 10, 20, 20], "instruction": "Save", "data_type": "text"}
+    return {
+        "missing image": (
+            _write(tmp_path / "imgs" / "screenspot_web_v2.json", [good, {**good, "img_filename": "gone.png"}]),
+            ["screenspot_web_v2.json: sample 1", "'gone.png' not found"],
+        ),
+        "malformed json": (
+            _write(tmp_path / "j" / "screenspot_web_v2.json", '[\n{"img_filename": "a.png",\n "bbox": [1, 2\n'),
+            ["screenspot_web_v2.json:4", "not valid JSON"],
+        ),
+        "box outside the image": (
+            _write(tmp_path / "imgs" / "screenspot_mobile_v2.json", [good, {**good, "bbox": [540, 10, 100, 20]}]),
+            ["screenspot_mobile_v2.json: sample 1", "box [540, 10, 640, 30] lies outside the 560x336 image"],
+        ),
+        "a field of the wrong type": (
+            _write(tmp_path / "imgs" / "screenspot_desktop_v2.json", [{**good, "bbox": [1, 2, "3", 4]}]),
+            ["sample 0", "field 'bbox' must be 4 numbers"],
+        ),
+        "a path out of the data set": (
+            _write(tmp_path / "imgs" / "screenspot_x_v2.json", [{**good, "img_filename": "../imgs/a.png"}]),
+            ["sample 0", "must be a relative path inside the data set"],
+        ),
+        "unknown format": (
+            _write(tmp_path / "u" / "mystery.json", [{"file": "a.png", "rect": [1, 2, 3, 4]}]),
+            ["mystery.json: cannot tell its format", "--format"],
+        ),
+        "a folder without a data set": ((tmp_path / "imgs").parent / "empty", ["no data set found"]),
+    }
+
+
+def test_bad_input_is_one_error_line_naming_what_and_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sets = _bad_sets(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for what, (path, needles) in sets.items():
+        code, card, err = evaluate(path, tmp_path, "--backend", "ocr", capsys=capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and card is None, (what, err)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (what, lines)
+        assert all(needle in lines[0] for needle in needles), (what, lines[0])
+    # the command a person types: the same line, no traceback
+    path, needles = sets["missing image"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = subprocess.run([str(DESKPILOT), "eval", str(path)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: ") and all(needle in out.stderr for needle in needles)
