@@ -140,3 +140,42 @@ def test_the_ocr_task_takes_the_instruction_literally(instruction: str) -> None:
     step = plan.steps[0]
     assert isinstance(step, Click) and step.target == " ".join(instruction.split())
     assert (step.button, step.count) == ("left", 1)
+
+
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl", "ui-tars-1.5", "holo2"])
+def test_zoom_maps_the_second_point_through_the_crop_exactly(family: str) -> None:
+    """First answer at TARGET; the crop (half the image, centred there, kept inside) is magnified 2x; the second
+    answer, at 1/4 and 3/4 of the magnified crop, must come back at crop corner + (1/4 w, 3/4 h) of the crop."""
+    from agent.evaluation.locate import locate_with_zoom
+
+    preset = get_family(family)
+    crop_w, crop_h = 500, 300
+    crop_x = min(max(round(TARGET[0] - crop_w / 2), 0), IMAGE.width - crop_w)  # 481 -> 481, kept inside: 500
+    crop_y = min(max(round(TARGET[1] - crop_h / 2), 0), IMAGE.height - crop_h)
+    if preset.coords == "relative":
+        second = (250, 750)
+    else:
+        w, h = model_input_size(preset, crop_w * 2, crop_h * 2)
+        second = (w / 4, h * 3 / 4)
+    first_reply = _reply(family)
+    second_reply = first_reply.replace(str(_model(family)[0]), str(second[0])).replace(
+        str(_model(family)[1]), str(second[1])
+    )
+    backend = ScriptedBackend([first_reply, second_reply])
+    found = locate_with_zoom(backend, preset, IMAGE, INSTRUCTION, stop=StopFlag())
+    expected = (math.floor(crop_x + crop_w / 4 + 0.5), math.floor(crop_y + crop_h * 3 / 4 + 0.5))
+    assert found.error is None and found.point == expected, (found, crop_x, crop_y)
+
+
+def test_zoom_keeps_the_first_point_when_the_second_look_declines() -> None:
+    from agent.evaluation.locate import locate_with_zoom
+
+    first = _reply("ui-venus-1.5")
+    found = locate_with_zoom(
+        ScriptedBackend([first, "[-1,-1]"]), get_family("ui-venus-1.5"), IMAGE, INSTRUCTION, stop=StopFlag()
+    )
+    assert found.point is not None and abs(found.point[0] - TARGET[0]) <= 1 and abs(found.point[1] - TARGET[1]) <= 1
+    declined = locate_with_zoom(
+        ScriptedBackend(["[-1,-1]"]), get_family("ui-venus-1.5"), IMAGE, INSTRUCTION, stop=StopFlag()
+    )
+    assert declined.declined  # no first point: no second look (the script holds one reply)

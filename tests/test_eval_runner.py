@@ -253,3 +253,56 @@ def test_ctrl_c_with_requests_in_flight_exits_3_and_the_same_command_resumes(tmp
         card = json.loads(again.stdout)
         assert [r["instruction"] for r in card["results"]] == [c.instruction for c in built.cases]
         assert all(r["hit"] is _in_box(r["point"], r["box"]) for r in card["results"])
+
+
+def test_refine_zoom_asks_twice_per_point_and_is_a_run_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = eval_sets.screenspot_v2(tmp_path / "set")
+    cases = built.cases[:3]
+    script = tmp_path / "twice.jsonl"
+    # each sample with a point is asked twice (the second time on the zoomed crop; the exact mapping back is
+    # tests/test_eval_locate.py's); a refusal once. The script holds exactly that many answers.
+    lines = []
+    for case in cases:
+        lines.append(json.dumps({"raw": eval_sets.reply(case.point)}))
+        lines.append(json.dumps({"raw": eval_sets.reply(case.point)}) if case.point is not None else None)
+    script.write_text("".join(line + "\n" for line in lines if line), encoding="utf-8")
+    code, card, err = _eval(
+        built,
+        tmp_path,
+        "--backend",
+        "scripted",
+        "--script",
+        str(script),
+        "--limit",
+        "3",
+        "--refine",
+        "zoom",
+        capsys=capsys,
+    )
+    assert code == 0, err
+    assert card["refine"] == "zoom" and card["samples"] == 3 and card["errors"] == 0
+    assert [r["point"] is None for r in card["results"]] == [c.point is None for c in cases]
+    short = tmp_path / "short.jsonl"  # one answer fewer: the last second look finds none
+    short.write_text("".join(line + "\n" for line in lines if line).rsplit("\n", 2)[0] + "\n", encoding="utf-8")
+    code, _, err = _eval(
+        built,
+        tmp_path,
+        "--backend",
+        "scripted",
+        "--script",
+        str(short),
+        "--limit",
+        "3",
+        "--refine",
+        "zoom",
+        "--fresh",
+        capsys=capsys,
+    )
+    assert code == 2 and "ran out" in err
+    # the same predictions file, without zoom: other settings, so nothing of the zoomed run is reused
+    code, card, err = _eval(
+        built, tmp_path, "--backend", "scripted", "--script", str(script), "--limit", "3", capsys=capsys
+    )
+    assert code == 0 and "3 asked" in err and card["refine"] == "off"

@@ -25,6 +25,7 @@ from agent.families import Family
 from agent.loop import prepare_for_model
 from agent.parsing import parse_reply
 from agent.prompts import build_grounding_messages, tool_definitions
+from agent.refine import crop_around, magnified
 from sandbox.actions import Finish, action_points
 from sandbox.capture import Screenshot
 from sandbox.geometry import Monitor, ScreenGeometry
@@ -67,9 +68,10 @@ class Locator(Protocol):
     ) -> Location: ...
 
 
-def screenshot_of(image: Image.Image) -> Screenshot:
-    """A file image as a capture: one monitor at (0, 0), scale 1, so screen points are image pixels."""
-    monitor = Monitor(0, 0, image.width, image.height, name="image")
+def screenshot_of(image: Image.Image, shown_at: Monitor | None = None) -> Screenshot:
+    """A file image as a capture: by default one monitor at (0, 0), scale 1, so screen points are image pixels;
+    `shown_at` places it elsewhere (a magnified crop: at the crop's corner, scale = the zoom)."""
+    monitor = shown_at or Monitor(0, 0, image.width, image.height, name="image")
     return Screenshot(image.convert("RGB"), monitor, 0, ScreenGeometry((monitor,)), None, 0.0, 0.0)
 
 
@@ -92,12 +94,15 @@ def locate(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    shown_at: Monitor | None = None,
 ) -> Location:
     """Ask `backend` once where it would click for `instruction` on `image`. Raises BackendError and
-    StoppedError (the eval cannot go on); an unreadable reply is the Location's error."""
+    StoppedError (the eval cannot go on); an unreadable reply is the Location's error. `shown_at`: see
+    screenshot_of (the point is then in the coordinates that monitor gives)."""
     started = time.perf_counter()
     stop.check_stopped()
-    model_image, frame = prepare_for_model(backend, family, screenshot_of(image), min_pixels, max_pixels)
+    shot = screenshot_of(image, shown_at)
+    model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels)
     task = ocr_task(instruction) if backend.name == "ocr" else instruction
     messages = build_grounding_messages(family, instruction, model_image)
     request = ModelRequest(
@@ -124,3 +129,53 @@ def locate(
             point = points[0]
             break
     return Location(point, None, time.perf_counter() - started, reply.raw)
+
+
+def locate_with_zoom(
+    backend: Backend,
+    family: Family,
+    image: Image.Image,
+    instruction: str,
+    *,
+    stop: StopFlag,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+) -> Location:
+    """`--refine zoom`: `locate`, then `locate` again on a magnified crop around the first point (agent.refine).
+
+    The crop is shown to the frame as a monitor at the crop's corner with scale = the zoom, so the second point
+    comes back in the image's own pixels with one rounding, exactly as a run maps it. The second point stands
+    when there is one; a second look that declines or cannot be read keeps the first point. Time: both asks.
+    """
+    first = locate(
+        backend,
+        family,
+        image,
+        instruction,
+        stop=stop,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        max_new_tokens=max_new_tokens,
+    )
+    if first.point is None:
+        return first
+    crop = crop_around(image.size, first.point)
+    second = locate(
+        backend,
+        family,
+        magnified(image, crop),
+        instruction,
+        stop=stop,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        max_new_tokens=max_new_tokens,
+        shown_at=Monitor(crop.x, crop.y, crop.width, crop.height, scale=crop.zoom, name="zoom"),
+    )
+    seconds = first.seconds + second.seconds
+    if second.point is None:
+        return Location(first.point, None, seconds, first.raw)
+    return Location(second.point, None, seconds, second.raw)
+
+
+LOCATORS: dict[str, Locator] = {"off": locate, "zoom": locate_with_zoom}

@@ -3,7 +3,8 @@
 The board runs in its own process (`python -m app.gui.practice --ready`), so this command imports no Qt.
 Nothing is clicked: each reply is parsed and its point compared with the target (agent.calibration).
 Prints `{"hits", "total", "mean_offset_px", "worst_offset_px", "diagnosis", ...}`; exit 0 when every
-click hit, 1 when some missed, 2 for bad input or no display.
+click hit, 1 when some missed, 2 for bad input or no display. `deskpilot eval builtin` is its offline
+counterpart (real widgets, no display needed).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MAX_TARGETS = 9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Without a display, or to score more than the practice board: deskpilot eval builtin (real Qt and Tk "
+        "widgets) or deskpilot eval on a grounding set or your own sessions."
+    )
     add_backend_arguments(parser, script_help='scripted: JSONL file, one {"raw": "..."} per target, in order')
     parser.add_argument(
         "--targets",

@@ -24,12 +24,14 @@ from typing import Any
 from agent.errors import BackendError
 from agent.evaluation.datasets import BUILTIN, FORMATS, Dataset, load_dataset
 from agent.evaluation.errors import DatasetError
+from agent.evaluation.locate import LOCATORS
 from agent.evaluation.readers.common import Sample
 from agent.evaluation.readers.sessions import DEFAULT_RADIUS_PX
 from agent.evaluation.runner import EvalOptions, effective_concurrency, run_eval
 from agent.evaluation.scoring import Result, scorecard, table
 from agent.evaluation.store import PredictionStore, run_key
 from agent.families import Family, pixel_budget
+from agent.refine import REFINE_MODES
 from app.cli import EXIT_OK, EXIT_REFUSED, fail, say
 from app.commands.common import add_backend_arguments, backend_from_arguments, positive_float, positive_int
 from app.terminal import printable
@@ -67,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help=f"sessions: a hit lies within this many screenshot pixels of the executed click (default {DEFAULT_RADIUS_PX:g})",
     )
+    parser.add_argument(
+        "--refine",
+        choices=REFINE_MODES,
+        default="off",
+        help="zoom: ask again on a 2x-magnified crop around each first point (twice the model time)",
+    )
     parser.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     parser.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write an HTML report")
     parser.add_argument(
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             **_budget(family, args),
             "image_format": args.image_format if backend.name == "openai" else None,
             "server": args.server if backend.name == "openai" else None,
+            "refine": args.refine,
         }
         path = args.predictions or _default_predictions(dataset, run_key(settings))
         store = PredictionStore(path, run_key(settings))
@@ -123,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 options=EvalOptions(workers, args.min_pixels, args.max_pixels),
                 store=store,
                 on_result=progress.update,
+                locator=LOCATORS[args.refine],
             )
         except (KeyboardInterrupt, StoppedError):
             progress.end()
@@ -149,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         "backend": backend.name,
         "model": None if backend.name in NO_MODEL else model,
         "family": None if backend.name == "ocr" else family.name,
+        "refine": args.refine,
     }
     card = {**scorecard(results, **header), "predictions": str(path), "seconds": round(elapsed, 3)}
     if args.output is not None:
