@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # config.json model_type -> family (names that say UI-TARS refine it below)
-MODEL_TYPES = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "qwen3_vl_moe": "qwen3-vl"}
+MODEL_TYPES = {
+    "qwen2_vl": "qwen2-vl",
+    "qwen2_5_vl": "qwen2.5-vl",
+    "qwen3_vl": "qwen3-vl",
+    "qwen3_vl_moe": "qwen3-vl",
+    "qwen3_5": "qwen3.5",  # Qwen3.5 dense (Qwen/Qwen3.5-9B) and MoE (Qwen/Qwen3.5-35B-A3B)
+    "qwen3_5_moe": "qwen3.5",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ option). torch and transformers are imported inside functions only (tests/test_b
 
 Without torchvision, transformers cannot build the Qwen video processors, so `AutoProcessor` fails;
 the processor is then built from the PIL image processor and the tokenizer, with no video support.
+
+Every family loads through AutoModelForImageTextToText, which transformers maps by config.json's model_type
+(qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe: Qwen3.5 keeps Qwen3-VL's Qwen3VLProcessor); a model
+type the installed transformers does not know is reported with its name and the transformers version.
 """
 
 from __future__ import annotations
@@ -374,12 +378,28 @@ def _load_failure(model: str, path: Path, attention: str, exc: Exception) -> str
     if "unrecognized configuration class" in lowered:
         return f"{model!r} is not an image-text-to-text model: {text}"
     if "does not recognize this architecture" in lowered:
-        return f"{model!r} is a model type this transformers does not know (update transformers?): {text}"
+        return _unknown_model_type(model, path, text)
     if _about_attention(attention, exc):
         return f"attention {attention!r} cannot be used for {model!r}: {text}"
     if "accelerate" in lowered:
         return f"loading {model!r} with a device_map needs accelerate (pip install accelerate): {text}"
     return f"cannot load model {model!r}: {type(exc).__name__}: {text}"
+
+
+def _unknown_model_type(model: str, path: Path, text: str) -> str:
+    """Which model type and which transformers, since the usual cause is a model newer than the install
+    (qwen3_5 needs a transformers that has Qwen3_5ForConditionalGeneration)."""
+    model_type = _read_json(path / "config.json").get("model_type")
+    try:
+        from transformers import __version__ as version
+    except ImportError:  # pragma: no cover - transformers raised the error being explained
+        version = "?"
+    if isinstance(model_type, str):
+        return (
+            f"{model!r} is a {model_type!r} model, which transformers {version} does not know: "
+            "update it (pip install -U transformers)"
+        )
+    return f"{model!r} is a model type transformers {version} does not know (update transformers?): {text}"
 
 
 def _torch_dtype(dtype: str, cuda: bool) -> Any:

@@ -4,6 +4,11 @@ The weights are random, everything else is the real thing at toy size: the model
 patch/merge/temporal geometry (so image token counts follow the real formula), a byte-level BPE
 tokenizer with the Qwen special tokens, the family's chat template, and processor configs in the
 exact format of the published repositories (docs/model-formats.md §4, §5).
+
+Models: "qwen2.5-vl", "qwen3-vl", "qwen3.5" (dense: Gated DeltaNet linear attention mixed with full
+attention, as the published Qwen3.5 `layer_types`) and "qwen3.5-moe" (the same with routed experts).
+`write_model_files` writes everything but the weights, so bench/gpu_step.py can pair the real processor
+path with random weights in the published shapes without saving gigabytes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ PRETOKENIZE_REGEX = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
     r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
+# Qwen3.5's split keeps combining marks with their letters (transformers' Qwen3_5Tokenizer uses the same one).
+PRETOKENIZE_REGEX_35 = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|"""
+    r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
 
 CORPUS = (
     "You are a helpful assistant.",
@@ -67,6 +77,7 @@ CORPUS = (
 
 @dataclass(frozen=True)
 class _Spec:
+    family: str  # the deskpilot family the model is read as (agent/families.py)
     architecture: str
     model_type: str
     processor_class: str
@@ -77,11 +88,38 @@ class _Spec:
 
 SPECS = {
     "qwen2.5-vl": _Spec(
-        "Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl", "Qwen2_5_VLProcessor", 14, "chat_template.json", SPECIAL
+        "qwen2.5-vl",
+        "Qwen2_5_VLForConditionalGeneration",
+        "qwen2_5_vl",
+        "Qwen2_5_VLProcessor",
+        14,
+        "chat_template.json",
+        SPECIAL,
     ),
     "qwen3-vl": _Spec(
+        "qwen3-vl",
         "Qwen3VLForConditionalGeneration",
         "qwen3_vl",
+        "Qwen3VLProcessor",
+        16,
+        "chat_template.jinja",
+        SPECIAL + QWEN3_EXTRA,
+    ),
+    # Qwen3.5 keeps Qwen3-VL's processor (Qwen3VLProcessor, patch 16, merge 2) and the relative layout of the
+    # special tokens (real ids start at 248044: <|image_pad|> 248056, <|im_end|> 248046, <think> 248068).
+    "qwen3.5": _Spec(
+        "qwen3.5",
+        "Qwen3_5ForConditionalGeneration",
+        "qwen3_5",
+        "Qwen3VLProcessor",
+        16,
+        "chat_template.jinja",
+        SPECIAL + QWEN3_EXTRA,
+    ),
+    "qwen3.5-moe": _Spec(
+        "qwen3.5",
+        "Qwen3_5MoeForConditionalGeneration",
+        "qwen3_5_moe",
         "Qwen3VLProcessor",
         16,
         "chat_template.jinja",
@@ -176,31 +214,287 @@ QWEN3_TEMPLATE = (
     "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n"
 )
 
+# A Qwen3.5-style chat_template.jinja, written for these tests after the structure of the published one:
+# tools go into the system turn as JSON signatures followed by the XML call form the model writes
+# (<tool_call><function=NAME><parameter=P>VALUE</parameter></function></tool_call>), the system text after them;
+# images are <|vision_start|><|image_pad|><|vision_end|>; earlier assistant turns after the last real user query
+# keep their thought; the generation prompt opens a <think> block, or an empty closed one when enable_thinking
+# is false (docs/model-formats.md §5).
+QWEN35_TEMPLATE = r"""{%- set image_count = namespace(value=0) %}
+{%- set video_count = namespace(value=0) %}
+{%- macro render_content(content, count_vision) %}
+    {%- if content is string %}
+        {{- content }}
+    {%- elif content is iterable and content is not mapping %}
+        {%- for item in content %}
+            {%- if item.type == 'image' or 'image' in item or 'image_url' in item %}
+                {%- if count_vision %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                {%- endif %}
+                {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                <|vision_start|><|image_pad|><|vision_end|>
+            {%- elif item.type == 'video' or 'video' in item %}
+                {%- if count_vision %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                {%- endif %}
+                {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                <|vision_start|><|video_pad|><|vision_end|>
+            {%- elif 'text' in item %}
+                {{- item.text }}
+            {%- endif %}
+        {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+{%- if not messages %}
+    {{- raise_exception('no messages to render') }}
+{%- endif %}
+{%- if tools and tools is iterable and tools is not mapping %}
+    {{- '<|im_start|>system\n# Tools\n\nThese functions are available:\n\n<tools>' }}
+    {%- for tool in tools %}
+        {{- '\n' }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- '\n</tools>\n\nTo call a function, reply with the call and nothing after it, in this form:\n\n' }}
+    {{- '<tool_call>\n<function=NAME>\n<parameter=PARAMETER>\nVALUE\n</parameter>\n</function>\n</tool_call>\n\n' }}
+    {{- 'Rules:\n- the <function=...></function> block sits inside <tool_call></tool_call>\n' }}
+    {{- '- every required parameter is given\n- any reasoning comes before the call, never after it\n' }}
+    {{- '- when no function fits, answer plainly and do not mention functions' }}
+    {%- if messages[0].role == 'system' %}
+        {%- set system_text = render_content(messages[0].content, false) | trim %}
+        {%- if system_text %}
+            {{- '\n\n' + system_text }}
+        {%- endif %}
+    {%- endif %}
+    {{- '<|im_end|>\n' }}
+{%- elif messages[0].role == 'system' %}
+    {{- '<|im_start|>system\n' + render_content(messages[0].content, false) | trim + '<|im_end|>\n' }}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages | length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages | length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == 'user' %}
+        {%- set text = render_content(message.content, false) | trim %}
+        {%- if not (text.startswith('<tool_response>') and text.endswith('</tool_response>')) %}
+            {%- set ns.multi_step_tool = false %}
+            {%- set ns.last_query_index = index %}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.role == 'system' %}
+        {%- if not loop.first %}
+            {{- '<|im_start|>system\n' + render_content(message.content, true) | trim + '<|im_end|>\n' }}
+        {%- endif %}
+    {%- elif message.role == 'user' %}
+        {{- '<|im_start|>user\n' + render_content(message.content, true) | trim + '<|im_end|>\n' }}
+    {%- elif message.role == 'assistant' %}
+        {%- set content = render_content(message.content, true) | trim %}
+        {%- set reasoning = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning = message.reasoning_content %}
+        {%- elif '</think>' in content %}
+            {%- set reasoning = content.split('</think>')[0].split('<think>')[-1] %}
+            {%- set content = content.split('</think>')[-1] %}
+        {%- endif %}
+        {%- set reasoning = reasoning | trim %}
+        {%- set content = content | trim %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {{- '<|im_start|>assistant\n<think>\n' + reasoning + '\n</think>\n\n' + content }}
+        {%- else %}
+            {{- '<|im_start|>assistant\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for call in message.tool_calls %}
+                {%- if call.function is defined %}
+                    {%- set call = call.function %}
+                {%- endif %}
+                {%- if not loop.first %}
+                    {{- '\n' }}
+                {%- elif content %}
+                    {{- '\n\n' }}
+                {%- endif %}
+                {{- '<tool_call>\n<function=' + call.name + '>\n' }}
+                {%- if call.arguments is mapping %}
+                    {%- for name, value in call.arguments.items() %}
+                        {{- '<parameter=' + name + '>\n' }}
+                        {%- if value is string %}
+                            {{- value }}
+                        {%- else %}
+                            {{- value | tojson }}
+                        {%- endif %}
+                        {{- '\n</parameter>\n' }}
+                    {%- endfor %}
+                {%- endif %}
+                {{- '</function>\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == 'tool' %}
+        {%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' + render_content(message.content, true) | trim + '\n</tool_response>' }}
+        {%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- else %}
+        {{- '<think>\n' }}
+    {%- endif %}
+{%- endif %}
+"""
+
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 _built: dict[tuple[str, str, int], Path] = {}
+VOCAB_PAD = 64  # the real embeddings are also padded past the tokenizer (Qwen3.5: 248320 rows for ~248077 tokens)
 
 
-def build_tiny_model(family: str, directory: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random `family` model into `directory` (once per process) and return the directory."""
-    if family not in SPECS:
-        raise ValueError(f"no tiny model for family {family!r} (have: {', '.join(SPECS)})")
-    key = (family, str(Path(directory).resolve()), seed)
+def build_tiny_model(name: str, directory: Path, *, seed: int = 0) -> Path:
+    """Write a tiny random `name` model (a key of SPECS) into `directory` (once per process) and return it."""
+    spec = _spec(name)
+    key = (name, str(Path(directory).resolve()), seed)
     if key in _built and (_built[key] / "config.json").is_file():
         return _built[key]
+    import torch
+    import transformers
+
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = SPECS[family]
-    tokenizer = _build_tokenizer(spec)
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token, _ in spec.special}
-    vocab_size = -(-len(tokenizer) // 64) * 64  # the real embeddings are also padded past the tokenizer
-    _build_model(family, spec, ids, vocab_size, seed).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    _write_generation_config(family, ids, directory)
-    _write_processor_files(family, spec, directory)
+    ids = write_model_files(name, directory)
+    text, vision = tiny_shapes(name, ids)
+    config = model_config(name, ids, text=text, vision=vision)
+    with torch.random.fork_rng():  # leave the caller's random state alone
+        torch.manual_seed(seed)
+        model = getattr(transformers, spec.architecture)(config).eval()
+    model.save_pretrained(directory)
+    _write_generation_config(spec, ids, directory)  # save_pretrained wrote the model's default one over it
     _built[key] = directory
     return directory
+
+
+def write_model_files(name: str, directory: Path) -> dict[str, int]:
+    """Everything of a `name` model directory but config.json and the weights (tokenizer, generation and
+    processor configs, chat template); returns the special tokens' ids, which the model config must use."""
+    spec = _spec(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _build_tokenizer(spec)
+    tokenizer.save_pretrained(directory)
+    ids = {token: int(tokenizer.convert_tokens_to_ids(token)) for token, _ in spec.special}
+    _write_generation_config(spec, ids, directory)
+    _write_processor_files(spec, directory)
+    return ids
+
+
+def model_config(name: str, ids: dict[str, int], *, text: dict[str, Any], vision: dict[str, Any]) -> Any:
+    """The transformers config of a `name` model with these text/vision shapes and the tokenizer's token ids."""
+    import transformers
+
+    spec = _spec(name)
+    text = {
+        **text,
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    token_ids = {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
+    config_class = getattr(transformers, spec.architecture.replace("ForConditionalGeneration", "Config"))
+    tie = bool(text.get("tie_word_embeddings", False))
+    return config_class(text_config=text, vision_config=vision, tie_word_embeddings=tie, **token_ids)
+
+
+def tiny_shapes(name: str, ids: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The toy text and vision shapes of a tiny `name` model, its vocabulary padded past the tokenizer's."""
+    vocab_size = -(-(max(ids.values()) + 1) // VOCAB_PAD) * VOCAB_PAD
+    return _tiny_text(name, vocab_size), _tiny_vision(name)
+
+
+def _spec(name: str) -> _Spec:
+    if name not in SPECS:
+        raise ValueError(f"no tiny model {name!r} (have: {', '.join(SPECS)})")
+    return SPECS[name]
+
+
+def _tiny_text(name: str, vocab_size: int) -> dict[str, Any]:
+    text: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+    }
+    if name == "qwen2.5-vl":  # head_dim 16: mrope sections sum to 8 (real: [16, 24, 24] for head_dim 128)
+        text.update(rope_theta=1000000.0, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
+    elif name == "qwen3-vl":  # interleaved mrope as in Qwen3-VL (real: [24, 20, 20])
+        text.update(
+            head_dim=16,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [4, 2, 2],
+                "mrope_interleaved": True,
+            },
+        )
+    else:
+        # Qwen3.5: Gated DeltaNet (linear attention) layers with full attention between them (real: 3 linear then
+        # 1 full, 32 layers), a gated attention output, rope on a quarter of head_dim (real: 256 * 0.25 = 64, mrope
+        # [11, 11, 10]; here 32 * 0.25 = 8, mrope [2, 1, 1])
+        text.update(
+            head_dim=32,
+            layer_types=["linear_attention", "full_attention"],
+            full_attention_interval=2,
+            attn_output_gate=True,
+            linear_conv_kernel_dim=4,
+            linear_key_head_dim=16,
+            linear_value_head_dim=16,
+            linear_num_key_heads=2,
+            linear_num_value_heads=4,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000000.0,
+                "mrope_section": [2, 1, 1],
+                "mrope_interleaved": True,
+                "partial_rotary_factor": 0.25,
+            },
+        )
+        if name == "qwen3.5-moe":  # routed experts and a shared one instead of the dense MLP (real: 256, top 8)
+            del text["intermediate_size"]
+            text.update(
+                num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32
+            )
+    return text
+
+
+def _tiny_vision(name: str) -> dict[str, Any]:
+    vision: dict[str, Any] = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "patch_size": SPECS[name].patch_size,
+        "spatial_merge_size": MERGE_SIZE,
+        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
+    }
+    if name == "qwen2.5-vl":
+        vision.update(window_size=112, fullatt_block_indexes=[1], tokens_per_second=2, hidden_act="silu")
+    elif name == "qwen3-vl":
+        vision.update(num_position_embeddings=2304, deepstack_visual_indexes=[1], hidden_act="gelu_pytorch_tanh")
+    else:  # Qwen3.5's vision tower has no deepstack (its published config says so with an empty list)
+        vision.update(num_position_embeddings=2304, deepstack_visual_indexes=[], hidden_act="gelu_pytorch_tanh")
+    return vision
 
 
 def _build_tokenizer(spec: _Spec) -> Any:
@@ -208,11 +502,14 @@ def _build_tokenizer(spec: _Spec) -> Any:
     from tokenizers.models import BPE
     from transformers import Qwen2Tokenizer
 
+    qwen35 = spec.model_type.startswith("qwen3_5")
     raw = Tokenizer(BPE())
     raw.normalizer = normalizers.NFC()
     raw.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.Split(
+                Regex(PRETOKENIZE_REGEX_35 if qwen35 else PRETOKENIZE_REGEX), behavior="isolated", invert=False
+            ),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -225,7 +522,13 @@ def _build_tokenizer(spec: _Spec) -> Any:
     for token, _special in spec.special:  # fixed ids right after the BPE vocabulary, as in the real one
         vocab[token] = len(vocab)
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tokenizer = Qwen2Tokenizer(
+    if qwen35:  # the class transformers maps qwen3_5 / qwen3_5_moe to (its own pre-tokenizer split)
+        from transformers.models.qwen3_5.tokenization_qwen3_5 import Qwen3_5Tokenizer
+
+        tokenizer_class: Any = Qwen3_5Tokenizer
+    else:
+        tokenizer_class = Qwen2Tokenizer
+    tokenizer = tokenizer_class(
         vocab=vocab,
         merges=merges,
         unk_token=None,
@@ -233,7 +536,7 @@ def _build_tokenizer(spec: _Spec) -> Any:
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         errors="replace",
-        model_max_length=131072,
+        model_max_length=262144 if qwen35 else 131072,
         extra_special_tokens=list(ADDITIONAL_SPECIAL),
     )
     tokenizer.add_tokens([AddedToken(token, special=special, normalized=False) for token, special in spec.special])
@@ -244,67 +547,14 @@ def _build_tokenizer(spec: _Spec) -> Any:
     return tokenizer
 
 
-def _build_model(family: str, spec: _Spec, ids: dict[str, int], vocab_size: int, seed: int) -> Any:
-    import torch
-    import transformers
-
-    token_ids = {
-        "image_token_id": ids["<|image_pad|>"],
-        "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"],
-        "vision_end_token_id": ids["<|vision_end|>"],
-    }
-    text: dict[str, Any] = {
-        "vocab_size": vocab_size,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 32768,
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-    }
-    vision: dict[str, Any] = {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "patch_size": spec.patch_size,
-        "spatial_merge_size": MERGE_SIZE,
-        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
-    }
-    if family == "qwen2.5-vl":  # head_dim 16: mrope sections sum to 8 (real: [16, 24, 24] for head_dim 128)
-        text.update(rope_theta=1000000.0, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
-        vision.update(window_size=112, fullatt_block_indexes=[1], tokens_per_second=2, hidden_act="silu")
-        config = transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
-    else:  # interleaved mrope as in Qwen3-VL (real: [24, 20, 20])
-        text.update(
-            head_dim=16,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 5000000.0,
-                "mrope_section": [4, 2, 2],
-                "mrope_interleaved": True,
-            },
-        )
-        vision.update(num_position_embeddings=2304, deepstack_visual_indexes=[1], hidden_act="gelu_pytorch_tanh")
-        config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
-    with torch.random.fork_rng():  # leave the caller's random state alone
-        torch.manual_seed(seed)
-        model = getattr(transformers, spec.architecture)(config)
-    return model.eval()
-
-
-def _write_generation_config(family: str, ids: dict[str, int], directory: Path) -> None:
+def _write_generation_config(spec: _Spec, ids: dict[str, int], directory: Path) -> None:
     eos = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    sampling = (
-        {"repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
-        if family == "qwen2.5-vl"
-        else {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
-    )
+    if spec.family == "qwen2.5-vl":
+        sampling: dict[str, Any] = {"repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
+    elif spec.family == "qwen3.5":  # a thinking model's sampling (greedy decoding in deskpilot ignores it)
+        sampling = {"temperature": 0.6, "top_k": 20, "top_p": 0.95}
+    else:
+        sampling = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
     config = {
         "bos_token_id": ids["<|endoftext|>"],
         "pad_token_id": ids["<|endoftext|>"],
@@ -315,9 +565,9 @@ def _write_generation_config(family: str, ids: dict[str, int], directory: Path) 
     (directory / "generation_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_processor_files(family: str, spec: _Spec, directory: Path) -> None:
+def _write_processor_files(spec: _Spec, directory: Path) -> None:
     """Processor configs in the published repositories' format (what a real download contains)."""
-    if family == "qwen2.5-vl":
+    if spec.family == "qwen2.5-vl":
         image = {
             "min_pixels": 3136,
             "max_pixels": 12845056,
@@ -357,7 +607,7 @@ def _write_processor_files(family: str, spec: _Spec, directory: Path) -> None:
                 "video_processor_type": "Qwen3VLVideoProcessor",
             },
         )
-        template = QWEN3_TEMPLATE
+        template = QWEN35_TEMPLATE if spec.family == "qwen3.5" else QWEN3_TEMPLATE
     for name in ("chat_template.json", "chat_template.jinja", "processor_config.json"):
         (directory / name).unlink(missing_ok=True)  # leave exactly one template, where the real repo has it
     (directory / spec.chat_template_file).write_text(template, encoding="utf-8")
