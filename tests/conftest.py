@@ -4,7 +4,7 @@
   Tests that need it are marked `@pytest.mark.display`; they are skipped when there is no display.
 - `target_window(**kwargs)` opens tests/target_app.py (a TargetWindow, see tests/helpers/target.py) and
   closes it after the test.
-- `tiny_model_dir(family)` builds a tiny random-weight Qwen2.5-VL / Qwen3-VL model offline (once per session).
+- `tiny_model_dir(family)` builds a tiny random-weight Qwen2.5-VL / Qwen3-VL / Qwen3.5 (dense or MoE) model offline (once per session).
 - `two_monitor_display` is the name (":NN") of a dummy Xorg with two monitors (tests/helpers/xorg.py),
   started once per session; skipped where Xorg cannot run.
 """

@@ -27,6 +27,10 @@ class BackendSettings:
     max_pixels: int | None = None
     image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
     server: str = DEFAULT_SERVER  # openai: which server it is (its known image limit), or generic: probed
+    # transformers' opt-in speed-ups (agent.backends.transformers_backend; bench/gpu_step.py)
+    compile: bool = False
+    stop_at_call_end: bool = False
+    max_thought_tokens: int | None = None
 
 
 def backend_family(backend: str, requested: str | None, *, strict: bool = True) -> Family:
@@ -60,7 +64,13 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
         from agent.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(
-            settings.model, family=family, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels
+            settings.model,
+            family=family,
+            min_pixels=settings.min_pixels,
+            max_pixels=settings.max_pixels,
+            compile=settings.compile,
+            stop_at_call_end=settings.stop_at_call_end,
+            max_thought_tokens=settings.max_thought_tokens,
         )
     if settings.name == "openai":
         if not settings.endpoint:

@@ -89,6 +89,22 @@ def add_backend_arguments(parser: argparse.ArgumentParser, *, script_help: str) 
         help="openai: the server behind --endpoint, for its image size limit (docs/serving.md); "
         "default generic: deskpilot asks the server with a few 1-token requests",
     )
+    speed = parser.add_argument_group("transformers speed-ups (opt-in; bench/gpu_step.py measures them)")
+    speed.add_argument(
+        "--compile", action="store_true", help="static KV cache + torch.compile of decoding (the first step compiles)"
+    )
+    speed.add_argument(
+        "--stop-at-call-end",
+        action="store_true",
+        help="end a reply at its first complete </tool_call> (later calls in the same reply are lost)",
+    )
+    speed.add_argument(
+        "--max-thought-tokens",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="end a reply that has not started an action after N tokens (it then counts as unusable)",
+    )
     add_family_arguments(parser, required=False)
 
 
@@ -98,6 +114,9 @@ def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
         raise ConfigError(
             f"--server names the server behind --endpoint: it goes with --backend openai, not {args.backend}"
         )
+    speed_ups = [flag for flag, on in _speed_ups(args).items() if on]
+    if speed_ups and args.backend != "transformers":
+        raise ConfigError(f"{', '.join(speed_ups)}: speed-ups of the in-process model, for --backend transformers only")
     settings = BackendSettings(
         args.backend,
         model=args.model,
@@ -107,6 +126,17 @@ def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
         max_pixels=args.max_pixels,
         image_format=args.image_format,
         server=args.server,
+        compile=args.compile,
+        stop_at_call_end=args.stop_at_call_end,
+        max_thought_tokens=args.max_thought_tokens,
     )
     family = backend_family(args.backend, args.family)
     return make_backend(settings, family=family), family
+
+
+def _speed_ups(args: argparse.Namespace) -> dict[str, bool]:
+    return {
+        "--compile": args.compile,
+        "--stop-at-call-end": args.stop_at_call_end,
+        "--max-thought-tokens": args.max_thought_tokens is not None,
+    }
