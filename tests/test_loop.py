@@ -56,7 +56,8 @@ def click_reply(family: str, x: int, y: int) -> str:
             f"<parameter=coordinate>\n[{mx}, {my}]\n</parameter>\n</function>\n</tool_call>"
         )
     if family in ("qwen2.5-vl", "qwen3-vl", "gui-owl-1.5"):
-        return f'Action: click Submit.\n<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "left_click", "coordinate": [{mx}, {my}]}}}}\n</tool_call>'
+        prose = "Action: click Submit.\n" if family == "gui-owl-1.5" else ""  # GUI-Owl says what it does first
+        return f'{prose}<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "left_click", "coordinate": [{mx}, {my}]}}}}\n</tool_call>'
     if family == "opencua":
         return f"## Thought:\nSubmit is there.\n\n## Code:\n```python\npyautogui.click(x={mx}, y={my})\n```"
     if family == "holo2":
