@@ -13,7 +13,7 @@ SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils xclip scrot \
 	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
-	fonts-dejavu-core fonts-noto-cjk chromium
+	fonts-dejavu-core fonts-noto-cjk chromium zenity
 
 .PHONY: run test lint system venv venv-test serve-venv bench screenshot report-picture clean
 

@@ -30,7 +30,7 @@ def prepare_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     try:
         import cv2
         import numpy as np
-    except ImportError:  # pragma: no cover - opencv comes with rapidocr-onnxruntime
+    except ImportError:  # pragma: no cover - opencv comes with rapidocr
         return image.resize(size, Image.Resampling.BICUBIC)
     much_smaller = size[0] * size[1] < AREA_BELOW * image.size[0] * image.size[1]
     resized = cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA if much_smaller else cv2.INTER_CUBIC)

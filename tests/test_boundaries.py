@@ -17,11 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 QT = ("PySide6", "shiboken6")
 DRIVERS = ("pyautogui", "pynput", "mss", "Xlib")
-HEAVY = ("torch", "transformers", "accelerate", "onnxruntime", "rapidocr_onnxruntime")
+HEAVY = ("torch", "transformers", "accelerate", "onnxruntime", "rapidocr")
 
 # package -> top-level modules its source may never import (anywhere, even lazily)
 FORBIDDEN_ANYWHERE = {
-    "sandbox": ("agent", "app", *QT, "torch", "transformers", "accelerate", "onnxruntime", "rapidocr_onnxruntime"),
+    "sandbox": ("agent", "app", *QT, "torch", "transformers", "accelerate", "onnxruntime", "rapidocr"),
     "agent": ("app", *QT, *DRIVERS),
 }
 # modules that may import heavy libraries lazily, inside a function (a backend that needs them)

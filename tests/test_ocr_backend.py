@@ -140,7 +140,7 @@ SEARCH_FIELD = (740, 190, 1200, 245)  # the box around the "Search..." placehold
 
 @pytest.fixture(scope="module")
 def backend() -> OcrBackend:
-    pytest.importorskip("rapidocr_onnxruntime")
+    pytest.importorskip("rapidocr")
     ocr = OcrBackend()
     ocr.load()
     return ocr
@@ -163,6 +163,15 @@ def screen() -> tuple[Image.Image, dict[str, tuple[int, int, int, int]]]:
         left, top, right, bottom = draw.textbbox((x, y), text, font=font)
         drawn[text] = (int(left), int(top), int(right), int(bottom))
     return image, drawn
+
+
+def typed_into(image: Image.Image, field: tuple[int, int, int, int], text: str) -> Image.Image:
+    """A copy of `image` whose bordered `field` shows `text` instead of what it showed."""
+    shown = image.copy()
+    draw = ImageDraw.Draw(shown)
+    draw.rectangle((field[0] + 3, field[1] + 3, field[2] - 3, field[3] - 3), fill="white")
+    draw.text((field[0] + 14, field[1] + 12), text, fill=(0, 0, 0), font=ImageFont.truetype(str(LATIN_FONT), 26))
+    return shown
 
 
 def ask(
@@ -196,8 +205,8 @@ def test_load_reports_progress_once(backend: OcrBackend) -> None:
 
 
 def test_a_missing_rapidocr_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)
-    with pytest.raises(BackendError, match="pip install rapidocr-onnxruntime"):
+    monkeypatch.setitem(sys.modules, "rapidocr", None)
+    with pytest.raises(BackendError, match=r"pip install 'rapidocr>=3.10' onnxruntime"):
         OcrBackend().load()
 
 
@@ -242,7 +251,8 @@ def test_a_whole_plan_runs_step_by_step_and_ends_with_success(
 ) -> None:
     image, drawn = screen
     task = "click 取消, type 'a, then b' into Search then press ctrl+s; scroll down 2; wait 1"
-    replies = [ask(backend, task, image, step) for step in range(1, 7)]
+    typed = typed_into(image, SEARCH_FIELD, "a, then b")  # the screen after typing: the field shows the text
+    replies = [ask(backend, task, image if step <= 2 else typed, step) for step in range(1, 7)]
     actions = [[p.action for p in reply.actions] for reply in replies]
     [cancel] = actions[0]
     assert isinstance(cancel, Click) and inside((cancel.x, cancel.y), drawn["取消"])

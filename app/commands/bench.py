@@ -1,4 +1,5 @@
-"""Run the benchmarks under bench/ (per-step overhead against the peers' pipeline, stop-key latency)."""
+"""Run the benchmarks under bench/ (per-step overhead against the peers' pipeline, stop-key latency, OCR steps,
+eval samples per second at 1, 4 and 16 requests in flight)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from pathlib import Path
 from app.cli import EXIT_OK, fail
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-SUITES = {"overhead": "overhead.py", "stop": "stop_latency.py", "encode": "image_encode.py"}
+SUITES = {
+    "overhead": "overhead.py",
+    "stop": "stop_latency.py",
+    "encode": "image_encode.py",
+    "ocr": "ocr_step.py",
+    "eval": "eval_concurrency.py",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

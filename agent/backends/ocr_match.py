@@ -1,0 +1,244 @@
+"""Finding a text among OCR lines: normalised, then exact, word-inside-a-line or fuzzy; English and Chinese.
+
+Pure functions on lines (text, 4 corner points, score); no OCR here. agent.backends.ocr_reader decides which
+lines to read; this module says whether and where the target is among them, how wide a text of a given
+length should be (to read the likeliest boxes first), and whether a field shows what was typed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+FUZZY_MIN_RATIO = 0.8
+CONFUSION_RATIO = 0.95  # similarity given to texts equal up to OCR confusions (0/O, 1/l/I, rn/m)
+SEEN_LIMIT = 8
+SEEN_CHARS = 30
+# A detected box's width, in box heights: CHAR_WIDTH_HEIGHTS a character (a wide, CJK, one counts 2) plus the
+# detector's padding. Fitted (least squares of the log width) to the ~200 boxes PP-OCRv6 detects on
+# bench/ocr_step.py's 1080p scene (11-14 px DejaVu Sans, Noto Sans CJK); the misfit's standard deviation is 0.09.
+CHAR_WIDTH_HEIGHTS = 0.325
+BOX_PAD_HEIGHTS = 0.48
+MASK_CHARS = frozenset("•●∙·*.○◦⚫⬤◯〇oO0°cC")  # what OCR reads for password dots: "●〇〇〇〇〇" for ●●●●●●●●
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
+
+
+class OcrLine(NamedTuple):
+    text: str
+    box: Sequence[Sequence[float]]  # 4 corner points (x, y) in image pixels, as rapidocr gives them
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    line: str  # the whole OCR line the target was found in
+    point: tuple[int, int]  # where to click: the centre of the target's part of the line
+    box: Box  # the target's part of the line
+    line_box: Box
+    how: Literal["exact", "word", "fuzzy"]
+    similarity: float
+    score: float  # the OCR's confidence in the line
+    label: bool  # the line ends with ':' right after the target (a label beside its field)
+
+
+def find_text(lines: Sequence[OcrLine | tuple[str, Sequence[Sequence[float]], float]], target: str) -> Match | None:
+    """The best place of `target` among OCR lines, or None.
+
+    Texts are compared normalised (NFKC, casefolded, spaces collapsed, trailing ':' and '*' dropped).
+    Tiers: the whole line equals the target; the target is a whole word (any substring for CJK) of a
+    longer line, the point then estimated by character widths along the box (CJK counts double); a
+    fuzzy match (difflib ratio >= 0.8 or equal up to OCR confusions) of the line or of a run of as many
+    words. Within a tier: more similar first (for words: the target covers more of the line), then the
+    OCR score, then top-left first.
+    """
+    wanted = _normalise(target)[0]
+    if not wanted:
+        return None
+    best: tuple[tuple[float, ...], Match] | None = None
+    for raw in lines:
+        line = OcrLine(str(raw[0]), raw[1], float(raw[2]))
+        for tier, similarity, span in _candidates(line.text, wanted):
+            match = _match(line, tier, similarity, span)
+            key = match_key(match)
+            if best is None or key < best[0]:
+                best = (key, match)
+    return None if best is None else best[1]
+
+
+_TIERS: tuple[Literal["exact", "word", "fuzzy"], ...] = ("exact", "word", "fuzzy")
+
+
+def _candidates(text: str, wanted: str) -> list[tuple[int, float, tuple[int, int]]]:
+    """(tier, similarity, span of original character indices [start, end)) for one line."""
+    norm, where = _normalise(text)
+    if not norm:
+        return []
+    whole = (0, len(text))
+    if norm == wanted:
+        return [(0, 1.0, whole)]
+    found: list[tuple[int, float, tuple[int, int]]] = []
+    start = norm.find(wanted)
+    while start != -1:
+        end = start + len(wanted)
+        if _boundary(text, norm, where, start - 1, start) and _boundary(text, norm, where, end - 1, end):
+            found.append((1, len(wanted) / len(norm), (where[start], where[end - 1] + 1)))
+        start = norm.find(wanted, start + 1)
+    if found:
+        return found
+    for a, b in _windows(norm, wanted):
+        similarity = _similarity(norm[a:b], wanted)
+        if similarity >= FUZZY_MIN_RATIO:
+            found.append((2, similarity, whole if (a, b) == (0, len(norm)) else (where[a], where[b - 1] + 1)))
+    return found
+
+
+def _boundary(text: str, norm: str, where: list[int], left: int, right: int) -> bool:
+    """Whether a cut between two normalised characters is a word boundary.
+
+    It is unless both are letters or digits of a spaced script, except where the original goes from a
+    lower-case to an upper-case letter: OCR often drops the spaces of a menu bar ("FileEditSaveView").
+    """
+    if left < 0 or right >= len(norm):
+        return True
+    if not (_spaced_word_char(norm[left]) and _spaced_word_char(norm[right])):
+        return True
+    return text[where[left]].islower() and text[where[right]].isupper()
+
+
+def _spaced_word_char(char: str) -> bool:
+    return char.isalnum() and not _is_wide(char)
+
+
+def _windows(norm: str, wanted: str) -> list[tuple[int, int]]:
+    """Spans of the line to compare fuzzily: the whole, runs of as many words, and for CJK as many chars."""
+    spans = [(0, len(norm))]
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", norm)]
+    count = len(wanted.split())
+    if len(words) > count:
+        spans += [(words[i][0], words[i + count - 1][1]) for i in range(len(words) - count + 1)]
+    if any(_is_wide(c) for c in wanted) and len(norm) > len(wanted):
+        spans += [(i, i + len(wanted)) for i in range(len(norm) - len(wanted) + 1)]
+    return spans
+
+
+_CONFUSIONS = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("i", "l"), ("|", "l"), ("5", "s"))
+
+
+def _confusable(text: str) -> str:
+    for seen, meant in _CONFUSIONS:
+        text = text.replace(seen, meant)
+    return text
+
+
+def _similarity(seen: str, wanted: str) -> float:
+    ratio = difflib.SequenceMatcher(None, seen, wanted, autojunk=False).ratio()
+    if ratio < CONFUSION_RATIO and _confusable(seen) == _confusable(wanted):
+        return CONFUSION_RATIO
+    return ratio
+
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """Normalised text, and for each of its characters the index of the original character it came from."""
+    chars: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(text):
+        for piece in unicodedata.normalize("NFKC", char).casefold():
+            if piece.isspace():
+                if not chars or chars[-1] == " ":
+                    continue
+                piece = " "
+            chars.append(piece)
+            where.append(index)
+    while chars and chars[-1] in " :*":
+        chars.pop()
+        where.pop()
+    while chars and chars[0] in " *":
+        chars.pop(0)
+        where.pop(0)
+    # OCR is unsure about spaces next to punctuation ("notes.py-Editor" for "notes.py - Editor"): drop them
+    keep = [k for k, c in enumerate(chars) if c != " " or (chars[k - 1].isalnum() and chars[k + 1].isalnum())]
+    return "".join(chars[k] for k in keep), [where[k] for k in keep]
+
+
+def _is_wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _match(line: OcrLine, tier: int, similarity: float, span: tuple[int, int]) -> Match:
+    xs = [float(p[0]) for p in line.box]
+    ys = [float(p[1]) for p in line.box]
+    x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+    line_box = (round(x1), round(y1), round(x2), round(y2))
+    widths = [2.0 if _is_wide(c) else 1.0 for c in line.text] or [1.0]
+    total = sum(widths)
+    start, end = sum(widths[: span[0]]) / total, sum(widths[: span[1]]) / total
+    left, right = x1 + start * (x2 - x1), x1 + end * (x2 - x1)
+    box = (round(left), line_box[1], round(right), line_box[3])
+    point = (round((left + right) / 2), round((y1 + y2) / 2))
+    rest = line.text[span[1] :].strip()
+    label = rest in (":", "：") or (rest == "" and line.text.rstrip().endswith((":", "：")))
+    return Match(line.text, point, box, line_box, _TIERS[tier], similarity, line.score, label)
+
+
+def seen_texts(lines: Sequence[OcrLine], limit: int = SEEN_LIMIT) -> list[str]:
+    """A few texts read on the screen, top-left first, without repeats (for 'not found' messages)."""
+    ordered = sorted(lines, key=lambda line: (min(p[1] for p in line.box), min(p[0] for p in line.box)))
+    texts: list[str] = []
+    for line in ordered:
+        text = " ".join(line.text.split())
+        text = text if len(text) <= SEEN_CHARS else text[: SEEN_CHARS - 1] + "…"
+        if text and text not in texts:
+            texts.append(text)
+    return texts[:limit] + (["..."] if len(texts) > limit else [])
+
+
+def text_units(text: str) -> float:
+    """A text's length in narrow characters: a wide (CJK) character counts 2, spaces count."""
+    return float(sum(2 if _is_wide(c) else 1 for c in " ".join(text.split())))
+
+
+def width_ratio(box: Box, target: str) -> float:
+    """log(box width / the width `target` alone would take at the box's height): 0 is a perfect fit, log(2) twice
+    as wide, -log(2) half as wide. What a detected box could hold is told before reading it."""
+    x1, y1, x2, y2 = box
+    expected = (max(text_units(target), 1.0) * CHAR_WIDTH_HEIGHTS + BOX_PAD_HEIGHTS) * max(y2 - y1, 1)
+    return math.log(max(x2 - x1, 1) / expected)
+
+
+def match_key(match: Match) -> tuple[float, ...]:
+    """find_text's order: better tier, more similar, more confident, then top-left first (smaller is better)."""
+    return (_TIERS.index(match.how), -match.similarity, -match.score, match.line_box[1], match.line_box[0])
+
+
+def shows_typed(seen: str, typed: str) -> bool:
+    """Whether a field's OCR text shows `typed`: as a part of it (case, spaces and OCR confusions forgiven), or
+    its end when the text is longer than the field and the field scrolled."""
+    want, have = _squash(typed), _squash(seen)
+    if not want:
+        return True
+    if not have:
+        return False
+    if want in have:
+        return True
+    if len(have) < len(want):
+        return _similarity(have, want) >= FUZZY_MIN_RATIO or (
+            len(have) >= 4 and _similarity(have, want[-len(have) :]) >= FUZZY_MIN_RATIO
+        )
+    return any(_similarity(have[i : i + len(want)], want) >= FUZZY_MIN_RATIO for i in range(len(have) - len(want) + 1))
+
+
+def masked(seen: str, typed: str) -> bool:
+    """Whether a field's raw OCR reading (confident or not) is a password field's dots for `typed`: only dot-like
+    characters, about one per typed character (OCR reads GTK's ● as "oo..o.", at a low score)."""
+    dots = "".join(seen.split())
+    return len(dots) >= max(1.0, len(typed) / 2) and all(c in MASK_CHARS for c in dots)
+
+
+def _squash(text: str) -> str:
+    return _confusable("".join(unicodedata.normalize("NFKC", text).casefold().split()))
