@@ -31,7 +31,7 @@ from agent.errors import ParseError
 from agent.families import Family
 from agent.loop import prepare_for_model
 from agent.parsing import parse_reply
-from agent.prompts import build_messages, tool_definitions
+from agent.prompts import build_messages
 from agent.waits import Capturer, settle
 from sandbox.actions import Click, Move
 from sandbox.geometry import ModelFrame, Monitor, Rect
@@ -382,16 +382,7 @@ def run_calibration(
         size = model_image.size
         task = f"click {label}"
         messages = build_messages(family, task, model_image)
-        request = ModelRequest(
-            family,
-            messages,
-            task,
-            model_image,
-            1,
-            max_new_tokens,
-            tools=tool_definitions(family, model_image),
-            template_options=family.template_options,
-        )
+        request = ModelRequest.for_family(family, messages, task, model_image, 1, max_new_tokens)
         reply = backend.generate(request, stop=stop)
         point, error = first_point(reply.raw, family=family, frame=frame)
         points[label], replies[label] = point, reply.raw

@@ -42,7 +42,7 @@ from agent.events import (
 from agent.families import Family, model_frame, model_input_size, pixel_budget
 from agent.imaging import difference, fingerprint, prepare_image
 from agent.parsing import ParsedAction, ParsedReply, parse_reply, shorten_reply
-from agent.prompts import Turn, build_messages, tool_definitions
+from agent.prompts import Turn, build_messages
 from agent.refine import crop_around, magnified
 from agent.waits import Capturer, settle, wait_if_paused
 from sandbox.actions import Action, Click, Finish, Wait, action_points, describe
@@ -179,16 +179,8 @@ def run_task(
 
             messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
             feedback = history[-1].feedback if history else None
-            request = ModelRequest(
-                family,
-                messages,
-                task,
-                model_image,
-                state.step,
-                options.max_new_tokens,
-                feedback=feedback,
-                tools=tool_definitions(family, model_image),
-                template_options=family.template_options,
+            request = ModelRequest.for_family(
+                family, messages, task, model_image, state.step, options.max_new_tokens, feedback=feedback
             )
             reply = backend.generate(request, stop=stop)
             kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
@@ -385,16 +377,8 @@ def _second_look(
         min_pixels=options.min_pixels,
         max_pixels=options.max_pixels,
     )
-    request = ModelRequest(
-        family,
-        build_messages(family, task, image, history=history),
-        task,
-        image,
-        step,
-        options.max_new_tokens,
-        tools=tool_definitions(family, image),
-        template_options=family.template_options,
-    )
+    messages = build_messages(family, task, image, history=history)
+    request = ModelRequest.for_family(family, messages, task, image, step, options.max_new_tokens)
     reply = backend.generate(request, stop=stop)
 
     def kept(reason: str) -> PointRefined:

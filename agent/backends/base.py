@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from agent.families import Family, PixelBudget
-from agent.prompts import Message
+from agent.prompts import Message, tool_definitions
 from sandbox.stop import StopFlag
 
 # stage ("download", "files", "load", ...), units done, units in all (None when unknown)
@@ -34,6 +34,31 @@ class ModelRequest:
     # and the template's options (enable_thinking=False), for the backend to hand to the template or the server.
     tools: tuple[dict[str, Any], ...] = ()
     template_options: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def for_family(
+        cls,
+        family: Family,
+        messages: tuple[Message, ...],
+        task: str,
+        image: Image.Image,
+        step: int,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        *,
+        feedback: str | None = None,
+    ) -> ModelRequest:
+        """A request as a run asks the family's model: with the tools and template options its chat template wants."""
+        return cls(
+            family,
+            messages,
+            task,
+            image,
+            step,
+            max_new_tokens,
+            feedback,
+            tool_definitions(family, image),
+            family.template_options,
+        )
 
 
 @dataclass(frozen=True, slots=True)

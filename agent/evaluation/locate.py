@@ -24,7 +24,7 @@ from agent.errors import ParseError
 from agent.families import Family
 from agent.loop import prepare_for_model
 from agent.parsing import parse_reply
-from agent.prompts import build_grounding_messages, tool_definitions
+from agent.prompts import build_grounding_messages
 from agent.refine import crop_around, magnified
 from sandbox.actions import Finish, action_points
 from sandbox.capture import Screenshot
@@ -105,16 +105,7 @@ def locate(
     model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels)
     task = ocr_task(instruction) if backend.name == "ocr" else instruction
     messages = build_grounding_messages(family, instruction, model_image)
-    request = ModelRequest(
-        family,
-        messages,
-        task,
-        model_image,
-        1,
-        max_new_tokens,
-        tools=tool_definitions(family, model_image),
-        template_options=family.template_options,
-    )
+    request = ModelRequest.for_family(family, messages, task, model_image, 1, max_new_tokens)
     reply = backend.generate(request, stop=stop)
     try:
         parsed = parse_reply(reply.raw, family=family, frame=frame)
