@@ -7,15 +7,10 @@ whole path is real: messages, base64 PNG screenshots, the server's processor and
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agent.backends.base import ModelRequest
@@ -26,28 +21,15 @@ from agent.prompts import Turn, build_messages
 from sandbox.errors import StoppedError
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
+from tests.helpers.transformers_serve import SERVE, SKIP_REASON, ServeFailed, transformers_serve
 
-ROOT = Path(__file__).resolve().parents[1]
-SERVE = ROOT / ".venv-serve" / "bin" / "transformers"
-START_TIMEOUT_S = 180.0
 FAMILY = get_family("qwen2.5-vl")
 SCREEN = (1920, 1080)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not SERVE.exists(),
-        reason=f"no {SERVE.relative_to(ROOT)}: make it with "
-        "`bash tests/helpers/serve_venv.sh` (torch 2.14.1 + torchvision 0.29.1 + transformers[serving])",
-    ),
+    pytest.mark.skipif(not SERVE.exists(), reason=SKIP_REASON),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -57,40 +39,11 @@ def served(
     """(base URL, model directory) of `transformers serve` pinned to the tiny model on 127.0.0.1."""
     model_dir = tiny_model_dir("qwen2.5-vl")
     home = tmp_path_factory.mktemp("hf-home")  # an empty cache: nothing of the user's, nothing downloaded
-    log_path = home / "serve.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HOME": str(home),
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    port = _free_port()
-    command = [str(SERVE), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"transformers serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not up after {START_TIMEOUT_S:g} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield url, model_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(15)
+        with transformers_serve(model_dir, home) as url:
+            yield url, model_dir
+    except ServeFailed as exc:
+        pytest.fail(str(exc))
 
 
 def _request(*, history: tuple[Turn, ...] = (), max_new_tokens: int = 16, seed: int = 0) -> ModelRequest:

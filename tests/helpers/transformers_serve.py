@@ -1,6 +1,6 @@
 """Start `transformers serve` (from .venv-serve, offline, CPU) pinned to one model directory on 127.0.0.1.
 
-The same start as tests/test_openai_serve.py's fixture, as a context manager, so that a test can serve a model
+A context manager, so that a test can serve the tiny model as it is or a model
 directory it changed first (a processor config with a lower max_pixels, a tiny Qwen3.5).
 """
 
