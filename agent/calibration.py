@@ -378,7 +378,7 @@ def run_calibration(
         stop.check_stopped()
         shot = capture.grab(monitor)
         shot_monitor = shot.monitor
-        model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels)
+        model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels, stop=stop)
         size = model_image.size
         task = f"click {label}"
         messages = build_messages(family, task, model_image)

@@ -163,7 +163,9 @@ def run_task(
             shot = settled.shot  # the frame the settle ended on is the one the model reads: no second grab
             captured = time.perf_counter()
             image = shot.image
-            model_image, frame = prepare_for_model(backend, family, shot, options.min_pixels, options.max_pixels)
+            model_image, frame = prepare_for_model(
+                backend, family, shot, options.min_pixels, options.max_pixels, stop=stop
+            )
             prepared = time.perf_counter()
             yield ScreenCaptured(
                 state.step,
@@ -325,7 +327,13 @@ def _act(
 
 
 def prepare_for_model(
-    backend: Backend, family: Family, shot: Screenshot, min_pixels: int | None, max_pixels: int | None
+    backend: Backend,
+    family: Family,
+    shot: Screenshot,
+    min_pixels: int | None,
+    max_pixels: int | None,
+    *,
+    stop: StopFlag,
 ) -> tuple[Image.Image, ModelFrame]:
     """The screenshot as the model gets it, and the frame that maps the model's numbers back to the screen.
 
@@ -342,6 +350,7 @@ def prepare_for_model(
         scale=monitor.scale,
         min_pixels=min_pixels,
         max_pixels=max_pixels,
+        stop=stop,
     )
 
 
@@ -376,6 +385,7 @@ def _second_look(
         scale=crop.scale,
         min_pixels=options.min_pixels,
         max_pixels=options.max_pixels,
+        stop=stop,
     )
     messages = build_messages(family, task, image, history=history)
     request = ModelRequest.for_family(family, messages, task, image, step, options.max_new_tokens)
@@ -407,10 +417,13 @@ def prepare_picture(
     scale: float = 1.0,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    stop: StopFlag,
 ) -> tuple[Image.Image, ModelFrame]:
     """prepare_for_model for any picture: a screenshot, an evaluation image (origin 0,0, scale 1: the frame
     answers in the image's own pixels) or a zoomed crop (its origin on the screen, scale times the zoom)."""
-    budget = backend.fit(family, image.size, pixel_budget(family, min_pixels=min_pixels, max_pixels=max_pixels))
+    budget = backend.fit(
+        family, image.size, pixel_budget(family, min_pixels=min_pixels, max_pixels=max_pixels), stop=stop
+    )
     size = model_input_size(family, *image.size, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
     frame = model_frame(
         family,

@@ -322,7 +322,7 @@ def _measure_budget(
         try:
             backend.adopt(model)
             if request is None:
-                image, _frame = prepare_picture(backend, family, shot, max_pixels=max_pixels)
+                image, _frame = prepare_picture(backend, family, shot, max_pixels=max_pixels, stop=StopFlag())
                 request = ModelRequest(
                     family,
                     build_messages(family, TASK, image),

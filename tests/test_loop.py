@@ -143,7 +143,7 @@ def test_malformed_reply_executes_nothing_and_feeds_back(target_window: Factory,
         def load(self, *, progress: object = None) -> None:
             pass
 
-        def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+        def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
             return budget
 
         def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:

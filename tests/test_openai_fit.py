@@ -14,6 +14,8 @@ import math
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,14 @@ from agent.prompts import build_messages, tool_definitions
 from app.commands.common import add_backend_arguments, backend_from_arguments
 from sandbox.actions import Click
 from sandbox.drivers import DryRunDriver
+from sandbox.errors import StoppedError
 from sandbox.executor import Executor
 from sandbox.geometry import smart_resize
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
 from tests.helpers.fake_screen import FakeScreen
-from tests.helpers.fault_server import FaultServer, reply
+from tests.helpers.fault_server import FaultServer, completion, hold, reply
 from tests.helpers.shrinking_server import OLLAMA_MAX_PIXELS, OLLAMA_MIN_PIXELS, ShrinkingServer
 from tests.helpers.target import TargetWindow
 
@@ -194,24 +197,46 @@ def test_the_probe_runs_once_per_screen_size_and_a_refusal_is_kept() -> None:
         model = backend(server.url)
         budget = pixel_budget(QWEN25)
         with pytest.raises(BackendError, match="resized"):
-            model.fit(QWEN25, (1920, 1080), budget)
+            model.fit(QWEN25, (1920, 1080), budget, stop=StopFlag())
         probes = len(server.probes())
         with pytest.raises(BackendError, match="resized"):
-            model.fit(QWEN25, (1920, 1080), budget)
+            model.fit(QWEN25, (1920, 1080), budget, stop=StopFlag())
         assert len(server.probes()) == probes
     with ShrinkingServer() as server:
         model = backend(server.url)
-        first = model.fit(QWEN25, (1920, 1080), budget)
-        assert model.fit(QWEN25, (1920, 1080), budget) == first and len(server.probes()) == 3
-        model.fit(QWEN25, (2560, 1440), budget)  # another screen size is probed anew
+        first = model.fit(QWEN25, (1920, 1080), budget, stop=StopFlag())
+        assert model.fit(QWEN25, (1920, 1080), budget, stop=StopFlag()) == first and len(server.probes()) == 3
+        model.fit(QWEN25, (2560, 1440), budget, stop=StopFlag())  # another screen size is probed anew
         assert len(server.probes()) == 6
+
+
+def test_the_stop_key_cuts_a_probe_short(fault_server: FaultServer) -> None:
+    """A server that holds the probe for a minute: the stop key ends fit at once, and nothing is kept as fitted."""
+    fault_server.chat(hold(60.0, reply(body=completion("x"))))
+    model, stop = backend(fault_server.url, timeout_s=60.0), StopFlag()
+    model.load()
+
+    def press_stop() -> None:
+        while not fault_server.posts():
+            time.sleep(0.01)
+        time.sleep(0.2)
+        stop.stop("stop key pressed")
+
+    stopper = threading.Thread(target=press_stop, daemon=True)
+    stopper.start()
+    with pytest.raises(StoppedError, match="stop key pressed"):
+        model.fit(QWEN25, (1920, 1080), pixel_budget(QWEN25), stop=stop)
+    returned = time.perf_counter()
+    stopper.join(5.0)
+    assert stop.stopped_at is not None and returned - stop.stopped_at < 5.0  # not the 60 s the server held it
+    assert len(fault_server.posts()) == 1
 
 
 def test_usage_blind_to_the_image_is_refused(fault_server: FaultServer) -> None:
     """FaultServer's answers all say prompt_tokens 2750, whatever the image: no budget can be read from that."""
     model = backend(fault_server.url)
     with pytest.raises(BackendError, match=r"reports the same prompt_tokens for a 1932x1092 and a 896x896 image"):
-        model.fit(QWEN25, (1920, 1080), pixel_budget(QWEN25))
+        model.fit(QWEN25, (1920, 1080), pixel_budget(QWEN25), stop=StopFlag())
 
 
 # -- the presets ------------------------------------------------------------------------------------------------

@@ -43,7 +43,9 @@ def test_the_probe_keeps_or_lowers_the_budget_as_the_servers_processor_resizes(
     with transformers_serve(tiny_model_dir("qwen2.5-vl"), tmp_path / "as-published") as url:
         model = OpenAIBackend(url)
         try:
-            assert model.fit(QWEN25, SCREEN, budget) == budget  # 1932x1092 is within the processor's range
+            assert (
+                model.fit(QWEN25, SCREEN, budget, stop=StopFlag()) == budget
+            )  # 1932x1092 is within the processor's range
         finally:
             model.close()
 
@@ -56,13 +58,13 @@ def test_the_probe_keeps_or_lowers_the_budget_as_the_servers_processor_resizes(
     with transformers_serve(capped, tmp_path / "capped") as url:
         model = OpenAIBackend(url)
         try:
-            fitted = model.fit(QWEN25, SCREEN, budget)
+            fitted = model.fit(QWEN25, SCREEN, budget, stop=StopFlag())
             assert fitted.max_pixels < budget.max_pixels
             width, height = model_input_size(QWEN25, *SCREEN, max_pixels=fitted.max_pixels)
             kept = smart_resize(height, width, factor=28, min_pixels=3136, max_pixels=SERVER_MAX_PIXELS)
             assert kept == (height, width)  # the server's own resize leaves it as it is
             with pytest.raises(BackendError, match=r"resized the 2548x1428 screenshot"):  # no budget above 2 Mpx
-                model.fit(QWEN25, (2560, 1440), pixel_budget(QWEN25, min_pixels=2_000_000))
+                model.fit(QWEN25, (2560, 1440), pixel_budget(QWEN25, min_pixels=2_000_000), stop=StopFlag())
         finally:
             model.close()
 

@@ -78,10 +78,11 @@ class Backend(Protocol):
     def load(self, *, progress: ProgressFn | None = None) -> None:
         """Get ready (download, load weights, connect); idempotent. Raises BackendError."""
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         """The budget to prepare a `shot` (width, height) screenshot with, so that the model reads the image
         exactly as deskpilot prepared it: `budget` as it is, or a lower maximum where the model's server would
-        shrink the image itself. BackendError when no budget is kept (the run must not act)."""
+        shrink the image itself. BackendError when no budget is kept (the run must not act); StoppedError once
+        `stop` is set while it asks the server."""
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         """One reply. Must give up promptly (StoppedError) once `stop` is set. Raises BackendError."""

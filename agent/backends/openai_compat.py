@@ -154,7 +154,7 @@ class OpenAIBackend:
         if progress is not None:
             progress("connect", 1, 1)
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         """A named server's known limit applied; with `generic`, an absolute-coordinate family's budget probed
         once per screenshot size (agent.backends.servers). Relative families need no probe: a resize does not
         move their 0-1000 answers."""
@@ -167,7 +167,9 @@ class OpenAIBackend:
         if fitted is None:
             if not self._loaded:
                 self.load()
-            fitted = probe_budget(family, shot, budget, count=self._prompt_tokens, where=self.endpoint)
+            fitted = probe_budget(
+                family, shot, budget, count=lambda size: self._prompt_tokens(size, stop), where=self.endpoint
+            )
             self._fitted[key] = fitted
             if isinstance(fitted, PixelBudget) and fitted != budget:
                 logger.warning(
@@ -226,9 +228,9 @@ class OpenAIBackend:
             out.append({"role": message.role, "content": parts})
         return out
 
-    def _prompt_tokens(self, size: tuple[int, int]) -> int | None:
+    def _prompt_tokens(self, size: tuple[int, int], stop: StopFlag) -> int | None:
         """The prompt tokens the server counts for the fixed probe around a plain `size` image; None: no usage.
-        The probe cannot be stopped mid-request (fit has no stop flag); it asks for one token only."""
+        It asks for one token only, and the stop key cuts it off like any request."""
         assert self.model is not None
         image = Image.new("RGB", size, PROBE_GREY)
         content = [{"type": "image_url", "image_url": {"url": data_url(image, self.image_format)}}]
@@ -239,7 +241,7 @@ class OpenAIBackend:
             "temperature": self.temperature,
             "stream": False,
         }
-        data = self._complete(f"{self.endpoint}/chat/completions", body, stop=StopFlag(), tools=False)
+        data = self._complete(f"{self.endpoint}/chat/completions", body, stop=stop, tools=False)
         usage = data.get("usage") if isinstance(data, dict) else None
         return _count(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
 

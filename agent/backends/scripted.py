@@ -48,7 +48,7 @@ class ScriptedBackend:
     def load(self, *, progress: ProgressFn | None = None) -> None:
         pass
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:

@@ -140,7 +140,7 @@ class TransformersBackend:
     def device(self) -> str:
         return str(getattr(self._model, "device", "?"))
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         return budget  # what deskpilot prepares is what the model reads
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:

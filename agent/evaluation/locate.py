@@ -102,7 +102,7 @@ def locate(
     started = time.perf_counter()
     stop.check_stopped()
     shot = screenshot_of(image, shown_at)
-    model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels)
+    model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels, stop=stop)
     task = ocr_task(instruction) if backend.name == "ocr" else instruction
     messages = build_grounding_messages(family, instruction, model_image)
     request = ModelRequest.for_family(family, messages, task, model_image, 1, max_new_tokens)

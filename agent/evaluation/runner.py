@@ -153,9 +153,9 @@ class _SerialFit:
     def load(self, *, progress: ProgressFn | None = None) -> None:
         self._backend.load(progress=progress)
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget) -> PixelBudget:
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         with self._lock:
-            return self._backend.fit(family, shot, budget)
+            return self._backend.fit(family, shot, budget, stop=stop)
 
     def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
         return self._backend.generate(request, stop=stop)
