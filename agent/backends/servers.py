@@ -5,7 +5,7 @@ Why: Qwen2.5-VL and UI-TARS-1.5 answer in pixels of the image they read. A serve
 (Ollama, LM Studio, llama.cpp, DashScope) makes them answer in the shrunk image, and deskpilot, mapping back from
 the size it sent, would click off target. So deskpilot prepares the screenshot at a size the server keeps, and
 maps back from exactly that size (agent.loop.prepare_for_model), or it does not act. Sources for each limit:
-docs/serving.md and ../shared/reference/anchors-2.md §3.
+docs/serving.md, section "Sources".
 
 The probe (`probe_budget`) sends tiny requests (a fixed text, 1 new token) with plain images: a reference of
 REFERENCE_GRID² image tokens, which servers keep, and the size deskpilot would send. The rest of the prompt being

@@ -133,7 +133,7 @@ class TransformersBackend:
         self._processor = load_processor(
             self.model_name, min_pixels=self._min_pixels, max_pixels=self._max_pixels, family=self._family
         )
-        self._model = model.eval()
+        self._model = model.eval()  # safe: torch's inference mode (dropout off), not Python's eval
         self._cache, self._cache_tokens = None, 0
 
     @property
