@@ -10,15 +10,10 @@ from agent.backends.scripted import ScriptedBackend
 from agent.errors import ConfigError, ParseError
 from agent.events import ActionExecuted, RunFinished
 from agent.families import FAMILIES, NOT_PRESETS, get_family, model_frame, model_input_size
-from agent.loop import RunOptions, run_task
 from agent.parsing import parse_reply
 from agent.prompts import GROUNDING_PROMPTS, build_messages
 from sandbox.actions import Click, Drag, Finish, Hotkey, Move, Scroll, Type
-from sandbox.drivers import DryRunDriver
-from sandbox.executor import Executor
-from sandbox.policy import Policy, PolicyChecker
-from sandbox.stop import StopFlag
-from tests.helpers.fake_screen import FakeScreen
+from tests.helpers.fake_screen import run_on_fake_screen
 
 
 def parse(raw: str, family: str, screen: tuple[int, int] = (1920, 1080), origin=(0, 0)):  # type: ignore[no-untyped-def]
@@ -66,20 +61,7 @@ def test_grounding_fine_tunes_point_in_thousandths(family: str, raw: str, expect
 
 def test_not_found_ends_the_run_as_a_failure_without_a_click() -> None:
     assert actions("[-1,-1]", "ui-venus-1.5") == [Finish("failure", "the model found no such element on the screen")]
-    screen, driver = FakeScreen(), DryRunDriver()
-    executor = Executor(
-        checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=StopFlag(), pace=False
-    )
-    events = list(
-        run_task(
-            "Click Save",
-            backend=ScriptedBackend(["[-1, -1]"]),
-            family=get_family("ui-venus-1.5"),
-            executor=executor,
-            capture=screen,
-            options=RunOptions(settle_cap_s=0.1),
-        )
-    )
+    events, driver = run_on_fake_screen("Click Save", ScriptedBackend(["[-1, -1]"]), get_family("ui-venus-1.5"))
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.outcome == "failure"
     assert finished.answer is not None and "no such element" in finished.answer
@@ -87,20 +69,7 @@ def test_not_found_ends_the_run_as_a_failure_without_a_click() -> None:
 
 
 def test_a_grounding_fine_tune_clicks_once_and_the_run_ends() -> None:
-    screen, driver = FakeScreen(), DryRunDriver()
-    executor = Executor(
-        checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=StopFlag(), pace=False
-    )
-    events = list(
-        run_task(
-            "Click Save",
-            backend=ScriptedBackend(['{"x": 250, "y": 500}']),
-            family=get_family("holo2"),
-            executor=executor,
-            capture=screen,
-            options=RunOptions(settle_cap_s=0.1),
-        )
-    )
+    events, driver = run_on_fake_screen("Click Save", ScriptedBackend(['{"x": 250, "y": 500}']), get_family("holo2"))
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "success"
     assert [e.action for e in events if isinstance(e, ActionExecuted)] == [Click(480, 540)]
     assert ("click", "left") in driver.calls

@@ -9,16 +9,16 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from agent.backends.scripted import ScriptedBackend
-from agent.events import ActionExecuted, ParseFailed, RunFinished
+from agent.events import ActionExecuted, Event, ParseFailed, RunFinished
 from agent.families import get_family, model_input_size
-from agent.loop import RunOptions, run_task
+from agent.loop import RunOptions
 from agent.session import SessionRecorder, read_session
 from agent.session.replay import ReplayFinished, ReplayOptions, replay_session
 from sandbox.actions import Click, Type
 from sandbox.drivers import DryRunDriver
 from sandbox.executor import Executor
 from sandbox.policy import Policy, PolicyChecker
-from tests.helpers.fake_screen import FakeScreen
+from tests.helpers.fake_screen import FakeScreen, run_on_fake_screen
 
 FAMILY = get_family("qwen2.5-vl")
 MODEL_W, MODEL_H = model_input_size(FAMILY, 1920, 1080)
@@ -34,27 +34,20 @@ def click(x: int, y: int) -> str:
     return call("left_click", coordinate=[round(x * MODEL_W / 1920), round(y * MODEL_H / 1080)])
 
 
-def run(replies: list[str], screen: FakeScreen, folder: Path | None = None) -> tuple[list[object], DryRunDriver]:
-    driver = DryRunDriver()
-    executor = Executor(
-        checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, pointer=screen.pointer_position
-    )
-    events: list[object] = []
+def run(replies: list[str], screen: FakeScreen, folder: Path | None = None) -> tuple[list[Event], DryRunDriver]:
     recorder = SessionRecorder(folder) if folder is not None else None
-    for event in run_task(
-        "fill in the form",
-        backend=ScriptedBackend(replies),
-        family=FAMILY,
-        executor=executor,
-        capture=screen,
-        options=FAST,
-    ):
-        events.append(event)
+    try:
+        return run_on_fake_screen(
+            "fill in the form",
+            ScriptedBackend(replies),
+            FAMILY,
+            screen=screen,
+            options=FAST,
+            on_event=recorder.handle if recorder is not None else None,
+        )
+    finally:
         if recorder is not None:
-            recorder.handle(event)
-    if recorder is not None:
-        recorder.close()
-    return events, driver
+            recorder.close()
 
 
 def test_a_run_records_and_replays_without_a_display(tmp_path: Path) -> None:
@@ -116,19 +109,9 @@ def test_a_point_under_deskpilots_own_window_is_looked_at_again_before_anything_
         asked.append(action)
         return len(asked) == 1  # in the way the first time only: it moved
 
-    driver = DryRunDriver()
-    executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry)
     replies = [click(1800, 1000), click(1800, 1000), call("terminate", status="success")]
-    events = list(
-        run_task(
-            "click the corner",
-            backend=ScriptedBackend(replies),
-            family=FAMILY,
-            executor=executor,
-            capture=screen,
-            options=FAST,
-            make_room=make_room,
-        )
+    events, driver = run_on_fake_screen(
+        "click the corner", ScriptedBackend(replies), FAMILY, screen=screen, options=FAST, make_room=make_room
     )
     kinds = [type(e).__name__ for e in events]
     deferred = kinds.index("ActionDeferred")

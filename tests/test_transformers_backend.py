@@ -37,7 +37,7 @@ from sandbox.drivers import DryRunDriver  # noqa: E402
 from sandbox.executor import Executor  # noqa: E402
 from sandbox.policy import Policy, PolicyChecker  # noqa: E402
 from sandbox.stop import StopFlag  # noqa: E402
-from tests.helpers.fake_screen import FakeScreen  # noqa: E402
+from tests.helpers.fake_screen import FakeScreen, run_on_fake_screen  # noqa: E402
 
 TinyDir = Callable[[str], Path]
 
@@ -128,25 +128,11 @@ def fake_run(model_dir: Path, family_name: str, **options: object) -> tuple[list
     """One real run on a fake 1920x1080 screen with the dry-run driver: nothing is executed anywhere."""
     family = get_family(family_name)
     backend = make_backend(BackendSettings("transformers", model=str(model_dir)), family=family)
-    screen, driver = FakeScreen(), DryRunDriver()
-    executor = Executor(
-        checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=StopFlag(), pace=False
-    )
     opts = RunOptions(**{"max_new_tokens": 12, "max_failures": 1, "settle_cap_s": 0.1, **options})  # type: ignore[arg-type]
     try:
-        events = list(
-            run_task(
-                "Click the Submit button.",
-                backend=backend,
-                family=family,
-                executor=executor,
-                capture=screen,
-                options=opts,
-            )
-        )
+        return run_on_fake_screen("Click the Submit button.", backend, family, options=opts)
     finally:
         backend.close()
-    return events, driver
 
 
 @pytest.mark.parametrize("model_name", ["qwen3.5", "qwen3.5-moe"])

@@ -8,13 +8,24 @@ With the dry-run driver, a run, its recording and its replay go end to end in th
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from PIL import Image
 
+from agent.backends.base import Backend
+from agent.events import Event
+from agent.families import Family
+from agent.loop import MakeRoom, RunOptions, run_task
 from sandbox.capture import MASK_RGB, Screenshot
+from sandbox.drivers import DryRunDriver
+from sandbox.executor import Executor
 from sandbox.geometry import Monitor, Rect, ScreenGeometry
+from sandbox.policy import Policy, PolicyChecker
+from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
+
+QUICK = RunOptions(settle_cap_s=0.1)  # the screen is still at once: no need to wait for it
 
 
 class FakeScreen:
@@ -42,3 +53,36 @@ class FakeScreen:
 
     def pointer_position(self) -> tuple[int, int] | None:
         return self.pointer
+
+
+def run_on_fake_screen(
+    task: str,
+    backend: Backend,
+    family: Family,
+    *,
+    screen: FakeScreen | None = None,
+    options: RunOptions = QUICK,
+    make_room: MakeRoom | None = None,
+    on_event: Callable[[Event], Any] | None = None,
+) -> tuple[list[Event], DryRunDriver]:
+    """One whole run on `screen` (a fresh 1920x1080 one by default) under the default policy, through the real
+    executor with the dry-run driver: the events (each also handed to `on_event`, a recorder say) and the driver,
+    whose calls say what would have been done."""
+    screen = screen or FakeScreen()
+    driver = DryRunDriver()
+    executor = Executor(
+        checker=PolicyChecker(Policy()),
+        driver=driver,
+        screen=screen.geometry,
+        pointer=screen.pointer_position,
+        stop=StopFlag(),
+        pace=False,
+    )
+    events: list[Event] = []
+    for event in run_task(
+        task, backend=backend, family=family, executor=executor, capture=screen, options=options, make_room=make_room
+    ):
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+    return events, driver
