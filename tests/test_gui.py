@@ -18,6 +18,7 @@ from agent.families import get_family, model_input_size
 from agent.prompts import TextPart
 from app.gui.main_window import MainWindow
 from app.settings import SettingsStore, load_settings
+from tests.helpers.gui_window import scripted_windows
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -46,30 +47,10 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def make_window(qtbot, isolated_config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-
-    def make(replies: list[str], **settings: object) -> MainWindow:
-        script = isolated_config / f"script-{len(windows)}.jsonl"
-        script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies))
-        base = {
-            "backend": "scripted",
-            "script": str(script),
-            "family": "qwen2.5-vl",
-            "mode": "approve",
-            "record": False,
-            "countdown_s": 0.6,
-        }
-        window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides={**base, **settings}))
-        window.setGeometry(1100, 0, 820, 1000)  # right of the target window: deskpilot never clicks itself
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
+    base = {"mode": "approve", "record": False, "countdown_s": 0.6}
+    # right of the target window: deskpilot never clicks itself
+    with scripted_windows(qtbot, isolated_config, base, lambda window: window.setGeometry(1100, 0, 820, 1000)) as make:
+        yield make
 
 
 def start(window: MainWindow, task: str) -> list[object]:

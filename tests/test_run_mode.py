@@ -19,8 +19,8 @@ from agent.session import read_session
 from app.gui.main_window import MainWindow
 from app.gui.placement import place
 from app.gui.preview import VERDICT_COLOURS
-from app.settings import SettingsStore
 from sandbox.capture import MASK_RGB
+from tests.helpers.gui_window import scripted_windows
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -58,30 +58,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def window_for(qtbot, config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
-    made: list[MainWindow] = []
-
-    def make(replies: list[str], **settings: object) -> MainWindow:
-        script = config / f"script-{len(made)}.jsonl"
-        script.write_text("".join(json.dumps({"raw": r}) + "\n" for r in replies))
-        base = {
-            "backend": "scripted",
-            "script": str(script),
-            "family": "qwen2.5-vl",
-            "mode": "auto",
-            "countdown_s": 0.6,
-            "recording_dir": str(config / "sessions"),
-        }
-        window = MainWindow(SettingsStore(config / "settings.toml", overrides={**base, **settings}))
-        qtbot.addWidget(window)
-        place(window)  # where deskpilot's window opens by itself
-        window.show()
-        qtbot.waitExposed(window)
-        made.append(window)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
+    base = {"mode": "auto", "countdown_s": 0.6, "recording_dir": str(config / "sessions")}
+    with scripted_windows(qtbot, config, base, place) as make:  # where deskpilot's window opens by itself
+        yield make
 
 
 def app_over_the_window(target_window: Factory, window: MainWindow) -> TargetWindow:
