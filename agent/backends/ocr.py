@@ -102,8 +102,12 @@ class OcrBackend:
         self._typed: _Typed | None = None
         self._last_point: tuple[int, int] | None = None  # where the last action pointed (image px)
         self._looked = False  # the current call's image was taken by the reader
-        self.last_ocr_s: float | None = None  # time of the newest reading pass
-        self.last_read: ReadStats | None = None  # what it did
+        self.last_read: ReadStats | None = None  # what the newest reading pass did
+
+    @property
+    def last_ocr_s(self) -> float | None:
+        """Seconds the newest reading pass took."""
+        return None if self.last_read is None else self.last_read.seconds
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         with self._lock:
@@ -169,7 +173,6 @@ class OcrBackend:
 
     def _note(self, reader: ScreenReader) -> None:
         self.last_read = reader.stats
-        self.last_ocr_s = self.last_read.seconds
 
     def _reply(self, plan: Plan | NeedsModel, note: str | None, image: Image.Image, stop: StopFlag) -> str:
         if isinstance(plan, NeedsModel):
