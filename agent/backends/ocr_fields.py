@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from agent.backends.ocr_match import Box, Match
+from agent.backends.ocr_match import Box, Match, box_area
 
 LABEL_GAP_HEIGHTS = 2.0  # without a box: a label's field is clicked this many label heights right of the label
 RIGHT_GAP_HEIGHTS = 20.0  # a field right of its label starts at most this many label heights away
@@ -73,17 +73,17 @@ def find_field(frame: np.ndarray, match: Match) -> Field:
         if b[0] > (x1 + x2) / 2 and b[0] - x2 <= RIGHT_GAP_HEIGHTS * h and b[1] <= cy <= min(b[3], b[1] + 3 * h)
     ]
     if right:
-        return _boxed(min(right, key=lambda b: (max(0, b[0] - x2), _area(b))), "right")
+        return _boxed(min(right, key=lambda b: (max(0, b[0] - x2), box_area(b))), "right")
     inside = [b for b in boxes if _holds(b, match.line_box) and b[3] - b[1] <= MAX_INSIDE_HEIGHTS * h]
     if inside:
-        return _boxed(min(inside, key=_area), "inside")
+        return _boxed(min(inside, key=box_area), "inside")
     below = [
         b
         for b in boxes
         if y2 - 0.3 * h <= b[1] <= y2 + BELOW_GAP_HEIGHTS * h and x1 - 6 * h <= b[0] <= x1 + 2 * h and b[2] > x2
     ]
     if below:
-        return _boxed(min(below, key=lambda b: (b[1] - y2, _area(b))), "below")
+        return _boxed(min(below, key=lambda b: (b[1] - y2, box_area(b))), "below")
     point = field_point(match, width)
     left = point[0] - h if match.label else x1 - h  # read the typed text back from a stretch from there rightwards
     stretch = (max(0, left), max(0, y1 - h // 2), min(width, point[0] + 30 * h), min(height, y2 + h // 2))
@@ -117,8 +117,4 @@ def _holds(outer: Box, text: Box) -> bool:
         return False
     width = max(0, min(outer[2], text[2]) - max(outer[0], text[0]))
     height = max(0, min(outer[3], text[3]) - max(outer[1], text[1]))
-    return width * height >= HELD * _area(text)
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
+    return width * height >= HELD * box_area(text)

@@ -29,6 +29,10 @@ MASK_CHARS = frozenset("•●∙·*.○◦⚫⬤◯〇oO0°cC")  # what OCR rea
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
 
 
+def box_area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 class OcrLine(NamedTuple):
     text: str
     box: Sequence[Sequence[float]]  # 4 corner points (x, y) in image pixels, as rapidocr gives them

@@ -31,7 +31,16 @@ import numpy as np
 from PIL import Image
 
 from agent.backends.ocr_engine import MIN_SCORE, RapidEngine, detection_scale
-from agent.backends.ocr_match import CONFUSION_RATIO, Box, Match, OcrLine, find_text, match_key, width_ratio
+from agent.backends.ocr_match import (
+    CONFUSION_RATIO,
+    Box,
+    Match,
+    OcrLine,
+    box_area,
+    find_text,
+    match_key,
+    width_ratio,
+)
 
 TILE_PX = 16  # the frame is compared in tiles of this size
 DIFF_LEVEL = 12  # a pixel changed when a channel moved more than this (0..255): cursor blinks count, noise does not
@@ -166,7 +175,7 @@ class ScreenReader:
             return "same"
         stale = [e for e in self._entries if any(_overlaps(e.box, r) for r in regions) and _touched(changed, e.box)]
         crops = _crops(regions, [e.box for e in stale], width, height)
-        if sum(_area(c) for c in crops) > FULL_CHANGE * width * height:
+        if sum(box_area(c) for c in crops) > FULL_CHANGE * width * height:
             self._detect_whole()
             return "whole"
         dropped = {id(e) for e in stale}
@@ -290,9 +299,9 @@ def _admit(new: Box, kept: list[_Entry]) -> list[_Entry]:
     """Boxes after a newly detected one: dropped when it lies mostly inside a box still valid (a piece of unchanged
     text cut by the crop's edge); otherwise it replaces the valid boxes it mostly covers (the line they are part of
     grew: a word typed after them)."""
-    if any(_intersection(new, e.box) > 0.5 * _area(new) for e in kept):
+    if any(_intersection(new, e.box) > 0.5 * box_area(new) for e in kept):
         return kept
-    return [e for e in kept if _intersection(new, e.box) <= 0.5 * _area(e.box)] + [_Entry(new)]
+    return [e for e in kept if _intersection(new, e.box) <= 0.5 * box_area(e.box)] + [_Entry(new)]
 
 
 def _intersection(a: Box, b: Box) -> int:
@@ -314,7 +323,3 @@ def _overlaps(a: Box, b: Box) -> bool:
 def _centre_in(box: Box, area: Box) -> bool:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return area[0] <= cx <= area[2] and area[1] <= cy <= area[3]
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
