@@ -10,7 +10,7 @@ from PIL import Image
 
 ImageFormat = Literal["png", "jpeg"]
 PNG_COMPRESS_LEVEL = 1  # level 1 is several times faster than Pillow's default and barely larger
-JPEG_QUALITY = 95  # with 4:4:4 colour: near-lossless on small text (see agent/backends/openai_compat.py)
+JPEG_QUALITY = 95  # with 4:4:4 colour: near-lossless on small text (see agent/backends/openai/backend.py)
 FINGERPRINT_SIZE = (64, 36)
 AREA_BELOW = 0.5  # use area averaging when the prepared image has less than half the pixels
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from agent.backends.openai_compat import OpenAIBackend  # noqa: E402
+from agent.backends.openai.backend import OpenAIBackend  # noqa: E402
 from agent.evaluation.datasets import load_dataset  # noqa: E402
 from agent.evaluation.runner import EvalOptions, run_eval  # noqa: E402
 from agent.families import get_family  # noqa: E402

@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.backends.base import ModelRequest  # noqa: E402
-from agent.backends.hf_loading import best_attention, load_processor  # noqa: E402
-from agent.backends.transformers_backend import TransformersBackend, template_arguments, to_hf_messages  # noqa: E402
+from agent.backends.transformers.backend import TransformersBackend, template_arguments, to_hf_messages  # noqa: E402
+from agent.backends.transformers.loading import best_attention, load_processor  # noqa: E402
 from agent.families import Family, get_family  # noqa: E402
 from agent.loop import prepare_picture  # noqa: E402
 from agent.prompts import build_messages, tool_definitions  # noqa: E402
@@ -284,7 +284,7 @@ def _build(shape: Shape, directory: Path, device: str) -> Any:
     config = model_config(shape.spec, ids, text=text, vision=vision)
     config.save_pretrained(directory)
     cuda = device.startswith("cuda")
-    dtype = torch.bfloat16 if cuda else torch.float32  # what hf_loading.load_model picks
+    dtype = torch.bfloat16 if cuda else torch.float32  # what agent.backends.transformers.loading.load_model picks
     torch.manual_seed(0)
     hf: Any = transformers  # untyped boundary
     with torch.device(device):
@@ -324,12 +324,12 @@ def _measure_budget(
             if request is None:
                 image, _frame = prepare_picture(backend, family, shot, max_pixels=max_pixels, stop=StopFlag())
                 request = ModelRequest(
-                    family,
-                    build_messages(family, TASK, image),
-                    TASK,
-                    image,
-                    1,
-                    max_new_tokens,
+                    family=family,
+                    messages=build_messages(family, TASK, image),
+                    task=TASK,
+                    image=image,
+                    step=1,
+                    max_new_tokens=max_new_tokens,
                     tools=tool_definitions(family, image),
                     template_options=family.template_options,
                 )

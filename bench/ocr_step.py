@@ -86,7 +86,7 @@ def tasks(rows: tuple[str, ...]) -> list[Task]:
 
 def measure(width: int, height: int, repeat: int, engine: Any, *, verbose: bool = False) -> dict[str, Any]:
     from agent.backends.base import ModelRequest
-    from agent.backends.ocr import OcrBackend
+    from agent.backends.ocr.backend import OcrBackend
     from agent.families import get_family, model_frame, model_input_size
     from agent.imaging import prepare_image
     from agent.parsing import parse_reply
@@ -110,7 +110,13 @@ def measure(width: int, height: int, repeat: int, engine: Any, *, verbose: bool 
             backend = OcrBackend(engine=engine)  # nothing read yet: the first step reads from scratch
             for step in range(1, len(task.states) + 1):
                 image = images[(task.text, step - 1)]
-                request = ModelRequest(family, build_messages(family, task.text, image), task.text, image, step)
+                request = ModelRequest(
+                    family=family,
+                    messages=build_messages(family, task.text, image),
+                    task=task.text,
+                    image=image,
+                    step=step,
+                )
                 started = time.perf_counter()
                 reply = backend.generate(request, stop=StopFlag())
                 elapsed = (time.perf_counter() - started) * 1000
@@ -166,7 +172,7 @@ def _rgb(image: Any) -> Any:
 
 def detection_scales(width: int, height: int, scales: list[float], engine: Any) -> list[dict[str, Any]]:
     """For each scale: how many of the scene's texts (11 px ones apart) a box was found for, and read exactly."""
-    from agent.backends.ocr_match import OcrLine, find_text
+    from agent.backends.ocr.match import OcrLine, find_text
     from agent.families import get_family, model_input_size
     from agent.imaging import prepare_image
     from tests.helpers.desktop_scene import desktop_scene
@@ -216,7 +222,7 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="each step's time and what it read, on stderr")
     args = parser.parse_args()
 
-    from agent.backends.ocr_engine import RapidEngine, machine_threads
+    from agent.backends.ocr.engine import RapidEngine, machine_threads
 
     engine = RapidEngine()
     engine.warm_up()

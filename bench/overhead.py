@@ -67,7 +67,7 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
     import base64
     import io
 
-    from agent.backends.openai_compat import DEFAULT_IMAGE_FORMAT
+    from agent.backends.openai.backend import DEFAULT_IMAGE_FORMAT
     from agent.families import get_family, model_frame, model_input_size
     from agent.imaging import data_url, prepare_image
     from agent.parsing import parse_reply

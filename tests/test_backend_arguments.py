@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends.transformers_backend import TransformersBackend
+from agent.backends.transformers.backend import TransformersBackend
 from agent.errors import ConfigError
 from app.cli import build_parser
 from app.commands.common import backend_from_arguments

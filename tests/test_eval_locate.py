@@ -10,7 +10,7 @@ import math
 import pytest
 from PIL import Image
 
-from agent.backends.ocr_grammar import Click, Plan, parse_task
+from agent.backends.ocr.grammar import Click, Plan, parse_task
 from agent.backends.scripted import ScriptedBackend
 from agent.evaluation.locate import locate, ocr_task
 from agent.families import FAMILIES, get_family, model_input_size

@@ -149,7 +149,7 @@ def test_malformed_reply_executes_nothing_and_feeds_back(target_window: Factory,
         def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
             seen.append(request)
             sx, sy = target.centre("Submit")
-            return ModelReply(f"I would click Submit at {sx},{sy} and then finish.", 0.0)
+            return ModelReply(raw=f"I would click Submit at {sx},{sy} and then finish.", elapsed_s=0.0)
 
         def close(self) -> None:
             pass

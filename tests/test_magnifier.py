@@ -14,8 +14,8 @@ from PySide6.QtGui import QColor, QImage
 
 from agent.events import ActionProposed, ScreenCaptured
 from agent.parsing import ParsedAction
-from app.gui.magnifier import ZOOM, MagnifierView
 from app.gui.preview import verdict_colour
+from app.gui.run.magnifier import ZOOM, MagnifierView
 from app.gui.step_view import StepView
 from sandbox.actions import Click, Drag, Hotkey, Scroll, Type
 from sandbox.geometry import ModelFrame, ModelSpace

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.backends.base import ModelRequest
-from agent.backends.ocr import Match, OcrBackend, OcrLine, field_point, find_text, seen_texts
+from agent.backends.ocr.backend import OcrBackend
+from agent.backends.ocr.fields import field_point
+from agent.backends.ocr.match import Match, OcrLine, find_text, seen_texts
 from agent.backends.registry import backend_family
 from agent.errors import BackendError
 from agent.families import get_family, model_frame
@@ -185,7 +187,7 @@ def ask(
 ) -> ParsedReply:
     feedback = history[-1].feedback if history else None  # as the loop hands it over
     messages = build_messages(FAMILY, task, image, history=history)
-    request = ModelRequest(FAMILY, messages, task, image, step, feedback=feedback)
+    request = ModelRequest(family=FAMILY, messages=messages, task=task, image=image, step=step, feedback=feedback)
     reply = backend.generate(request, stop=stop or StopFlag())
     assert reply.elapsed_s >= 0 and reply.follows_plan
     return parse_reply(reply.raw, family=FAMILY, frame=model_frame(FAMILY, *image.size))
@@ -302,6 +304,8 @@ def test_a_stopped_run_reads_nothing(backend: OcrBackend, screen: tuple[Image.Im
 def test_other_families_are_refused(backend: OcrBackend) -> None:
     family = get_family("ui-tars-1.5")
     image = Image.new("RGB", SIZE, "white")
-    request = ModelRequest(family, build_messages(family, "click Save", image), "click Save", image, 1)
+    request = ModelRequest(
+        family=family, messages=build_messages(family, "click Save", image), task="click Save", image=image, step=1
+    )
     with pytest.raises(BackendError, match="--family qwen2.5-vl"):
         backend.generate(request, stop=StopFlag())

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from agent.backends.base import ModelRequest
-from agent.backends.ocr import OcrBackend
-from agent.backends.ocr_engine import RapidEngine
-from agent.backends.ocr_reader import BATCH, FIRST_BATCH, ScreenReader
+from agent.backends.ocr.backend import OcrBackend
+from agent.backends.ocr.engine import RapidEngine
+from agent.backends.ocr.reader import BATCH, FIRST_BATCH, ScreenReader
 from agent.events import ActionExecuted, RunFinished
 from agent.families import get_family, model_frame
 from agent.loop import RunOptions, run_task
@@ -171,7 +171,9 @@ def test_the_likeliest_boxes_are_read_first_and_the_search_stops_at_a_certain_ma
 
 
 def ask(backend: OcrBackend, task: str, image: Image.Image, step: int) -> list[object]:
-    request = ModelRequest(FAMILY, build_messages(FAMILY, task, image), task, image, step)
+    request = ModelRequest(
+        family=FAMILY, messages=build_messages(FAMILY, task, image), task=task, image=image, step=step
+    )
     reply = backend.generate(request, stop=StopFlag())
     return [p.action for p in parse_reply(reply.raw, family=FAMILY, frame=model_frame(FAMILY, *image.size)).actions]
 

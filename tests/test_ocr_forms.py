@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from agent.backends.base import ModelRequest
-from agent.backends.ocr import OcrBackend
-from agent.backends.ocr_engine import RapidEngine
-from agent.backends.ocr_fields import LABEL_GAP_HEIGHTS, find_field
-from agent.backends.ocr_match import Match, masked, shows_typed
+from agent.backends.ocr.backend import OcrBackend
+from agent.backends.ocr.engine import RapidEngine
+from agent.backends.ocr.fields import LABEL_GAP_HEIGHTS, find_field
+from agent.backends.ocr.match import Match, masked, shows_typed
 from agent.families import get_family, model_frame
 from agent.parsing import ParsedReply, parse_reply
 from agent.prompts import build_messages
@@ -156,7 +156,9 @@ def engine() -> RapidEngine:
 
 
 def ask(backend: OcrBackend, task: str, image: Image.Image, step: int) -> ParsedReply:
-    request = ModelRequest(FAMILY, build_messages(FAMILY, task, image), task, image, step)
+    request = ModelRequest(
+        family=FAMILY, messages=build_messages(FAMILY, task, image), task=task, image=image, step=step
+    )
     reply = backend.generate(request, stop=StopFlag())
     return parse_reply(reply.raw, family=FAMILY, frame=model_frame(FAMILY, *image.size))
 

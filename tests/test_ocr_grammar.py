@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends.ocr_grammar import (
+from agent.backends.ocr.grammar import (
     DEFAULT_SCROLL_NOTCHES,
-    Click,
+    ClickStep,
     NeedsModel,
     Plan,
     Press,
@@ -19,24 +19,24 @@ from agent.backends.ocr_grammar import (
 )
 
 ENGLISH: list[tuple[str, tuple[Step, ...]]] = [
-    ("click Save", (Click("Save"),)),
-    ("Click Save.", (Click("Save"),)),
-    ("CLICK SAVE", (Click("SAVE"),)),
-    ("click on the Save button", (Click("Save"),)),
-    ("please click OK", (Click("OK"),)),
-    ("click 'Save As'", (Click("Save As"),)),
-    ('click "Save As..."', (Click("Save As..."),)),
-    ("click “Open File”", (Click("Open File"),)),
-    ("click 'Don't Save'", (Click("Don't Save"),)),
-    ('click on the "Submit button"', (Click("Submit button"),)),  # quoted: taken literally
-    ("click button", (Click("button"),)),  # only a noise word: kept
-    ("double-click My Documents", (Click("My Documents", "left", 2),)),
-    ("double click 'My Documents'", (Click("My Documents", "left", 2),)),
-    ("right-click Desktop", (Click("Desktop", "right", 1),)),
-    ("right click the Trash", (Click("Trash", "right", 1),)),
-    ("middle-click Link", (Click("Link", "middle", 1),)),
-    ("triple-click Paragraph", (Click("Paragraph", "left", 3),)),
-    ("left-click Home", (Click("Home"),)),
+    ("click Save", (ClickStep("Save"),)),
+    ("Click Save.", (ClickStep("Save"),)),
+    ("CLICK SAVE", (ClickStep("SAVE"),)),
+    ("click on the Save button", (ClickStep("Save"),)),
+    ("please click OK", (ClickStep("OK"),)),
+    ("click 'Save As'", (ClickStep("Save As"),)),
+    ('click "Save As..."', (ClickStep("Save As..."),)),
+    ("click “Open File”", (ClickStep("Open File"),)),
+    ("click 'Don't Save'", (ClickStep("Don't Save"),)),
+    ('click on the "Submit button"', (ClickStep("Submit button"),)),  # quoted: taken literally
+    ("click button", (ClickStep("button"),)),  # only a noise word: kept
+    ("double-click My Documents", (ClickStep("My Documents", "left", 2),)),
+    ("double click 'My Documents'", (ClickStep("My Documents", "left", 2),)),
+    ("right-click Desktop", (ClickStep("Desktop", "right", 1),)),
+    ("right click the Trash", (ClickStep("Trash", "right", 1),)),
+    ("middle-click Link", (ClickStep("Link", "middle", 1),)),
+    ("triple-click Paragraph", (ClickStep("Paragraph", "left", 3),)),
+    ("left-click Home", (ClickStep("Home"),)),
     ("type hello", (TypeInto("hello"),)),
     ("type hello world into Name", (TypeInto("hello world", "Name"),)),
     ("type hello in the Search box", (TypeInto("hello", "Search"),)),
@@ -58,7 +58,7 @@ ENGLISH: list[tuple[str, tuple[Step, ...]]] = [
     ("press enter", (Press(("enter",)),)),
     ("hit the Escape key", (Press(("esc",)),)),
     ("press alt+F4", (Press(("alt", "f4")),)),
-    ("press the Save button", (Click("Save"),)),
+    ("press the Save button", (ClickStep("Save"),)),
     ("scroll down", (ScrollStep("down", DEFAULT_SCROLL_NOTCHES),)),
     ("scroll up 3", (ScrollStep("up", 3),)),
     ("scroll down by 10 notches", (ScrollStep("down", 10),)),
@@ -72,29 +72,29 @@ ENGLISH: list[tuple[str, tuple[Step, ...]]] = [
 ]
 
 JOINED: list[tuple[str, tuple[Step, ...]]] = [
-    ("click File then click Save", (Click("File"), Click("Save"))),
-    ("click File and then click Save", (Click("File"), Click("Save"))),
-    ("click File, then click Save", (Click("File"), Click("Save"))),
-    ("click File, click Save; press enter", (Click("File"), Click("Save"), Press(("enter",)))),
-    ("click File\nclick Save", (Click("File"), Click("Save"))),
-    ("click Save and click OK", (Click("Save"), Click("OK"))),
-    ("click Search and Replace", (Click("Search and Replace"),)),  # no verb after "and": one target
-    ("click 'Then' then wait 1", (Click("Then"), WaitStep(1.0))),
-    ("click Athens then press tab", (Click("Athens"), Press(("tab",)))),
+    ("click File then click Save", (ClickStep("File"), ClickStep("Save"))),
+    ("click File and then click Save", (ClickStep("File"), ClickStep("Save"))),
+    ("click File, then click Save", (ClickStep("File"), ClickStep("Save"))),
+    ("click File, click Save; press enter", (ClickStep("File"), ClickStep("Save"), Press(("enter",)))),
+    ("click File\nclick Save", (ClickStep("File"), ClickStep("Save"))),
+    ("click Save and click OK", (ClickStep("Save"), ClickStep("OK"))),
+    ("click Search and Replace", (ClickStep("Search and Replace"),)),  # no verb after "and": one target
+    ("click 'Then' then wait 1", (ClickStep("Then"), WaitStep(1.0))),
+    ("click Athens then press tab", (ClickStep("Athens"), Press(("tab",)))),
     (
         "click New, type 'Dear Sir, then' into Body and press enter, press ctrl+s",
-        (Click("New"), TypeInto("Dear Sir, then", "Body", True), Press(("ctrl", "s"))),
+        (ClickStep("New"), TypeInto("Dear Sir, then", "Body", True), Press(("ctrl", "s"))),
     ),
 ]
 
 CHINESE: list[tuple[str, tuple[Step, ...]]] = [
-    ("点击保存", (Click("保存"),)),
-    ("点击 保存", (Click("保存"),)),
-    ("单击“保存”按钮", (Click("保存"),)),
-    ("请点击确定", (Click("确定"),)),
-    ("双击我的文档", (Click("我的文档", "left", 2),)),
-    ("右键点击回收站", (Click("回收站", "right", 1),)),
-    ("右击取消", (Click("取消", "right", 1),)),
+    ("点击保存", (ClickStep("保存"),)),
+    ("点击 保存", (ClickStep("保存"),)),
+    ("单击“保存”按钮", (ClickStep("保存"),)),
+    ("请点击确定", (ClickStep("确定"),)),
+    ("双击我的文档", (ClickStep("我的文档", "left", 2),)),
+    ("右键点击回收站", (ClickStep("回收站", "right", 1),)),
+    ("右击取消", (ClickStep("取消", "right", 1),)),
     ("在名称中输入张三", (TypeInto("张三", "名称"),)),
     ("在搜索框输入hello", (TypeInto("hello", "搜索"),)),
     ("输入你好到备注", (TypeInto("你好", "备注"),)),
@@ -105,11 +105,11 @@ CHINESE: list[tuple[str, tuple[Step, ...]]] = [
     ("向下滚动", (ScrollStep("down", DEFAULT_SCROLL_NOTCHES),)),
     ("向上滚动3次", (ScrollStep("up", 3),)),
     ("等待3秒", (WaitStep(3.0),)),
-    ("点击文件然后点击保存", (Click("文件"), Click("保存"))),
-    ("点击文件，然后点击保存", (Click("文件"), Click("保存"))),
-    ("点击文件；点击保存", (Click("文件"), Click("保存"))),
-    ("点击文件，点击保存", (Click("文件"), Click("保存"))),
-    ("点击新建，在标题中输入周报，按下ctrl+s", (Click("新建"), TypeInto("周报", "标题"), Press(("ctrl", "s")))),
+    ("点击文件然后点击保存", (ClickStep("文件"), ClickStep("保存"))),
+    ("点击文件，然后点击保存", (ClickStep("文件"), ClickStep("保存"))),
+    ("点击文件；点击保存", (ClickStep("文件"), ClickStep("保存"))),
+    ("点击文件，点击保存", (ClickStep("文件"), ClickStep("保存"))),
+    ("点击新建，在标题中输入周报，按下ctrl+s", (ClickStep("新建"), TypeInto("周报", "标题"), Press(("ctrl", "s")))),
 ]
 
 
@@ -164,8 +164,8 @@ def test_separators_inside_quotes_do_not_split() -> None:
 
 
 def test_steps_describe_themselves() -> None:
-    assert Click("Save", "left", 2).describe() == "Double-click 'Save'"
-    assert Click("Trash", "right").describe() == "Right-click 'Trash'"
+    assert ClickStep("Save", "left", 2).describe() == "Double-click 'Save'"
+    assert ClickStep("Trash", "right").describe() == "Right-click 'Trash'"
     assert TypeInto("hi", "Name", submit=True).describe() == "Type 'hi' into 'Name' and press enter"
     assert Press(("ctrl", "s")).describe() == "Press ctrl+s"
     assert ScrollStep("down", 3, "List").describe() == "Scroll down 3 over 'List'"

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.backends import openai_compat, openai_http
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend, normalize_endpoint, read_completion
+from agent.backends.openai import backend as openai_compat
+from agent.backends.openai import http as openai_http
+from agent.backends.openai.backend import OpenAIBackend, normalize_endpoint, read_completion
 from agent.errors import BackendError, ConfigError
 from agent.families import get_family, model_frame, model_input_size
 from agent.imaging import ImageFormat, data_url, prepare_image
@@ -58,7 +59,14 @@ def request(
 ) -> ModelRequest:
     image = image if image is not None else prepared()
     messages = build_messages(FAMILY, "Click OK", image, history=history)
-    return ModelRequest(FAMILY, messages, "Click OK", image, len(history) + 1, max_new_tokens)
+    return ModelRequest(
+        family=FAMILY,
+        messages=messages,
+        task="Click OK",
+        image=image,
+        step=len(history) + 1,
+        max_new_tokens=max_new_tokens,
+    )
 
 
 def images_sent(body: dict[str, Any]) -> list[tuple[str, Image.Image]]:

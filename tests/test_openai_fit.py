@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend
-from agent.backends.servers import (
+from agent.backends.openai.backend import OpenAIBackend
+from agent.backends.openai.servers import (
     LLAMACPP_MAX_IMAGE_TOKENS,
     LMSTUDIO_MAX_LONG_EDGE_PX,
     SERVERS,
@@ -297,12 +297,12 @@ def test_a_preset_never_raises_the_persons_cap_and_says_when_min_pixels_is_too_h
 def qwen35_request() -> ModelRequest:
     image = prepare_image(desktop_image(1920, 1080), model_input_size(QWEN35, 1920, 1080))
     return ModelRequest(
-        QWEN35,
-        build_messages(QWEN35, "Click OK", image),
-        "Click OK",
-        image,
-        1,
-        77,
+        family=QWEN35,
+        messages=build_messages(QWEN35, "Click OK", image),
+        task="Click OK",
+        image=image,
+        step=1,
+        max_new_tokens=77,
         tools=tool_definitions(QWEN35, image),
         template_options=QWEN35.template_options,
     )
@@ -337,7 +337,14 @@ def test_qwen35_tools_and_thinking_switch_travel_as_each_server_takes_them(
 
 def test_other_families_send_no_tools_or_template_options(fault_server: FaultServer) -> None:
     image = prepare_image(desktop_image(1920, 1080), model_input_size(QWEN25, 1920, 1080))
-    request = ModelRequest(QWEN25, build_messages(QWEN25, "Click OK", image), "Click OK", image, 1, 77)
+    request = ModelRequest(
+        family=QWEN25,
+        messages=build_messages(QWEN25, "Click OK", image),
+        task="Click OK",
+        image=image,
+        step=1,
+        max_new_tokens=77,
+    )
     for server_name in ("vllm", "ollama", "dashscope"):
         backend(fault_server.url, server=server_name).generate(request, stop=StopFlag())
     for seen in fault_server.posts():

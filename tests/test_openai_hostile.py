@@ -17,7 +17,7 @@ import pytest
 from loguru import logger
 
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend
+from agent.backends.openai.backend import OpenAIBackend
 from agent.errors import BackendError, ParseError
 from agent.events import Event, ModelReplied, ParseFailed, ReplyParsed, RunFinished
 from agent.families import get_family, model_frame, model_input_size
@@ -69,7 +69,14 @@ def backend(url: str, **options: Any) -> OpenAIBackend:
 
 def request() -> ModelRequest:
     image = prepare_image(desktop_image(*SCREEN), model_input_size(FAMILY, *SCREEN))
-    return ModelRequest(FAMILY, build_messages(FAMILY, "Click OK", image), "Click OK", image, 1, 77)
+    return ModelRequest(
+        family=FAMILY,
+        messages=build_messages(FAMILY, "Click OK", image),
+        task="Click OK",
+        image=image,
+        step=1,
+        max_new_tokens=77,
+    )
 
 
 # -- a total deadline per request, no retry of a timed-out generation, a line per retry ------------------

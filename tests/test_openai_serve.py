@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend
+from agent.backends.openai.backend import OpenAIBackend
 from agent.families import get_family, model_input_size
 from agent.imaging import prepare_image
 from agent.prompts import Turn, build_messages
@@ -49,12 +49,12 @@ def served(
 def _request(*, history: tuple[Turn, ...] = (), max_new_tokens: int = 16, seed: int = 0) -> ModelRequest:
     image = prepare_image(desktop_image(*SCREEN, seed=seed), model_input_size(FAMILY, *SCREEN))
     return ModelRequest(
-        FAMILY,
-        build_messages(FAMILY, "Click the OK button", image, history=history),
-        "Click the OK button",
-        image,
-        len(history) + 1,
-        max_new_tokens,
+        family=FAMILY,
+        messages=build_messages(FAMILY, "Click the OK button", image, history=history),
+        task="Click the OK button",
+        image=image,
+        step=len(history) + 1,
+        max_new_tokens=max_new_tokens,
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agent.backends.base import ModelRequest
-from agent.backends.openai_compat import OpenAIBackend
+from agent.backends.openai.backend import OpenAIBackend
 from agent.errors import BackendError
 from agent.families import get_family, model_input_size, pixel_budget
 from agent.imaging import prepare_image
@@ -75,12 +75,12 @@ def test_qwen35_tools_and_template_options_reach_transformers_serve(
     """The server's chat template got both: the tools lengthen the prompt, the thinking switch changes it."""
     image = prepare_image(desktop_image(*SCREEN), model_input_size(QWEN35, *SCREEN))
     request = ModelRequest(
-        QWEN35,
-        build_messages(QWEN35, "Click OK", image),
-        "Click OK",
-        image,
-        1,
-        4,
+        family=QWEN35,
+        messages=build_messages(QWEN35, "Click OK", image),
+        task="Click OK",
+        image=image,
+        step=1,
+        max_new_tokens=4,
         tools=tool_definitions(QWEN35, image),
         template_options=QWEN35.template_options,
     )

@@ -16,9 +16,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
 
-from app.gui.capture_exclusion import exclude_from_capture
-from app.gui.overlay import ARM_PX, BUBBLE, CAPTION_MAX_PX, OVERLAY_PROPERTY, ActionOverlay
 from app.gui.preview import verdict_colour
+from app.gui.run.capture_exclusion import exclude_from_capture
+from app.gui.run.overlay import ARM_PX, BUBBLE, CAPTION_MAX_PX, OVERLAY_PROPERTY, ActionOverlay
 from sandbox.actions import Click, Drag, Scroll, Type
 from sandbox.capture import ScreenCapture
 from sandbox.geometry import Monitor, Rect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRect
 
-from app.gui.placement import default_geometry
+from app.gui.run.placement import default_geometry
 
 
 def test_default_size_follows_the_screen() -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from agent.backends.ocr import OcrBackend, find_text
+from agent.backends.ocr.backend import OcrBackend
+from agent.backends.ocr.match import find_text
 from app.commands.calibrate import Board
 from app.gui.practice import BOARD_SIZE, BUTTONS, FRUITS, TARGET_BORDER, TARGETS, control_layout, practice_layout
 from sandbox.capture import ScreenCapture

@@ -17,8 +17,8 @@ from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, ActionRe
 from agent.families import get_family, model_input_size
 from agent.session import read_session
 from app.gui.main_window import MainWindow
-from app.gui.placement import place
 from app.gui.preview import VERDICT_COLOURS
+from app.gui.run.placement import place
 from sandbox.capture import MASK_RGB
 from tests.helpers.gui_window import scripted_windows
 from tests.helpers.target import TargetWindow

@@ -1,4 +1,4 @@
-"""The model path users take (agent.backends.hf_loading), run for real on tiny random Qwen-VL models offline.
+"""The model path users take (agent.backends.transformers.loading), run for real on tiny random Qwen-VL models offline.
 
 The weights are random, so the replies are noise; what is checked is everything around them: the
 directory loads offline like a download (from a folder or from the Hugging Face cache), the processor
@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from agent.backends.hf_loading import (  # noqa: E402
+from agent.backends.transformers.loading import (  # noqa: E402
     expected_image_tokens,
     image_token_count,
     load_model,
@@ -326,8 +326,8 @@ def test_local_qwen35_models_are_found_and_load_from_the_hub_cache(
 
     from huggingface_hub import constants
 
-    from agent.backends.discovery import find_local_models, model_at
-    from agent.backends.transformers_backend import TransformersBackend
+    from agent.backends.transformers.backend import TransformersBackend
+    from agent.backends.transformers.discovery import find_local_models, model_at
 
     assert model_at(tiny_model_dir("qwen3.5")).family == "qwen3.5"  # type: ignore[union-attr]
     assert model_at(tiny_model_dir("qwen3.5-moe")).family == "qwen3.5"  # type: ignore[union-attr]

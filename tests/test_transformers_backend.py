@@ -18,15 +18,15 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from agent.backends.base import ModelRequest  # noqa: E402
-from agent.backends.hf_loading import expected_image_tokens, image_token_count, load_model, load_processor  # noqa: E402
 from agent.backends.registry import BackendSettings, make_backend  # noqa: E402
-from agent.backends.transformers_backend import (  # noqa: E402
+from agent.backends.transformers.backend import (  # noqa: E402
     TransformersBackend,
     call_end_criteria,
     template_arguments,
     thought_cap_criteria,
     to_hf_messages,
 )
+from agent.backends.transformers.loading import expected_image_tokens, image_token_count, load_model, load_processor  # noqa: E402
 from agent.errors import ConfigError  # noqa: E402
 from agent.events import ModelLoading, ModelReplied, ParseFailed, RunFinished, ScreenCaptured  # noqa: E402
 from agent.families import get_family, model_input_size  # noqa: E402
@@ -146,11 +146,11 @@ def test_qwen35_step_runs_end_to_end_with_tools_and_thinking_off(tiny_model_dir:
     assert replied.image_tokens == 2040 == expected_image_tokens(family, 1920, 1080)
     # the prompt the template renders from the step's request: the tool, its XML call form, the empty think block
     request = ModelRequest(
-        family,
-        replied.messages,
-        "Click the Submit button.",
-        shot.model_image,
-        1,
+        family=family,
+        messages=replied.messages,
+        task="Click the Submit button.",
+        image=shot.model_image,
+        step=1,
         tools=tool_definitions(family, shot.model_image),
         template_options=family.template_options,
     )
@@ -182,15 +182,17 @@ def test_families_without_template_options_send_the_template_nothing_new(tiny_mo
     image = FakeScreen().image.resize((1316, 728))
     for name in ("qwen2.5-vl", "qwen3-vl"):
         family = get_family(name)
-        request = ModelRequest(family, build_messages(family, "Open it.", image), "Open it.", image, 1)
+        request = ModelRequest(
+            family=family, messages=build_messages(family, "Open it.", image), task="Open it.", image=image, step=1
+        )
         assert template_arguments(request) == {}
     family = get_family("qwen3.5")
     request = ModelRequest(
-        family,
-        (),
-        "Open it.",
-        image,
-        1,
+        family=family,
+        messages=(),
+        task="Open it.",
+        image=image,
+        step=1,
         tools=tool_definitions(family, image),
         template_options=family.template_options,
     )
@@ -206,12 +208,12 @@ def test_speed_ups_change_no_token(tiny_model_dir: TinyDir) -> None:
     model_dir = str(tiny_model_dir("qwen3.5"))
     image = FakeScreen().image.resize(model_input_size(family, 1920, 1080, max_pixels=1280 * 32 * 32))
     request = ModelRequest(
-        family,
-        build_messages(family, "Open it.", image),
-        "Open it.",
-        image,
-        1,
-        16,
+        family=family,
+        messages=build_messages(family, "Open it.", image),
+        task="Open it.",
+        image=image,
+        step=1,
+        max_new_tokens=16,
         tools=tool_definitions(family, image),
         template_options=family.template_options,
     )

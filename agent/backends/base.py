@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 
@@ -21,7 +21,22 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 DEFAULT_MAX_NEW_TOKENS = 512
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What a backend can do, for the code around it to ask instead of comparing backend names."""
+
+    target: Literal["model", "endpoint", "script"] | None  # the setting that says what to ask (None: nothing)
+    named_model: bool  # its answers come from a named model (shown and recorded beside the family)
+    fixed_family: str | None = None  # writes this family's syntax whatever is asked for (the OCR grounder)
+    literal_tasks: bool = False  # reads tasks as literal commands: asked where to click as `click "<words>"`
+    concurrent: bool = False  # can be asked several requests at once (a server)
+    refines: bool = True  # a second look at a magnified crop can improve its point (not a plan it follows)
+    server_options: bool = False  # takes a server preset and an image format (--server, --image-format)
+    speed_ups: bool = False  # takes transformers' opt-in speed-ups (--compile, ...)
+    runs_on: str = "CPU"  # where its work happens, as the window says it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     family: Family
     messages: tuple[Message, ...]
@@ -49,19 +64,19 @@ class ModelRequest:
     ) -> ModelRequest:
         """A request as a run asks the family's model: with the tools and template options its chat template wants."""
         return cls(
-            family,
-            messages,
-            task,
-            image,
-            step,
-            max_new_tokens,
-            feedback,
-            tool_definitions(family, image),
-            family.template_options,
+            family=family,
+            messages=messages,
+            task=task,
+            image=image,
+            step=step,
+            max_new_tokens=max_new_tokens,
+            feedback=feedback,
+            tools=tool_definitions(family, image),
+            template_options=family.template_options,
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelReply:
     raw: str
     elapsed_s: float
@@ -74,6 +89,7 @@ class ModelReply:
 
 class Backend(Protocol):
     name: str
+    capabilities: Capabilities
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         """Get ready (download, load weights, connect); idempotent. Raises BackendError."""

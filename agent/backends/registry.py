@@ -1,20 +1,47 @@
-"""Make a backend by name from user settings (the command line and the window both come through here)."""
+"""Make a backend by name from user settings (the command line and the window both come through here).
+
+The only place that knows backends by name: everything else asks a backend's `capabilities` (or
+`capabilities_of(name)` before one is made) what it can do.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.backends.base import Backend
-from agent.backends.servers import DEFAULT_SERVER, SERVERS
+from agent.backends.base import Backend, Capabilities
+from agent.backends.openai.servers import DEFAULT_SERVER, SERVERS
 from agent.errors import ConfigError
 from agent.families import Family, get_family
 
-BACKENDS = ("ocr", "transformers", "openai", "scripted")
-__all__ = ["BACKENDS", "DEFAULT_SERVER", "SERVERS", "BackendSettings", "backend_family", "make_backend"]
+# name -> the module and class that implement it (imported when asked: none of them loads a model at import)
+_CLASSES = {
+    "ocr": ("agent.backends.ocr.backend", "OcrBackend"),
+    "transformers": ("agent.backends.transformers.backend", "TransformersBackend"),
+    "openai": ("agent.backends.openai.backend", "OpenAIBackend"),
+    "scripted": ("agent.backends.scripted", "ScriptedBackend"),
+}
+BACKENDS = tuple(_CLASSES)
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_SERVER",
+    "SERVERS",
+    "BackendSettings",
+    "backend_family",
+    "capabilities_of",
+    "make_backend",
+]
 DEFAULT_FAMILY = "qwen2.5-vl"
-# backends that write one family's syntax whatever model is asked for: the OCR grounder answers as qwen2.5-vl
-FIXED_FAMILY = {"ocr": "qwen2.5-vl"}
+
+
+def capabilities_of(name: str) -> Capabilities:
+    """What the backend called `name` can do (ConfigError for an unknown name)."""
+    if name not in _CLASSES:
+        raise ConfigError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+    module, cls = _CLASSES[name]
+    capabilities: Capabilities = getattr(importlib.import_module(module), cls).capabilities
+    return capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +54,7 @@ class BackendSettings:
     max_pixels: int | None = None
     image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
     server: str = DEFAULT_SERVER  # openai: which server it is (its known image limit), or generic: probed
-    # transformers' opt-in speed-ups (agent.backends.transformers_backend; bench/gpu_step.py)
+    # transformers' opt-in speed-ups (agent.backends.transformers.backend; bench/gpu_step.py)
     compile: bool = False
     stop_at_call_end: bool = False
     max_thought_tokens: int | None = None
@@ -38,7 +65,7 @@ def backend_family(backend: str, requested: str | None, *, strict: bool = True) 
 
     `strict`: a requested family that the backend cannot write is an error (a command-line flag); without it
     the backend's own family wins (the window, whose family picker is off for such backends)."""
-    fixed = FIXED_FAMILY.get(backend)
+    fixed = capabilities_of(backend).fixed_family
     if strict and fixed is not None and requested not in (None, fixed):
         raise ConfigError(f"--backend {backend} answers as {fixed}; drop --family {requested}")
     return get_family(fixed or requested or DEFAULT_FAMILY)
@@ -47,7 +74,7 @@ def backend_family(backend: str, requested: str | None, *, strict: bool = True) 
 def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
     """A backend, not yet loaded (load() does the slow part). ConfigError for missing settings."""
     if settings.name == "ocr":
-        from agent.backends.ocr import OcrBackend
+        from agent.backends.ocr.backend import OcrBackend
 
         return OcrBackend()
     if settings.name == "transformers":
@@ -61,7 +88,7 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
                 "--backend transformers needs --model (a model directory or a Hugging Face id, "
                 f"e.g. {family.hf_example})"
             )
-        from agent.backends.transformers_backend import TransformersBackend
+        from agent.backends.transformers.backend import TransformersBackend
 
         return TransformersBackend(
             settings.model,
@@ -75,7 +102,7 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
     if settings.name == "openai":
         if not settings.endpoint:
             raise ConfigError("--backend openai needs --endpoint (e.g. http://localhost:8000/v1)")
-        from agent.backends.openai_compat import OpenAIBackend
+        from agent.backends.openai.backend import OpenAIBackend
 
         if settings.image_format not in ("jpeg", "png"):
             raise ConfigError(f"image format must be jpeg or png, not {settings.image_format!r}")

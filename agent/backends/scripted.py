@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.backends.base import ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
 from agent.errors import ConfigError, ScriptExhausted
 from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
@@ -39,6 +39,7 @@ def read_script(path: Path) -> list[str]:
 
 class ScriptedBackend:
     name = "scripted"
+    capabilities = Capabilities(target="script", named_model=False, runs_on="none (scripted)")
 
     def __init__(self, script: Path | list[str]) -> None:
         """A script file (read and checked now, so a bad file fails before anything runs) or the replies."""
@@ -57,7 +58,7 @@ class ScriptedBackend:
             raise ScriptExhausted(f"the script ran out after {len(self._replies)} replies before the task finished")
         raw = self._replies[self._next]
         self._next += 1
-        return ModelReply(raw, 0.0)
+        return ModelReply(raw=raw, elapsed_s=0.0)
 
     def close(self) -> None:
         pass

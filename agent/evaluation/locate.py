@@ -32,7 +32,7 @@ from sandbox.geometry import Monitor, ScreenGeometry
 from sandbox.stop import StopFlag
 
 Point = tuple[int, int]
-# the OCR grounder's quotes (agent.backends.ocr_grammar), tried in turn: the first whose closing mark the
+# the OCR grounder's quotes (agent.backends.ocr.grammar), tried in turn: the first whose closing mark the
 # instruction does not hold
 _OCR_QUOTES = (('"', '"'), ("“", "”"), ("「", "」"), ("『", "』"), ("'", "'"))
 

@@ -149,6 +149,7 @@ class _SerialFit:
         self._backend = backend
         self._lock = threading.Lock()
         self.name = backend.name
+        self.capabilities = backend.capabilities
 
     def load(self, *, progress: ProgressFn | None = None) -> None:
         self._backend.load(progress=progress)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from agent.events import RunFinished
 from app.event_lines import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
-from app.gui.placement import place
+from app.gui.run.placement import place
 from app.settings import SettingsStore
 
 

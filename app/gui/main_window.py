@@ -40,12 +40,12 @@ from agent.events import (
 )
 from app.event_lines import event_line
 from app.gui.calibration_worker import Calibration
-from app.gui.own_windows import OwnWindows
 from app.gui.pickers import ModelPickers
-from app.gui.placement import remember_placement
 from app.gui.plain_text import plain_label
+from app.gui.run.mode import RunMode
+from app.gui.run.own_windows import OwnWindows
+from app.gui.run.placement import remember_placement
 from app.gui.run_controller import RunController
-from app.gui.run_mode import RunMode
 from app.gui.step_view import StepView
 from app.gui.timeline import Timeline
 from app.gui.worker import RunRequest

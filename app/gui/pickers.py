@@ -6,8 +6,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QWidget
 
-from agent.backends.discovery import find_local_models
 from agent.backends.registry import FIXED_FAMILY
+from agent.backends.transformers.discovery import find_local_models
 from agent.families import FAMILIES
 from app.settings import Settings
 

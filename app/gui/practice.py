@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.screen_px import native_scale, to_screen_px
+from app.gui.run.screen_px import native_scale, to_screen_px
 from sandbox.geometry import Rect
 
 TITLE = "deskpilot practice board"

@@ -17,9 +17,9 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from agent.events import ActionProposed, ScreenCaptured
-from app.gui.magnifier import MagnifierView
 from app.gui.plain_text import plain_label
 from app.gui.preview import PreviewView
+from app.gui.run.magnifier import MagnifierView
 from sandbox.actions import Action, describe
 
 SIDE_BY_SIDE_PX = 900  # at least this wide: the magnifier right of the preview; narrower: under it

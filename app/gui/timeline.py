@@ -30,7 +30,7 @@ THOUGHT_CHARS = 120
 
 
 @dataclass
-class StepRecord:
+class TimelineStep:
     """Everything the window keeps about one step, to show it again when selected."""
 
     step: int
@@ -69,16 +69,16 @@ class Timeline(QListWidget):
         self.setMinimumWidth(280)
         self.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap when the column's width changes
         self.setTextElideMode(Qt.TextElideMode.ElideNone)  # wrapped whole, never cut off
-        self.records: dict[int, StepRecord] = {}
+        self.records: dict[int, TimelineStep] = {}
         self.currentRowChanged.connect(self._on_row_changed)
 
     def reset_steps(self) -> None:
         self.clear()
         self.records.clear()
 
-    def record(self, step: int) -> StepRecord:
+    def record(self, step: int) -> TimelineStep:
         if step not in self.records:
-            self.records[step] = StepRecord(step)
+            self.records[step] = TimelineStep(step)
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, step)
             self.addItem(item)

@@ -1,11 +1,11 @@
 """The OCR backend: literal tasks ("click Save", "type hello into Name") with no model download.
 
-The task is parsed once into a plan (agent.backends.ocr_grammar); each call performs the next step: look for
-the step's text on the prepared screenshot (agent.backends.ocr_reader: only what changed since the last step is
+The task is parsed once into a plan (agent.backends.ocr.grammar); each call performs the next step: look for
+the step's text on the prepared screenshot (agent.backends.ocr.reader: only what changed since the last step is
 detected again, and the boxes likeliest to hold the text are recognised first, with the PP-OCRv6 models of
 rapidocr, English and Chinese), and answer in qwen2.5-vl's `<tool_call>` computer_use syntax with absolute pixels of
 `request.image`, so the loop parses and converts the reply like any model's. "type X into F" clicks inside the
-field F names (agent.backends.ocr_fields) and, on the next call, reads that field back: the typed text must
+field F names (agent.backends.ocr.fields) and, on the next call, reads that field back: the typed text must
 show there, or the run ends with failure saying what the field shows. After the last step it answers terminate
 success; a task that is not literal, or a target that is not on the screen, ends with terminate failure and a
 sentence saying why.
@@ -29,11 +29,11 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from agent.backends.base import ModelReply, ModelRequest, ProgressFn
-from agent.backends.ocr_engine import RapidEngine
-from agent.backends.ocr_fields import Field, field_point, find_field
-from agent.backends.ocr_grammar import (
-    Click,
+from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.ocr.engine import RapidEngine
+from agent.backends.ocr.fields import Field, find_field
+from agent.backends.ocr.grammar import (
+    ClickStep,
     NeedsModel,
     Plan,
     Press,
@@ -43,22 +43,11 @@ from agent.backends.ocr_grammar import (
     WaitStep,
     parse_task,
 )
-from agent.backends.ocr_match import Match, OcrLine, find_text, masked, seen_texts, shows_typed
-from agent.backends.ocr_reader import ReadStats, ScreenReader
+from agent.backends.ocr.match import OcrLine, masked, seen_texts, shows_typed
+from agent.backends.ocr.reader import ReadStats, ScreenReader
 from agent.errors import BackendError
 from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
-
-__all__ = [
-    "FAMILY",
-    "Match",
-    "OcrBackend",
-    "OcrLine",
-    "field_point",
-    "find_text",
-    "seen_texts",
-    "tool_call",
-]
 
 FAMILY = "qwen2.5-vl"
 SHOWN_CHARS = 40  # of a field's text quoted in a failure
@@ -90,6 +79,9 @@ class OcrBackend:
     """
 
     name = "ocr"
+    capabilities = Capabilities(
+        target=None, named_model=False, fixed_family=FAMILY, literal_tasks=True, refines=False, runs_on="CPU (OCR)"
+    )
 
     def __init__(self, *, engine: RapidEngine | None = None, threads: int | None = None) -> None:
         self._threads = threads
@@ -154,7 +146,7 @@ class OcrBackend:
                 note = request.feedback
             self._looked = False
             raw = self._reply(self._plan, note, request.image, stop)
-        return ModelReply(raw, time.perf_counter() - started, follows_plan=True)
+        return ModelReply(raw=raw, elapsed_s=time.perf_counter() - started, follows_plan=True)
 
     def _ready(self) -> ScreenReader:
         if self._reader is None:
@@ -237,7 +229,7 @@ class OcrBackend:
             return _terminate(f"Could not find '{target}' on the screen (saw: {seen}).", "failure")
         self._note(reader)
         found = f"found '{match.line}', {match.how} match"
-        if isinstance(step, Click):
+        if isinstance(step, ClickStep):
             action = {
                 (1, "left"): "left_click",
                 (2, "left"): "double_click",

@@ -22,10 +22,10 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from agent.events import ActionProposed, ReplyParsed, RunPaused, RunResumed, StepStarted
-from app.gui.own_windows import EXCLUDED_PROPERTY
 from app.gui.plain_text import plain_label, plain_tooltip
 from app.gui.preview import verdict_colour
-from app.gui.screen_px import from_screen_px, native_scale, screen_at, to_screen_px
+from app.gui.run.own_windows import EXCLUDED_PROPERTY
+from app.gui.run.screen_px import from_screen_px, native_scale, screen_at, to_screen_px
 from sandbox.actions import Action, action_points, describe
 from sandbox.geometry import Monitor, Rect
 
@@ -245,7 +245,7 @@ class RunPanel(QWidget):
 
     def show_passively(self) -> None:
         """Show without taking focus or activating (and out of screenshots where the system allows)."""
-        from app.gui.capture_exclusion import exclude_from_capture
+        from app.gui.run.capture_exclusion import exclude_from_capture
 
         self.show()
         handle = self.windowHandle()

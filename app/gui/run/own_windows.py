@@ -17,8 +17,8 @@ import threading
 from loguru import logger
 from PySide6.QtGui import QGuiApplication, QWindow
 
-from app.gui.overlay import OVERLAY_PROPERTY
-from app.gui.screen_px import native_scale, to_screen_px  # the on-screen preview: never masked, never in a grab
+from app.gui.run.overlay import OVERLAY_PROPERTY
+from app.gui.run.screen_px import native_scale, to_screen_px  # the on-screen preview: never masked, never in a grab
 from sandbox.errors import DriverError
 from sandbox.geometry import Rect
 from sandbox.stacking import Stacking

@@ -19,11 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from sandbox.actions import Button, Direction
 from sandbox.errors import KeyNameError
 from sandbox.keys import normalize_combo, split_combo
 
-Button = Literal["left", "right", "middle"]
-Direction = Literal["up", "down", "left", "right"]
 DEFAULT_SCROLL_NOTCHES = 5
 DEFAULT_WAIT_S = 1.0
 MAX_WAIT_S = 3600.0
@@ -39,7 +38,7 @@ EXAMPLES = (
 
 
 @dataclass(frozen=True, slots=True)
-class Click:
+class ClickStep:
     target: str
     button: Button = "left"
     count: int = 1
@@ -94,7 +93,7 @@ class WaitStep:
         return f"Wait {self.seconds:g} s"
 
 
-Step = Click | TypeInto | Press | ScrollStep | WaitStep
+Step = ClickStep | TypeInto | Press | ScrollStep | WaitStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +230,7 @@ def _read_click(text: str) -> Step | NeedsModel | None:
     if not target:
         return NeedsModel(_reason(f"'{text}' names nothing to click"), text)
     button: Button = "right" if kind == "right" else "middle" if kind == "middle" else "left"
-    return Click(target, button, _CLICK_COUNT.get(kind, 1))
+    return ClickStep(target, button, _CLICK_COUNT.get(kind, 1))
 
 
 def _read_fill(text: str) -> Step | None:
@@ -300,7 +299,7 @@ def _read_press(text: str) -> Step | NeedsModel | None:
     if re.search(r"\s+button$", match.group(1), re.I):  # "press the Save button" is a click
         target = _target(match.group(1), suffixes=("button",))
         if target:
-            return Click(target)
+            return ClickStep(target)
     what = f"'{match.group(1)}' in '{text}' is not a key (e.g. enter, ctrl+s, alt+f4)"
     return NeedsModel(_reason(what), text)
 
@@ -343,8 +342,8 @@ def _read_chinese(text: str) -> Step | NeedsModel | None:
         if not target:
             return None
         if verb == "双击":
-            return Click(target, "left", 2)
-        return Click(target, "right" if verb.startswith("右") else "left", 1)
+            return ClickStep(target, "left", 2)
+        return ClickStep(target, "right" if verb.startswith("右") else "left", 1)
     if match := (_ZH_TYPE_IN.match(text)):
         value, field = _literal(match.group(2)), _target(match.group(1), suffixes=("输入框", "文本框", "框"))
         return TypeInto(value, field) if value and field else None

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from agent.backends.ocr_match import Box, Match, box_area
+from agent.backends.ocr.match import Box, Match, box_area
 
 LABEL_GAP_HEIGHTS = 2.0  # without a box: a label's field is clicked this many label heights right of the label
 RIGHT_GAP_HEIGHTS = 20.0  # a field right of its label starts at most this many label heights away

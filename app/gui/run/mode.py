@@ -17,10 +17,10 @@ from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QMainWindow
 
 from agent.events import ActionProposed
-from app.gui.own_windows import OwnWindows
+from app.gui.run.own_windows import OwnWindows
+from app.gui.run.panel import RunPanel
+from app.gui.run.screen_px import monitor_of, screen_at, to_screen_px
 from app.gui.run_controller import RunController
-from app.gui.run_panel import RunPanel
-from app.gui.screen_px import monitor_of, screen_at, to_screen_px
 from app.gui.worker import GuiHooks, RunRequest
 from sandbox.actions import Action, action_points
 from sandbox.geometry import Monitor
@@ -38,7 +38,7 @@ def pointer_position() -> tuple[int, int]:
 class RunMode(QObject):
     def __init__(self, window: QMainWindow, runs: RunController, own_windows: OwnWindows, *, stop_key: str) -> None:
         super().__init__(window)
-        from app.gui.overlay import ActionOverlay
+        from app.gui.run.overlay import ActionOverlay
 
         self.window, self.runs, self.own_windows = window, runs, own_windows
         self.panel = RunPanel(stop_key=stop_key)

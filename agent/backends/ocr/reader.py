@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from agent.backends.ocr_engine import MIN_SCORE, RapidEngine, detection_scale
-from agent.backends.ocr_match import (
+from agent.backends.ocr.engine import MIN_SCORE, RapidEngine, detection_scale
+from agent.backends.ocr.match import (
     CONFUSION_RATIO,
     Box,
     Match,

@@ -1,6 +1,6 @@
 """Finding a text among OCR lines: normalised, then exact, word-inside-a-line or fuzzy; English and Chinese.
 
-Pure functions on lines (text, 4 corner points, score); no OCR here. agent.backends.ocr_reader decides which
+Pure functions on lines (text, 4 corner points, score); no OCR here. agent.backends.ocr.reader decides which
 lines to read; this module says whether and where the target is among them, how wide a text of a given
 length should be (to read the likeliest boxes first), and whether a field shows what was typed.
 """

@@ -2,7 +2,7 @@
 DashScope, `transformers serve`.
 
 The step's conversation (agent.prompts) goes out as `/chat/completions` messages with the screenshots as
-base64 data URLs, prepared at a size the server keeps as it is (`fit`, agent.backends.servers), so the model reads
+base64 data URLs, prepared at a size the server keeps as it is (`fit`, agent.backends.openai.servers), so the model reads
 exactly the image deskpilot maps its answer back from (docs/serving.md). A family whose chat template presents
 tools itself (qwen3.5) sends them as `tools`, with its template options, in the form the server takes them.
 The reply text is handed back as the model wrote it: tool calls that the server split off into `tool_calls` are
@@ -11,7 +11,7 @@ put back as `<tool_call>` blocks for deskpilot's parser. Thinking that the serve
 parser: wrapped back into `<think>`, a `</think>` inside it would end the thinking early, and a tool call written
 after it would run.
 
-HTTP (deadlines, retries, stopping mid-request, size caps) is agent.backends.openai_http.
+HTTP (deadlines, retries, stopping mid-request, size caps) is agent.backends.openai.http.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import httpx
 from loguru import logger
 from PIL import Image
 
-from agent.backends.base import ModelReply, ModelRequest, ProgressFn
-from agent.backends.openai_http import (
+from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.openai.http import (
     LOAD_TIMEOUT_S,
     REQUEST_TIMEOUT_S,
     Channel,
@@ -41,7 +41,7 @@ from agent.backends.openai_http import (
     timed_out,
     transport_problem,
 )
-from agent.backends.servers import (
+from agent.backends.openai.servers import (
     DEFAULT_SERVER,
     PROBE_TEXT,
     SERVERS,
@@ -71,9 +71,12 @@ PROBE_MAX_TOKENS = 1
 
 class OpenAIBackend:
     """Chat completions over HTTP; retries connection errors, 429 and 5xx with backoff, never a timed-out
-    generation (agent.backends.openai_http)."""
+    generation (agent.backends.openai.http)."""
 
     name = "openai"
+    capabilities = Capabilities(
+        target="endpoint", named_model=True, concurrent=True, server_options=True, runs_on="remote server"
+    )
 
     def __init__(
         self,
@@ -92,7 +95,7 @@ class OpenAIBackend:
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        """`server`: which server this is (agent.backends.servers.SERVERS): its known image limit, or `generic`,
+        """`server`: which server this is (agent.backends.openai.servers.SERVERS): its known image limit, or `generic`,
         probed. `max_pixels_given`: the person set --max-pixels, kept unchecked where the server reports no usage."""
         if image_format not in ("png", "jpeg"):
             raise ConfigError(f"image format must be png or jpeg, not {image_format!r}")
@@ -156,7 +159,7 @@ class OpenAIBackend:
 
     def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
         """A named server's known limit applied; with `generic`, an absolute-coordinate family's budget probed
-        once per screenshot size (agent.backends.servers). Relative families need no probe: a resize does not
+        once per screenshot size (agent.backends.openai.servers). Relative families need no probe: a resize does not
         move their 0-1000 answers."""
         if self.server != "generic":
             return preset_budget(self.server, family, shot, budget)
@@ -304,7 +307,11 @@ def read_completion(data: Any, url: str = "the server", *, elapsed_s: float = 0.
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return ModelReply(
-        text, elapsed_s, _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), reasoning=reasoning
+        raw=text,
+        elapsed_s=elapsed_s,
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        reasoning=reasoning,
     )
 
 

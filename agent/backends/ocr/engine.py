@@ -2,7 +2,7 @@
 `rapidocr` wheel, run piece by piece with onnxruntime.
 
 rapidocr's own call reads a whole image: it detects every text box, then recognises every one of them. The
-reader (agent.backends.ocr_reader) needs the two halves apart: detection of any part of the frame at one fixed
+reader (agent.backends.ocr.reader) needs the two halves apart: detection of any part of the frame at one fixed
 scale (rapidocr's own resize blows a small crop up to 736 px), and recognition of the boxes it chooses, in
 batches. So the two ONNX sessions are created here, once, with as many threads as the process may use, and fed
 as rapidocr feeds them (its DB post-processing and CTC decoding are reused). Nothing is downloaded: the model
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.backends.ocr_match import Box, OcrLine
+from agent.backends.ocr.match import Box, OcrLine
 from agent.errors import BackendError
 
 DET_MODEL, REC_MODEL = "PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"  # in rapidocr/models

@@ -1,6 +1,6 @@
 """The in-process backend: a Qwen-VL family model on the user's own GPU through transformers.
 
-Loaded once (agent.backends.hf_loading: bf16, device_map="auto", the best attention available) and reused
+Loaded once (agent.backends.transformers.loading: bf16, device_map="auto", the best attention available) and reused
 for every step. The screenshot arrives already at the family's input size, so the processor's own resize
 is a no-op; that is checked on every step, because a mismatch would put every click in the wrong place.
 Generation stops within one token of the stop flag being set (a StoppingCriteria).
@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.backends.base import ModelReply, ModelRequest, ProgressFn
-from agent.backends.hf_loading import load_model, load_processor, processed_image_sizes
+from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.transformers.loading import load_model, load_processor, processed_image_sizes
 from agent.errors import BackendError, ConfigError
 from agent.families import Family, PixelBudget
 from agent.prompts import ImagePart, Message, TextPart
@@ -80,6 +80,7 @@ def template_arguments(request: ModelRequest) -> dict[str, Any]:
 
 class TransformersBackend:
     name = "transformers"
+    capabilities = Capabilities(target="model", named_model=True, speed_ups=True)
 
     def __init__(
         self,
@@ -186,7 +187,13 @@ class TransformersBackend:
         )
         factor = self._family.factor
         image_tokens = (sizes[-1][0] // factor) * (sizes[-1][1] // factor) if sizes else None
-        return ModelReply(raw, time.perf_counter() - started, prompt_length, int(new_tokens.shape[0]), image_tokens)
+        return ModelReply(
+            raw=raw,
+            elapsed_s=time.perf_counter() - started,
+            input_tokens=prompt_length,
+            output_tokens=int(new_tokens.shape[0]),
+            image_tokens=image_tokens,
+        )
 
     def close(self) -> None:
         self._model = None

@@ -38,9 +38,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from app.gui.capture_exclusion import exclude_from_capture
 from app.gui.preview import HALO, verdict_colour
-from app.gui.screen_px import NATIVE_PLATFORMS
+from app.gui.run.capture_exclusion import exclude_from_capture
+from app.gui.run.screen_px import NATIVE_PLATFORMS
 from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe
 from sandbox.geometry import Monitor
 
