@@ -20,7 +20,7 @@ from sandbox.policy import Verdict
 Outcome = Literal["success", "failure", "refused", "stopped", "error"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
     task: str
     backend: str
@@ -33,19 +33,19 @@ class RunStarted:
     policy_digest: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelLoading:
     stage: str  # download, files, load
     done: int
     total: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepStarted:
     step: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScreenCaptured:
     step: int
     screenshot: Image.Image  # full resolution, physical pixels of the captured monitor
@@ -57,7 +57,7 @@ class ScreenCaptured:
     prepare_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelReplied:
     step: int
     raw: str  # as the model wrote it; an oversized reply cut down (agent.parsing.shorten_reply)
@@ -69,7 +69,7 @@ class ModelReplied:
     reasoning: str | None = None  # the server's separate reasoning channel, never parsed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplyParsed:
     step: int
     thought: str | None
@@ -77,13 +77,13 @@ class ReplyParsed:
     parse_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParseFailed:
     step: int
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionProposed:
     step: int
     index: int
@@ -91,7 +91,7 @@ class ActionProposed:
     verdict: Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionBlocked:
     """Refused by the policy (deny), or a confirmation that was needed and not given."""
 
@@ -101,7 +101,7 @@ class ActionBlocked:
     verdict: Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PointRefined:
     """The second look (`--refine zoom`) at a crop around the first point: the point it gave, or why not."""
 
@@ -115,7 +115,7 @@ class PointRefined:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionDeferred:
     """Not run now: deskpilot's own window lay over the point and moved away; the screen is looked at again."""
 
@@ -125,7 +125,7 @@ class ActionDeferred:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionRejected:
     """The user said no in approve mode; the note goes back to the model."""
 
@@ -135,7 +135,7 @@ class ActionRejected:
     note: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionExecuted:
     step: int
     index: int
@@ -146,18 +146,18 @@ class ActionExecuted:
     execute_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunPaused:
     step: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResumed:
     step: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
     outcome: Outcome
     reason: str

@@ -54,14 +54,14 @@ from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Approve:
     """Go ahead; `action` replaces the proposed one when the user moved the target."""
 
     action: Action | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reject:
     note: str | None = None
 
@@ -75,7 +75,7 @@ DEFERRED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     max_steps: int = 15
     max_failures: int = 3  # parse errors, refusals, rejections in a row
@@ -127,15 +127,15 @@ def run_task(
     lo = options.min_pixels if options.min_pixels is not None else family.min_pixels
     hi = options.max_pixels if options.max_pixels is not None else family.max_pixels
     yield RunStarted(
-        task,
-        backend.name,
-        options.model_name,
-        family.name,
-        lo,
-        hi,
-        capture.geometry(),
-        options.monitor,
-        options.policy_digest,
+        task=task,
+        backend=backend.name,
+        model=options.model_name,
+        family=family.name,
+        min_pixels=lo,
+        max_pixels=hi,
+        screen=capture.geometry(),
+        monitor=options.monitor,
+        policy_digest=options.policy_digest,
     )
     try:
         yield from _load(backend, stop)
@@ -147,9 +147,9 @@ def run_task(
     try:
         while state.step < options.max_steps:
             state.step += 1
-            yield StepStarted(state.step)
+            yield StepStarted(step=state.step)
             if not (yield from wait_if_paused(stop, state.step)):
-                yield RunFinished("stopped", stop.reason or "stopped", state.step)
+                yield RunFinished(outcome="stopped", reason=stop.reason or "stopped", steps=state.step)
                 return
             settled = settle(
                 capture,
@@ -168,14 +168,14 @@ def run_task(
             )
             prepared = time.perf_counter()
             yield ScreenCaptured(
-                state.step,
-                image,
-                model_image,
-                frame,
-                shot.cursor,
-                settled.waited_s,
-                shot.elapsed_s,
-                prepared - captured,
+                step=state.step,
+                screenshot=image,
+                model_image=model_image,
+                frame=frame,
+                cursor=shot.cursor,
+                settle_s=settled.waited_s,
+                capture_s=shot.elapsed_s,
+                prepare_s=prepared - captured,
             )
             print_now = fingerprint(model_image)
 
@@ -187,27 +187,29 @@ def run_task(
             reply = backend.generate(request, stop=stop)
             kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
             yield ModelReplied(
-                state.step,
-                kept,
-                messages,
-                reply.elapsed_s,
-                reply.input_tokens,
-                reply.output_tokens,
-                reply.image_tokens,
-                reply.reasoning,
+                step=state.step,
+                raw=kept,
+                messages=messages,
+                elapsed_s=reply.elapsed_s,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                image_tokens=reply.image_tokens,
+                reasoning=reply.reasoning,
             )
             turn_image = model_image
             t0 = time.perf_counter()
             try:
                 parsed = parse_reply(reply.raw, family=family, frame=frame)
             except ParseError as exc:
-                yield ParseFailed(state.step, str(exc))
+                yield ParseFailed(step=state.step, error=str(exc))
                 history.append(
                     Turn(turn_image, kept, f"Your reply could not be used: {exc}. Reply with one valid action.")
                 )
                 if _fail(state, options):
                     yield RunFinished(
-                        "error", f"{options.max_failures} unusable replies in a row; last: {exc}", state.step
+                        outcome="error",
+                        reason=f"{options.max_failures} unusable replies in a row; last: {exc}",
+                        steps=state.step,
                     )
                     return
                 continue
@@ -217,7 +219,9 @@ def run_task(
                     backend, family, task, image, frame, parsed, history_now, options, state.step, stop
                 )
             thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
-            yield ReplyParsed(state.step, thought, parsed.actions, time.perf_counter() - t0)
+            yield ReplyParsed(
+                step=state.step, thought=thought, actions=parsed.actions, parse_s=time.perf_counter() - t0
+            )
 
             actions = tuple(p.action for p in parsed.actions)
             if not reply.follows_plan and _repeats(state, actions, print_now, options):
@@ -225,7 +229,11 @@ def run_task(
                 history.append(Turn(turn_image, kept, feedback))
                 state.repeats += 1
                 if state.repeats >= options.max_repeats:
-                    yield RunFinished("failure", "stuck: the same action kept leaving the screen unchanged", state.step)
+                    yield RunFinished(
+                        outcome="failure",
+                        reason="stuck: the same action kept leaving the screen unchanged",
+                        steps=state.step,
+                    )
                     return
                 continue
             outcome = yield from _act(state, parsed.actions, executor, approve, options, make_room)
@@ -237,17 +245,21 @@ def run_task(
                 return
             state.repeats = 0
             if family.points_only and state.failures == 0:
-                yield RunFinished("success", "the grounding model pointed and the click was made", state.step)
+                yield RunFinished(
+                    outcome="success", reason="the grounding model pointed and the click was made", steps=state.step
+                )
                 return
         yield RunFinished(
-            "failure", f"reached the step limit ({options.max_steps}) before the task finished", state.step
+            outcome="failure",
+            reason=f"reached the step limit ({options.max_steps}) before the task finished",
+            steps=state.step,
         )
     except ScriptExhausted as exc:
-        yield RunFinished("failure", str(exc), state.step)
+        yield RunFinished(outcome="failure", reason=str(exc), steps=state.step)
     except (StoppedError, BackendError) as exc:
         yield _finished_by(exc, state.step)
     except (AgentError, SandboxError) as exc:
-        yield RunFinished("error", str(exc), state.step)
+        yield RunFinished(outcome="error", reason=str(exc), steps=state.step)
 
 
 def _act(
@@ -262,67 +274,86 @@ def _act(
     state.feedback = None
     for index, proposal in enumerate(parsed):
         if make_room is not None and action_points(proposal.action) and make_room(proposal.action):
-            yield ActionDeferred(state.step, index, proposal.action, DEFERRED)
+            yield ActionDeferred(step=state.step, index=index, action=proposal.action, reason=DEFERRED)
             state.feedback = f"Not done: {DEFERRED}."
             return None
         t0 = time.perf_counter()
         checked = executor.check(proposal.action, confirmed=options.yes)
-        proposed = ActionProposed(state.step, index, proposal, checked.verdict)
+        proposed = ActionProposed(step=state.step, index=index, parsed=proposal, verdict=checked.verdict)
         yield proposed
         if isinstance(checked.verdict, Deny):
-            yield ActionBlocked(state.step, index, proposal.action, checked.verdict)
+            yield ActionBlocked(step=state.step, index=index, action=proposal.action, verdict=checked.verdict)
             state.feedback = (
                 f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
             )
             if _fail(state, options):
                 return RunFinished(
-                    "refused", f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}", state.step
+                    outcome="refused",
+                    reason=f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}",
+                    steps=state.step,
                 )
             return None
         action, edited, confirmed = proposal.action, False, options.yes
         if approve is not None:
             decision = approve(proposed)
             if isinstance(decision, Reject):
-                yield ActionRejected(state.step, index, proposal.action, decision.note)
+                yield ActionRejected(step=state.step, index=index, action=proposal.action, note=decision.note)
                 state.feedback = "The user rejected that action" + (f": {decision.note}" if decision.note else ".")
                 if _fail(state, options):
-                    return RunFinished("refused", "the user rejected the actions", state.step)
+                    return RunFinished(outcome="refused", reason="the user rejected the actions", steps=state.step)
                 return None
             confirmed = True
             if decision.action is not None and decision.action != action:
                 action, edited = decision.action, True
             checked = executor.check(action, confirmed=True)
             if isinstance(checked.verdict, Deny):
-                yield ActionBlocked(state.step, index, action, checked.verdict)
+                yield ActionBlocked(step=state.step, index=index, action=action, verdict=checked.verdict)
                 state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason})."
                 return None
         elif isinstance(checked.verdict, Confirm) and not options.yes:
-            yield ActionBlocked(state.step, index, action, checked.verdict)
+            yield ActionBlocked(step=state.step, index=index, action=action, verdict=checked.verdict)
             return RunFinished(
-                "refused", f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}", state.step
+                outcome="refused",
+                reason=f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}",
+                steps=state.step,
             )
         check_s = time.perf_counter() - t0
         if not (yield from wait_if_paused(executor.stop, state.step)):
-            return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
+            return RunFinished(outcome="stopped", reason=executor.stop.reason or "stopped", steps=state.step)
         try:
             result = executor.execute(checked)
         except PausedByUserError as exc:
-            yield RunPaused(state.step, str(exc))
+            yield RunPaused(step=state.step, reason=str(exc))
             if not executor.stop.wait_while_paused():
-                return RunFinished("stopped", executor.stop.reason or "stopped", state.step)
-            yield RunResumed(state.step)
+                return RunFinished(outcome="stopped", reason=executor.stop.reason or "stopped", steps=state.step)
+            yield RunResumed(step=state.step)
             state.feedback = "The user took over the mouse or keyboard for a moment; look at the screen again."
             return None
         if isinstance(result, Refused):
-            yield ActionBlocked(state.step, index, result.action, result.verdict)
+            yield ActionBlocked(step=state.step, index=index, action=result.action, verdict=result.verdict)
             state.feedback = f"That action was refused ({result.verdict.rule}: {result.verdict.reason})."
             return None
-        yield ActionExecuted(state.step, index, result.action, edited, confirmed, check_s, result.elapsed_s)
+        yield ActionExecuted(
+            step=state.step,
+            index=index,
+            action=result.action,
+            edited=edited,
+            confirmed=confirmed,
+            check_s=check_s,
+            execute_s=result.elapsed_s,
+        )
         state.failures = 0
         if isinstance(result.action, Finish):
             if result.action.status == "success":
-                return RunFinished("success", "the model finished the task", state.step, result.action.answer)
-            return RunFinished("failure", "the model gave up", state.step, result.action.answer)
+                return RunFinished(
+                    outcome="success",
+                    reason="the model finished the task",
+                    steps=state.step,
+                    answer=result.action.answer,
+                )
+            return RunFinished(
+                outcome="failure", reason="the model gave up", steps=state.step, answer=result.action.answer
+            )
     return None
 
 
@@ -392,7 +423,16 @@ def _second_look(
     reply = backend.generate(request, stop=stop)
 
     def kept(reason: str) -> PointRefined:
-        return PointRefined(step, first.action, None, crop.rect, crop.zoom, reply.raw, reply.elapsed_s, reason)
+        return PointRefined(
+            step=step,
+            first=first.action,
+            refined=None,
+            crop=crop.rect,
+            zoom=crop.zoom,
+            raw=reply.raw,
+            elapsed_s=reply.elapsed_s,
+            reason=reason,
+        )
 
     try:
         second = parse_reply(reply.raw, family=family, frame=crop_frame)
@@ -404,8 +444,17 @@ def _second_look(
         yield kept(f"the second answer was another action ({describe(answer)})")
         return parsed
     refined = replace(first, action=replace(first.action, x=answer.x, y=answer.y), box=second.actions[0].box)
-    yield PointRefined(step, first.action, refined.action, crop.rect, crop.zoom, reply.raw, reply.elapsed_s, "")
-    return ParsedReply(parsed.thought, (refined, *parsed.actions[1:]))
+    yield PointRefined(
+        step=step,
+        first=first.action,
+        refined=refined.action,
+        crop=crop.rect,
+        zoom=crop.zoom,
+        raw=reply.raw,
+        elapsed_s=reply.elapsed_s,
+        reason="",
+    )
+    return ParsedReply(thought=parsed.thought, actions=(refined, *parsed.actions[1:]))
 
 
 def prepare_picture(
@@ -443,7 +492,9 @@ def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:
 
     def work() -> None:
         try:
-            backend.load(progress=lambda stage, done, total: events.put(ModelLoading(stage, done, total)))
+            backend.load(
+                progress=lambda stage, done, total: events.put(ModelLoading(stage=stage, done=done, total=total))
+            )
         except BaseException as exc:  # handed to the loop's thread
             errors.append(exc)
 
@@ -479,5 +530,5 @@ def _repeats(state: _State, actions: tuple[Action, ...], print_now: bytes, optio
 
 def _finished_by(exc: BaseException, steps: int) -> RunFinished:
     if isinstance(exc, StoppedError):
-        return RunFinished("stopped", str(exc), steps)
-    return RunFinished("error", str(exc), steps)
+        return RunFinished(outcome="stopped", reason=str(exc), steps=steps)
+    return RunFinished(outcome="error", reason=str(exc), steps=steps)

@@ -65,8 +65,8 @@ def wait_if_paused(stop: StopFlag, step: int) -> Generator[RunPaused | RunResume
     """While paused, wait (yielding RunPaused, then RunResumed); False when the run was stopped meanwhile."""
     if not stop.paused:
         return not stop.stopped
-    yield RunPaused(step, stop.pause_reason or "paused")
+    yield RunPaused(step=step, reason=stop.pause_reason or "paused")
     if not stop.wait_while_paused():
         return False
-    yield RunResumed(step)
+    yield RunResumed(step=step)
     return True

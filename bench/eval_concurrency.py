@@ -85,7 +85,11 @@ def measure(samples: int, latency_s: float, repeat: int) -> dict[str, Any]:
                     stats(url, reset=True)
                     started = time.perf_counter()
                     results = run_eval(
-                        dataset.samples, backend=backend, family=family, stop=StopFlag(), options=EvalOptions(level)
+                        dataset.samples,
+                        backend=backend,
+                        family=family,
+                        stop=StopFlag(),
+                        options=EvalOptions(concurrency=level),
                     )
                     elapsed = time.perf_counter() - started
                     backend.close()

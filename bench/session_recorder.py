@@ -39,15 +39,15 @@ class BenchRecorder:
         self.recorder = SessionRecorder(folder, run={"mode": "bench"})
         self.recorder.handle(
             RunStarted(
-                "bench",
-                "bench",
-                None,
-                self._family.name,
-                self._family.min_pixels,
-                self._family.max_pixels,
-                ScreenGeometry.single(1920, 1080),
-                0,
-                "",
+                task="bench",
+                backend="bench",
+                model=None,
+                family=self._family.name,
+                min_pixels=self._family.min_pixels,
+                max_pixels=self._family.max_pixels,
+                screen=ScreenGeometry.single(1920, 1080),
+                monitor=0,
+                policy_digest="",
             )
         )
         self._step = 0
@@ -64,13 +64,38 @@ class BenchRecorder:
             Message("system", (TextPart("You are a GUI agent."),)),
             Message("user", (TextPart("click Save"), ImagePart(model_image))),
         )
-        handle(StepStarted(n))
-        handle(ScreenCaptured(n, screenshot, model_image, frame, None, 0.0, 0.0, 0.0))
-        handle(ModelReplied(n, RAW_REPLY, messages, 0.0, None, None, None))
-        handle(ReplyParsed(n, reply.thought, reply.actions, 0.0))
+        handle(StepStarted(step=n))
+        handle(
+            ScreenCaptured(
+                step=n,
+                screenshot=screenshot,
+                model_image=model_image,
+                frame=frame,
+                cursor=None,
+                settle_s=0.0,
+                capture_s=0.0,
+                prepare_s=0.0,
+            )
+        )
+        handle(
+            ModelReplied(
+                step=n,
+                raw=RAW_REPLY,
+                messages=messages,
+                elapsed_s=0.0,
+                input_tokens=None,
+                output_tokens=None,
+                image_tokens=None,
+            )
+        )
+        handle(ReplyParsed(step=n, thought=reply.thought, actions=reply.actions, parse_s=0.0))
         for index, parsed in enumerate(reply.actions):
-            handle(ActionProposed(n, index, parsed, ALLOW))
-            handle(ActionExecuted(n, index, parsed.action, False, False, 0.0, 0.0))
+            handle(ActionProposed(step=n, index=index, parsed=parsed, verdict=ALLOW))
+            handle(
+                ActionExecuted(
+                    step=n, index=index, action=parsed.action, edited=False, confirmed=False, check_s=0.0, execute_s=0.0
+                )
+            )
 
     def drain(self) -> None:
         self.recorder.drain()

@@ -181,7 +181,7 @@ def test_approve_reject_and_edit(target_window: Factory, capture: ScreenCapture)
     target = target_window(x=140, y=110)
     sx, sy = target.centre("Submit")
     cx, cy = target.centre("Cancel")
-    decisions = [Reject("not that one"), Approve(Click(cx, cy)), Approve()]
+    decisions = [Reject(note="not that one"), Approve(action=Click(cx, cy)), Approve()]
     replies = [click_reply("qwen2.5-vl", sx, sy), click_reply("qwen2.5-vl", sx, sy), finish_reply("qwen2.5-vl")]
     events = list(
         run_task(

@@ -236,10 +236,26 @@ def test_the_step_view_magnifies_the_proposal_and_follows_a_moved_target(qtbot) 
     view.resize(1000, 700)
     view.show()
     qtbot.waitExposed(view)
-    view.show_capture(ScreenCaptured(1, shot, model_image, frame, (10, 10), 0.0, 0.0, 0.0))
+    view.show_capture(
+        ScreenCaptured(
+            step=1,
+            screenshot=shot,
+            model_image=model_image,
+            frame=frame,
+            cursor=(10, 10),
+            settle_s=0.0,
+            capture_s=0.0,
+            prepare_s=0.0,
+        )
+    )
     assert view.magnifier.centre is None  # nothing proposed yet
 
-    proposed = ActionProposed(1, 0, ParsedAction(Click(400, 300), {}, "", None), Confirm("rule", "why"))
+    proposed = ActionProposed(
+        step=1,
+        index=0,
+        parsed=ParsedAction(action=Click(400, 300), model={}, source="", box=None),
+        verdict=Confirm("rule", "why"),
+    )
     view.show_proposal(proposed)
     image = rendered(view.magnifier)
     centre = view.magnifier.centre
@@ -268,7 +284,18 @@ def test_the_step_view_magnifies_the_proposal_and_follows_a_moved_target(qtbot) 
     view.preview.show_picture(model_image.copy(), frame)  # the timeline shows an earlier step, as the main
     view.preview.show_action(Click(400, 300), verdict="allow")  # window does: not this capture's screenshot
     assert view.magnifier.centre is None
-    view.show_capture(ScreenCaptured(2, shot, model_image, frame, None, 0.0, 0.0, 0.0))
+    view.show_capture(
+        ScreenCaptured(
+            step=2,
+            screenshot=shot,
+            model_image=model_image,
+            frame=frame,
+            cursor=None,
+            settle_s=0.0,
+            capture_s=0.0,
+            prepare_s=0.0,
+        )
+    )
     view.show_proposal(proposed)
     assert view.magnifier.centre is not None
     view.reset()

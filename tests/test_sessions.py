@@ -70,7 +70,12 @@ def _record(folder: Path) -> tuple[list[Event], StopFlag]:
         threading.Timer(0.2, stop.resume).start()
         return Approve()
 
-    decisions = [lambda: Approve(Click(*CANCEL)), lambda: Reject("not that one"), pause_then_approve, Approve]
+    decisions = [
+        lambda: Approve(action=Click(*CANCEL)),
+        lambda: Reject(note="not that one"),
+        pause_then_approve,
+        Approve,
+    ]
     with ScreenCapture() as capture:
         executor = Executor(
             checker=PolicyChecker(Policy()), driver=DryRunDriver(), screen=capture.geometry, stop=stop, pace=False

@@ -35,7 +35,7 @@ IMAGE_CACHE = 8  # decoded images kept: samples of one screenshot come together 
 WAIT_SLICE_S = 0.2  # how often the waiting thread wakes (Ctrl-C is noticed between waits)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EvalOptions:
     concurrency: int = 1
     min_pixels: int | None = None
@@ -90,7 +90,9 @@ def run_eval(
             max_pixels=options.max_pixels,
             max_new_tokens=options.max_new_tokens,
         )
-        return Result(index, sample, Prediction(found.point, found.error, found.seconds, found.raw))
+        return Result(
+            index, sample, Prediction(point=found.point, error=found.error, seconds=found.seconds, raw=found.raw)
+        )
 
     def keep(result: Result) -> None:
         if store is not None:

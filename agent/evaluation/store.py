@@ -29,7 +29,7 @@ RAW_KEPT_CHARS = 2000  # of each reply, for the report; the whole reply is never
 PROMPT_VERSION = 1  # raise when the way a model is asked changes: older predictions are then not reused
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
     point: Point | None
     error: str | None
@@ -146,4 +146,6 @@ def _prediction(record: dict[str, Any], where: str) -> Prediction:
         raise DatasetError(f"{where}: field 'raw' must be a string or null")
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
         raise DatasetError(f"{where}: field 'seconds' must be a number of seconds")
-    return Prediction(None if point is None else (point[0], point[1]), error, float(seconds), raw)
+    return Prediction(
+        point=None if point is None else (point[0], point[1]), error=error, seconds=float(seconds), raw=raw
+    )

@@ -31,7 +31,7 @@ _SYNTAXES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedAction:
     """A screen action plus what the model wrote for it (model-space coordinates, box, source text)."""
 
@@ -41,7 +41,7 @@ class ParsedAction:
     box: tuple[int, int, int, int] | None = None  # the model's box in screen coordinates
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedReply:
     thought: str | None
     actions: tuple[ParsedAction, ...]
@@ -66,7 +66,7 @@ def parse_reply(raw: str, *, family: Family, frame: ModelFrame) -> ParsedReply:
     if not proposals:
         raise ParseError(f"no action found in {quote(answer)}")
     thought = "\n".join(t for t in (thinking, prose) if t) or None
-    return ParsedReply(thought, tuple(_convert(p, frame) for p in proposals))
+    return ParsedReply(thought=thought, actions=tuple(_convert(p, frame) for p in proposals))
 
 
 def shorten_reply(raw: str) -> str:
@@ -122,7 +122,7 @@ def _convert_unchecked(p: Proposal, frame: ModelFrame) -> ParsedAction:
         x1, y1 = frame.to_screen(p.box[0], p.box[1])
         x2, y2 = frame.to_screen(p.box[2], p.box[3])
         box = (x1, y1, x2, y2)
-    return ParsedAction(action, model, p.source, box)
+    return ParsedAction(action=action, model=model, source=p.source, box=box)
 
 
 def _need(value: int | None) -> int:

@@ -30,7 +30,7 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     return repr(text)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Proposal:
     """One action as the model wrote it: coordinates still in the model's space."""
 
@@ -112,11 +112,11 @@ def box_centre(box: Box) -> Point:
 
 
 def click_at_box(box: Box, source: str) -> Proposal:
-    return Proposal("click", source, point=box_centre(box), box=box, params={"button": "left", "count": 1})
+    return Proposal(kind="click", source=source, point=box_centre(box), box=box, params={"button": "left", "count": 1})
 
 
 def click_at(point: Point, source: str) -> Proposal:
-    return Proposal("click", source, point=point, params={"button": "left", "count": 1})
+    return Proposal(kind="click", source=source, point=point, params={"button": "left", "count": 1})
 
 
 def type_then_enter(text: str, source: str) -> list[Proposal]:
@@ -124,9 +124,9 @@ def type_then_enter(text: str, source: str) -> list[Proposal]:
     proposals: list[Proposal] = []
     body = text[:-1] if text.endswith("\n") else text
     if body:
-        proposals.append(Proposal("type", source, params={"text": body}))
+        proposals.append(Proposal(kind="type", source=source, params={"text": body}))
     if text.endswith("\n"):
-        proposals.append(Proposal("hotkey", source, params={"keys": ("enter",)}))
+        proposals.append(Proposal(kind="hotkey", source=source, params={"keys": ("enter",)}))
     if not proposals:
         raise ParseError(f"type has no text in {quote(source)}")
     return proposals

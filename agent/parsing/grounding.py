@@ -48,7 +48,9 @@ def parse_point(text: str) -> tuple[str | None, list[Proposal]]:
     """A grounding-only reply: one point or box, or UI-Venus' [-1,-1] for "not there"."""
     stripped = text.strip()
     if _NOT_FOUND.fullmatch(stripped):
-        return None, [Proposal("finish", stripped, params={"status": "failure", "answer": NOT_FOUND_ANSWER})]
+        return None, [
+            Proposal(kind="finish", source=stripped, params={"status": "failure", "answer": NOT_FOUND_ANSWER})
+        ]
     pairs = list(_TWO_POINTS.finditer(stripped))
     if (
         len(pairs) == 2

@@ -129,7 +129,7 @@ def _click(function: str, args: _Arguments) -> list[Proposal]:
         count = int(args.number("clicks", 1))
         if count not in (1, 2, 3):
             raise ParseError(f"clicks must be 1, 2 or 3 in {quote(args.source)}")
-    return [Proposal("click", args.source, point=args.point(), params={"button": button, "count": count})]
+    return [Proposal(kind="click", source=args.source, point=args.point(), params={"button": button, "count": count})]
 
 
 def _scroll(function: str, args: _Arguments) -> list[Proposal]:
@@ -141,14 +141,21 @@ def _scroll(function: str, args: _Arguments) -> list[Proposal]:
     else:
         direction = "up" if clicks > 0 else "down"
     point = args.point() if args.get("x") is not None or args.get("y") is not None else None
-    return [Proposal("scroll", args.source, point=point, params={"direction": direction, "amount": round(abs(clicks))})]
+    return [
+        Proposal(
+            kind="scroll",
+            source=args.source,
+            point=point,
+            params={"direction": direction, "amount": round(abs(clicks))},
+        )
+    ]
 
 
 def _type(args: _Arguments) -> list[Proposal]:
     text = args.get("message")
     if not isinstance(text, str) or text == "":
         raise ParseError(f"write needs a non-empty message text in {quote(args.source)}")
-    return [Proposal("type", args.source, params={"text": text})]
+    return [Proposal(kind="type", source=args.source, params={"text": text})]
 
 
 def _keys(value: Any, source: str) -> tuple[str, ...]:
@@ -165,21 +172,23 @@ def _press(args: _Arguments) -> list[Proposal]:
         raise ParseError(f"presses must be 1 to 20 in {quote(args.source)}")
     keys = _keys(args.get("keys"), args.source)
     # press(["tab", "tab"]) presses each key in turn; press("enter", presses=2) presses it twice
-    return [Proposal("hotkey", args.source, params={"keys": (key,)}) for key in keys for _ in range(presses)]
+    return [
+        Proposal(kind="hotkey", source=args.source, params={"keys": (key,)}) for key in keys for _ in range(presses)
+    ]
 
 
 def _hotkey(positional: list[Any], keywords: dict[str, Any], source: str) -> list[Proposal]:
     if keywords and set(keywords) != {"keys"} or keywords and positional:
         raise ParseError(f"hotkey takes key names, or keys=[...], in {quote(source)}")
     keys = _keys(keywords["keys"], source) if keywords else _keys(positional, source)
-    return [Proposal("hotkey", source, params={"keys": keys})]
+    return [Proposal(kind="hotkey", source=source, params={"keys": keys})]
 
 
 def _terminate(args: _Arguments) -> list[Proposal]:
     status = args.get("status", "success")
     if status not in ("success", "failure"):
         raise ParseError(f"terminate status must be success or failure, got {status!r} in {quote(args.source)}")
-    return [Proposal("finish", args.source, params={"status": status, "answer": args.get("answer")})]
+    return [Proposal(kind="finish", source=args.source, params={"status": status, "answer": args.get("answer")})]
 
 
 _POINT_ARGS = ("x", "y")
@@ -193,11 +202,11 @@ _HANDLERS: dict[str, tuple[tuple[str, ...], Callable[[str, _Arguments], list[Pro
     "computer.triple_click": (_POINT_ARGS, _click),
     "pyautogui.moveTo": (
         ("x", "y", "duration"),
-        lambda f, a: [Proposal("move", a.source, point=a.point())],
+        lambda f, a: [Proposal(kind="move", source=a.source, point=a.point())],
     ),
     "pyautogui.dragTo": (  # from where the pointer is to (x, y)
         ("x", "y", "duration", "button"),
-        lambda f, a: [Proposal("drag", a.source, end=a.point())],
+        lambda f, a: [Proposal(kind="drag", source=a.source, end=a.point())],
     ),
     "pyautogui.scroll": (("clicks", "x", "y"), _scroll),
     "pyautogui.hscroll": (("clicks", "x", "y"), _scroll),
@@ -207,7 +216,7 @@ _HANDLERS: dict[str, tuple[tuple[str, ...], Callable[[str, _Arguments], list[Pro
     "computer.terminate": (("status", "answer"), lambda f, a: _terminate(a)),
     "computer.wait": (
         ("seconds",),
-        lambda f, a: [Proposal("wait", a.source, params={"seconds": a.number("seconds", 1)})],
+        lambda f, a: [Proposal(kind="wait", source=a.source, params={"seconds": a.number("seconds", 1)})],
     ),
 }
 

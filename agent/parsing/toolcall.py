@@ -186,37 +186,37 @@ def _call_to_proposals(name: str, args: dict[str, Any], source: str) -> list[Pro
 
     if action in _CLICKS:
         button, count = _CLICKS[action]
-        return [Proposal("click", source, point=point(), params={"button": button, "count": count})]
+        return [Proposal(kind="click", source=source, point=point(), params={"button": button, "count": count})]
     if action == "mouse_move":
-        return [Proposal("move", source, point=point())]
+        return [Proposal(kind="move", source=source, point=point())]
     if action == "left_click_drag":  # only the end point: the drag starts where the pointer is
-        return [Proposal("drag", source, end=point())]
+        return [Proposal(kind="drag", source=source, end=point())]
     if action == "swipe":  # mobile_use: from coordinate to coordinate2
-        return [Proposal("drag", source, point=point(), end=point("coordinate2"))]
+        return [Proposal(kind="drag", source=source, point=point(), end=point("coordinate2"))]
     if action in ("scroll", "hscroll"):
         return [_scroll(action, args, source)]
     if action == "type":
         text = args.get("text")
         if not isinstance(text, str) or text == "":
             raise ParseError(f"type needs a non-empty text in {quote(source)}")
-        return [Proposal("type", source, params={"text": text})]
+        return [Proposal(kind="type", source=source, params={"text": text})]
     if action == "key":
-        return [Proposal("hotkey", source, params={"keys": _keys(args, source)})]
+        return [Proposal(kind="hotkey", source=source, params={"keys": _keys(args, source)})]
     if action == "wait":
         seconds = to_number(args.get("time", args.get("seconds", 1)), "time", source)
-        return [Proposal("wait", source, params={"seconds": seconds})]
+        return [Proposal(kind="wait", source=source, params={"seconds": seconds})]
     if action == "terminate":
         status = args.get("status", "success")
         if status not in ("success", "failure"):
             raise ParseError(f"terminate status must be success or failure, got {status!r} in {quote(source)}")
-        return [Proposal("finish", source, params={"status": status, "answer": None})]
+        return [Proposal(kind="finish", source=source, params={"status": status, "answer": None})]
     if action == "answer":
         text = args.get("text")
         if not isinstance(text, str):
             raise ParseError(f"answer needs a text in {quote(source)}")
-        return [Proposal("finish", source, params={"status": "success", "answer": text})]
+        return [Proposal(kind="finish", source=source, params={"status": "success", "answer": text})]
     if action == "system_button" and str(args.get("button", "")).lower() == "enter":
-        return [Proposal("hotkey", source, params={"keys": ("enter",)})]
+        return [Proposal(kind="hotkey", source=source, params={"keys": ("enter",)})]
     if action in _MOBILE_ONLY:
         raise ParseError(f"{action} is a phone action with no desktop equivalent in {quote(source)}")
     raise ParseError(f"unknown action {action!r} in {quote(source)}")
@@ -233,7 +233,7 @@ def _scroll(action: str, args: dict[str, Any], source: str) -> Proposal:
         direction = "right" if pixels > 0 else "left"
     where = to_point(args["coordinate"], "coordinate", source) if "coordinate" in args else None
     return Proposal(
-        "scroll", source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))}
+        kind="scroll", source=source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))}
     )
 
 

@@ -136,17 +136,17 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
     if name in clicks:
         point, box = _box(need("start_box"), "start_box", source)
         button, count = clicks[name]
-        return [Proposal("click", source, point=point, box=box, params={"button": button, "count": count})]
+        return [Proposal(kind="click", source=source, point=point, box=box, params={"button": button, "count": count})]
     if name == "hover":
         point, box = _box(need("start_box"), "start_box", source)
-        return [Proposal("move", source, point=point, box=box)]
+        return [Proposal(kind="move", source=source, point=point, box=box)]
     if name in ("drag", "select"):
         start, _ = _box(need("start_box"), "start_box", source)
         end, _ = _box(need("end_box"), "end_box", source)
-        return [Proposal("drag", source, point=start, end=end)]
+        return [Proposal(kind="drag", source=source, point=start, end=end)]
     if name in ("hotkey", "press"):
         keys = split_combo(need("key"))
-        return [Proposal("hotkey", source, params={"keys": tuple(keys)})]
+        return [Proposal(kind="hotkey", source=source, params={"keys": tuple(keys)})]
     if name == "type":
         return type_then_enter(need("content"), source)
     if name == "scroll":
@@ -154,15 +154,21 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
         if direction not in ("up", "down", "left", "right"):
             raise ParseError(f"scroll direction must be up, down, left or right, got {direction!r} in {quote(source)}")
         at = _box(args["start_box"], "start_box", source)[0] if "start_box" in args else None
-        return [Proposal("scroll", source, point=at, params={"direction": direction, "amount": SCROLL_NOTCHES})]
+        return [
+            Proposal(kind="scroll", source=source, point=at, params={"direction": direction, "amount": SCROLL_NOTCHES})
+        ]
     if name == "wait":
-        return [Proposal("wait", source, params={"seconds": WAIT_S})]
+        return [Proposal(kind="wait", source=source, params={"seconds": WAIT_S})]
     if name == "finished":
         answer = args.get("content") or None
-        return [Proposal("finish", source, params={"status": "success", "answer": answer})]
+        return [Proposal(kind="finish", source=source, params={"status": "success", "answer": answer})]
     if name == "call_user":
         return [
-            Proposal("finish", source, params={"status": "failure", "answer": "the model asked for the user's help"})
+            Proposal(
+                kind="finish",
+                source=source,
+                params={"status": "failure", "answer": "the model asked for the user's help"},
+            )
         ]
     if name in _MOBILE:
         raise ParseError(f"{name} is a phone action with no desktop equivalent in {quote(source)}")

@@ -127,7 +127,7 @@ def read_session(folder: Path, *, partial: bool = False) -> Session:
             if chunk:
                 problem = f"{path}:{number}: the last line is cut off (no newline at its end)"
                 if partial:
-                    return Session(folder, header, tuple(steps), end, problem)
+                    return Session(folder=folder, header=header, steps=tuple(steps), end=end, error=problem)
                 raise SessionError(problem)
             break
         try:
@@ -144,9 +144,9 @@ def read_session(folder: Path, *, partial: bool = False) -> Session:
             steps.append(record)
         except SessionError as exc:
             if partial:
-                return Session(folder, header, tuple(steps), end, str(exc))
+                return Session(folder=folder, header=header, steps=tuple(steps), end=end, error=str(exc))
             raise
-    return Session(folder, header, tuple(steps), end)
+    return Session(folder=folder, header=header, steps=tuple(steps), end=end)
 
 
 def list_sessions(root: Path) -> list[SessionSummary]:
@@ -170,13 +170,13 @@ def list_sessions(root: Path) -> list[SessionSummary]:
             session = read_session(folder)
             summaries.append(
                 SessionSummary(
-                    folder,
-                    session.header.task,
-                    session.header.started,
-                    session.outcome,
-                    len(session.steps),
-                    None,
-                    session.header.t,
+                    folder=folder,
+                    task=session.header.task,
+                    started=session.header.started,
+                    outcome=session.outcome,
+                    steps=len(session.steps),
+                    error=None,
+                    t=session.header.t,
                 )
             )
         except SessionError as exc:
@@ -196,7 +196,13 @@ def _corrupt(folder: Path, error: str) -> SessionSummary:
     except OSError:
         t = 0.0
     return SessionSummary(
-        folder, header.task if header else None, header.started if header else None, "corrupt", steps, error, t
+        folder=folder,
+        task=header.task if header else None,
+        started=header.started if header else None,
+        outcome="corrupt",
+        steps=steps,
+        error=error,
+        t=t,
     )
 
 

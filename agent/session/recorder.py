@@ -79,7 +79,18 @@ def deskpilot_version() -> str:
 
 def _unrecorded(index: int) -> ActionRecord:
     """An action record with nothing known yet (filled in by the events that follow)."""
-    return ActionRecord(index, None, None, None, None, None, False, None, None, None)
+    return ActionRecord(
+        index=index,
+        model=None,
+        screen=None,
+        box=None,
+        source=None,
+        verdict=None,
+        rejected=False,
+        note=None,
+        blocked=None,
+        executed=None,
+    )
 
 
 @dataclass
@@ -224,20 +235,20 @@ class SessionRecorder:
     def _started(self, event: RunStarted) -> None:
         now = time.time()
         header = Header(
-            SCHEMA_VERSION,
-            event.task,
-            event.backend,
-            event.model,
-            event.family,
-            event.min_pixels,
-            event.max_pixels,
-            event.screen,
-            event.monitor,
-            event.policy_digest,
-            deskpilot_version(),
-            datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
-            now,
-            self._run,
+            schema=SCHEMA_VERSION,
+            task=event.task,
+            backend=event.backend,
+            model=event.model,
+            family=event.family,
+            min_pixels=event.min_pixels,
+            max_pixels=event.max_pixels,
+            screen=event.screen,
+            monitor=event.monitor,
+            policy_digest=event.policy_digest,
+            deskpilot_version=deskpilot_version(),
+            started=datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
+            t=now,
+            run=self._run,
         )
         data = dumps_line(header.to_json())
         self._writer.put(lambda: write_atomically(self.folder / HEADER, data))
@@ -256,8 +267,8 @@ class SessionRecorder:
             model_file = image_name(event.step, "model")
             self._queue_image(event.model_image, model_file)
         self._remember(event.model_image, model_file)
-        step.screenshot = ImageRef(screen_file, event.screenshot.width, event.screenshot.height)
-        step.model_image = ImageRef(model_file, event.model_image.width, event.model_image.height)
+        step.screenshot = ImageRef(file=screen_file, width=event.screenshot.width, height=event.screenshot.height)
+        step.model_image = ImageRef(file=model_file, width=event.model_image.width, height=event.model_image.height)
         step.frame = event.frame
         step.cursor = event.cursor
         step.timings.update(settle_s=event.settle_s, capture_s=event.capture_s, prepare_s=event.prepare_s)
@@ -265,7 +276,13 @@ class SessionRecorder:
     def _replied(self, event: ModelReplied) -> None:
         step = self._current(event.step)
         self._messages = event.messages
-        step.reply = Reply(event.raw, event.input_tokens, event.output_tokens, event.image_tokens, event.reasoning)
+        step.reply = Reply(
+            raw=event.raw,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            image_tokens=event.image_tokens,
+            reasoning=event.reasoning,
+        )
         step.timings["model_s"] = event.elapsed_s
 
     def _parsed(self, event: ReplyParsed) -> None:
@@ -299,25 +316,41 @@ class SessionRecorder:
         self._update(event.step, event.index, rejected=True, note=event.note)
 
     def _executed(self, event: ActionExecuted) -> None:
-        done = Executed(event.action, event.edited, event.confirmed, time.time(), event.check_s, event.execute_s)
+        done = Executed(
+            action=event.action,
+            edited=event.edited,
+            confirmed=event.confirmed,
+            at=time.time(),
+            check_s=event.check_s,
+            execute_s=event.execute_s,
+        )
         self._update(event.step, event.index, executed=done)
 
     def _paused(self, event: RunPaused) -> None:
-        self._current(event.step).events.append(StepEvent("paused", time.time(), event.reason))
+        self._current(event.step).events.append(StepEvent(kind="paused", at=time.time(), reason=event.reason))
 
     def _resumed(self, event: RunResumed) -> None:
-        self._current(event.step).events.append(StepEvent("resumed", time.time()))
+        self._current(event.step).events.append(StepEvent(kind="resumed", at=time.time()))
 
     def _deferred(self, event: ActionDeferred) -> None:
-        self._current(event.step).events.append(StepEvent("deferred", time.time(), event.reason))
+        self._current(event.step).events.append(StepEvent(kind="deferred", at=time.time(), reason=event.reason))
 
     def _refined(self, event: PointRefined) -> None:
-        self._current(event.step).events.append(StepEvent("refined", time.time(), refinement_text(event)))
+        self._current(event.step).events.append(
+            StepEvent(kind="refined", at=time.time(), reason=refinement_text(event))
+        )
 
     def _finished(self, event: RunFinished) -> None:
         self._commit()
         self._line += 1
-        end = End(self._line, event.outcome, event.reason, event.steps, event.answer, time.time())
+        end = End(
+            line=self._line,
+            outcome=event.outcome,
+            reason=event.reason,
+            steps=event.steps,
+            answer=event.answer,
+            ended=time.time(),
+        )
         data = dumps_line(end.to_json())
         self._writer.put(lambda: self._writer.append_line(data))
 
@@ -325,7 +358,7 @@ class SessionRecorder:
 
     def _current(self, step: int) -> _Draft:
         if self._step is None or self._step.step != step:
-            self._step_started(StepStarted(step))
+            self._step_started(StepStarted(step=step))
         assert self._step is not None
         return self._step
 
@@ -361,33 +394,33 @@ class SessionRecorder:
                     extra += 1
                     file = image_name(number, f"prompt-{extra}")
                     self._queue_image(part.image, file)
-                parts.append(ImageRef(file, part.image.width, part.image.height))
-            recorded.append(RecordedMessage(message.role, tuple(parts)))
+                parts.append(ImageRef(file=file, width=part.image.width, height=part.image.height))
+            recorded.append(RecordedMessage(role=message.role, parts=tuple(parts)))
         screenshot, model_image, frame = draft.screenshot, draft.model_image, draft.frame
 
         def write() -> None:
-            prompt = RecordedPrompt(messages_digest(messages), tuple(recorded)) if messages else None
+            prompt = RecordedPrompt(sha256=messages_digest(messages), messages=tuple(recorded)) if messages else None
             timings = dict(draft.timings)
             executed = [a.executed for a in draft.actions if a.executed is not None]
             if executed:
                 timings["check_s"] = sum(e.check_s for e in executed)
                 timings["execute_s"] = sum(e.execute_s for e in executed)
             record = StepRecord(
-                line,
-                number,
-                draft.started,
-                ended,
-                screenshot,
-                model_image,
-                frame,
-                draft.cursor,
-                prompt,
-                draft.reply,
-                draft.thought,
-                draft.parse_error,
-                tuple(draft.actions),
-                tuple(draft.events),
-                timings,
+                line=line,
+                step=number,
+                started=draft.started,
+                ended=ended,
+                screenshot=screenshot,
+                model_image=model_image,
+                frame=frame,
+                cursor=draft.cursor,
+                prompt=prompt,
+                reply=draft.reply,
+                thought=draft.thought,
+                parse_error=draft.parse_error,
+                actions=tuple(draft.actions),
+                events=tuple(draft.events),
+                timings=timings,
             )
             self._writer.append_line(dumps_line(record.to_json()))
 

@@ -60,7 +60,7 @@ ISO_8601_WITH_OFFSET = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     line: int  # of steps.jsonl, from 1 (not written: it is where the record is)
     step: int
@@ -132,28 +132,28 @@ class StepRecord:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in timings.values()):
             f.fail("field 'timings' must map names to numbers")
         return cls(
-            line,
-            f.integer("step", minimum=1),
-            f.number("started"),
-            f.number("ended"),
-            ImageRef.from_json(f.sub("screenshot")),
-            ImageRef.from_json(f.sub("model_image")),
-            frame_from_json(f.sub("frame")),
-            None if cursor is None else (cursor[0], cursor[1]),
-            None if prompt is None else RecordedPrompt.from_json(Fields(prompt, f.at("prompt"), "prompt")),
-            None if reply is None else Reply.from_json(Fields(reply, f.at("reply"), "reply")),
-            f.text_or_null("thought"),
-            f.text_or_null("parse_error"),
-            tuple(
+            line=line,
+            step=f.integer("step", minimum=1),
+            started=f.number("started"),
+            ended=f.number("ended"),
+            screenshot=ImageRef.from_json(f.sub("screenshot")),
+            model_image=ImageRef.from_json(f.sub("model_image")),
+            frame=frame_from_json(f.sub("frame")),
+            cursor=None if cursor is None else (cursor[0], cursor[1]),
+            prompt=None if prompt is None else RecordedPrompt.from_json(Fields(prompt, f.at("prompt"), "prompt")),
+            reply=None if reply is None else Reply.from_json(Fields(reply, f.at("reply"), "reply")),
+            thought=f.text_or_null("thought"),
+            parse_error=f.text_or_null("parse_error"),
+            actions=tuple(
                 ActionRecord.from_json(Fields(a, f.at(f"action {n}"), "action"))
                 for n, a in enumerate(f.array("actions"))
             ),
-            tuple(StepEvent.from_json(Fields(e, f.at("events"), "event")) for e in f.array("events")),
-            dict(timings),
+            events=tuple(StepEvent.from_json(Fields(e, f.at("events"), "event")) for e in f.array("events")),
+            timings=dict(timings),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class End:
     line: int  # of steps.jsonl (not written)
     outcome: Outcome
@@ -181,12 +181,12 @@ class End:
         if outcome not in OUTCOMES:  # it reaches exports and the terminal: one of the known words only
             f.fail(f"field 'outcome' must be one of {', '.join(OUTCOMES)}, got {outcome!r:.60}")
         return cls(
-            line,
-            cast(Outcome, outcome),
-            f.text("reason"),
-            f.integer("steps", minimum=0),
-            f.text_or_null("answer"),
-            f.number("ended"),
+            line=line,
+            outcome=cast(Outcome, outcome),
+            reason=f.text("reason"),
+            steps=f.integer("steps", minimum=0),
+            answer=f.text_or_null("answer"),
+            ended=f.number("ended"),
         )
 
 
@@ -206,7 +206,7 @@ def _started(f: Fields) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Header:
     schema: int
     task: str
@@ -253,24 +253,24 @@ class Header:
         except (GeometryError, KeyError, TypeError, ValueError) as exc:
             f.fail(f"field 'screen' is not a list of monitors: {exc}")
         return cls(
-            schema,
-            f.text("task"),
-            f.text("backend"),
-            f.text_or_null("model"),
-            f.text("family"),
-            f.integer("min_pixels", minimum=0),
-            f.integer("max_pixels", minimum=0),
-            screen,
-            f.integer("monitor", minimum=0),
-            f.text("policy_digest"),
-            f.text("deskpilot_version"),
-            _started(f),
-            f.number("t"),
-            f.obj("run"),
+            schema=schema,
+            task=f.text("task"),
+            backend=f.text("backend"),
+            model=f.text_or_null("model"),
+            family=f.text("family"),
+            min_pixels=f.integer("min_pixels", minimum=0),
+            max_pixels=f.integer("max_pixels", minimum=0),
+            screen=screen,
+            monitor=f.integer("monitor", minimum=0),
+            policy_digest=f.text("policy_digest"),
+            deskpilot_version=f.text("deskpilot_version"),
+            started=_started(f),
+            t=f.number("t"),
+            run=f.obj("run"),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
     folder: Path
     header: Header
@@ -294,7 +294,7 @@ class Session:
         return read_png(self.folder, ref.file, (ref.width, ref.height))[1].convert("RGB")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionSummary:
     folder: Path
     task: str | None

@@ -23,7 +23,7 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 StepEventKind = Literal["paused", "resumed", "deferred", "refined"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageRef:
     file: str  # relative to the session folder, e.g. images/0003-screen.png
     width: int
@@ -34,7 +34,7 @@ class ImageRef:
 
     @classmethod
     def from_json(cls, f: Fields) -> ImageRef:
-        return cls(f.text("file"), f.integer("width", minimum=1), f.integer("height", minimum=1))
+        return cls(file=f.text("file"), width=f.integer("width", minimum=1), height=f.integer("height", minimum=1))
 
 
 RecordedPart = str | ImageRef  # a prompt part: its text, or the file of its image
@@ -55,7 +55,7 @@ def part_from_json(f: Fields) -> RecordedPart:
     f.fail(f"part type must be text or image, got {kind!r:.60}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordedMessage:
     role: str
     parts: tuple[RecordedPart, ...]
@@ -66,10 +66,10 @@ class RecordedMessage:
     @classmethod
     def from_json(cls, f: Fields) -> RecordedMessage:
         parts = tuple(part_from_json(Fields(p, f.where, "part")) for p in f.array("parts"))
-        return cls(f.text("role"), parts)
+        return cls(role=f.text("role"), parts=parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordedPrompt:
     sha256: str  # agent.session.format.messages_digest of the prompt as sent
     messages: tuple[RecordedMessage, ...]
@@ -86,10 +86,10 @@ class RecordedPrompt:
         sha = f.text("sha256")
         if not SHA256_HEX.fullmatch(sha):  # it reaches the report: nothing but hex digits
             f.fail(f"field 'sha256' must be 64 lowercase hex digits, got {sha!r:.60}")
-        return cls(sha, messages)
+        return cls(sha256=sha, messages=messages)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
     raw: str  # as the model wrote it (an oversized reply cut down)
     input_tokens: int | None
@@ -109,15 +109,15 @@ class Reply:
     @classmethod
     def from_json(cls, f: Fields) -> Reply:
         return cls(
-            f.text("raw"),
-            f.integer_or_null("input_tokens", minimum=0),
-            f.integer_or_null("output_tokens", minimum=0),
-            f.integer_or_null("image_tokens", minimum=0),
-            f.text_or_null("reasoning", optional=True),
+            raw=f.text("raw"),
+            input_tokens=f.integer_or_null("input_tokens", minimum=0),
+            output_tokens=f.integer_or_null("output_tokens", minimum=0),
+            image_tokens=f.integer_or_null("image_tokens", minimum=0),
+            reasoning=f.text_or_null("reasoning", optional=True),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Executed:
     action: Action  # what ran (the user may have moved the point before approving)
     edited: bool
@@ -146,11 +146,16 @@ class Executed:
         if action is None:
             f.fail("field 'action' must be an action")
         return cls(
-            action, f.flag("edited"), f.flag("confirmed"), f.number("at"), f.number("check_s"), f.number("execute_s")
+            action=action,
+            edited=f.flag("edited"),
+            confirmed=f.flag("confirmed"),
+            at=f.number("at"),
+            check_s=f.number("check_s"),
+            execute_s=f.number("execute_s"),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionRecord:
     index: int
     model: dict[str, Any] | None  # the action as the model wrote it (model space)
@@ -191,21 +196,21 @@ class ActionRecord:
         executed = f.obj_or_null("executed")
         blocked_fields = None if blocked is None else Fields(blocked, f.at("blocked"), "blocked")
         return cls(
-            f.integer("index", minimum=0),
-            f.obj_or_null("model"),
-            action_or_null_from_json(f, "screen"),
-            None if box is None else (box[0], box[1], box[2], box[3]),
-            f.text_or_null("source"),
-            None if verdict is None else verdict_from_json(Fields(verdict, f.at("verdict"), "verdict")),
-            rejected is not None,
-            None if rejected is None else Fields(rejected, f.at("rejected"), "rejected").text_or_null("note"),
-            None if blocked_fields is None else verdict_from_json(blocked_fields),
-            None if executed is None else Executed.from_json(Fields(executed, f.at("executed"), "executed")),
-            None if blocked_fields is None else action_or_null_from_json(blocked_fields, "action"),
+            index=f.integer("index", minimum=0),
+            model=f.obj_or_null("model"),
+            screen=action_or_null_from_json(f, "screen"),
+            box=None if box is None else (box[0], box[1], box[2], box[3]),
+            source=f.text_or_null("source"),
+            verdict=None if verdict is None else verdict_from_json(Fields(verdict, f.at("verdict"), "verdict")),
+            rejected=rejected is not None,
+            note=None if rejected is None else Fields(rejected, f.at("rejected"), "rejected").text_or_null("note"),
+            blocked=None if blocked_fields is None else verdict_from_json(blocked_fields),
+            executed=None if executed is None else Executed.from_json(Fields(executed, f.at("executed"), "executed")),
+            blocked_action=None if blocked_fields is None else action_or_null_from_json(blocked_fields, "action"),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepEvent:
     kind: StepEventKind
     at: float  # time.time()
@@ -220,11 +225,11 @@ class StepEvent:
     def from_json(cls, f: Fields) -> StepEvent:
         kind = f.text("kind")
         if kind == "paused":
-            return cls("paused", f.number("at"), f.text_or_null("reason"))
+            return cls(kind="paused", at=f.number("at"), reason=f.text_or_null("reason"))
         if kind == "resumed":
-            return cls("resumed", f.number("at"))
+            return cls(kind="resumed", at=f.number("at"))
         if kind == "deferred":
-            return cls("deferred", f.number("at"), f.text_or_null("reason"))
+            return cls(kind="deferred", at=f.number("at"), reason=f.text_or_null("reason"))
         if kind == "refined":
-            return cls("refined", f.number("at"), f.text_or_null("reason"))
+            return cls(kind="refined", at=f.number("at"), reason=f.text_or_null("reason"))
         f.fail(f"event kind must be paused, resumed, deferred or refined, got {kind!r:.60}")

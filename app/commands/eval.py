@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 backend=backend,
                 family=family,
                 stop=StopFlag(),
-                options=EvalOptions(workers, args.min_pixels, args.max_pixels),
+                options=EvalOptions(concurrency=workers, min_pixels=args.min_pixels, max_pixels=args.max_pixels),
                 store=store,
                 on_result=progress.update,
                 locator=LOCATORS[args.refine],

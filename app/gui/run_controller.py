@@ -84,13 +84,13 @@ class RunController(QObject):
     def approve(self, action: Action | None = None) -> None:
         """Go ahead with the pending proposal; `action`: the same with its target moved by the person."""
         if self.worker is not None and self.pending is not None:
-            self.worker.decide(Approve(action))
+            self.worker.decide(Approve(action=action))
             self.pending = None
             self.decided.emit()
 
     def reject(self, note: str | None = None) -> None:
         if self.worker is not None and self.pending is not None:
-            self.worker.decide(Reject(note or None))
+            self.worker.decide(Reject(note=note or None))
             self.pending = None
             self.decided.emit()
 

@@ -37,7 +37,7 @@ DECISION_POLL_S = 0.05
 COUNTDOWN_TICK_S = 0.1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRequest:
     task: str
     backend: BackendSettings
@@ -85,7 +85,7 @@ class RunRequest:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GuiHooks:
     """What the window does for a run, on the GUI thread, while the run waits for it."""
 
@@ -160,9 +160,9 @@ class RunWorker(QObject):
         try:
             finished = self._run()
         except (AgentError, SandboxError) as exc:
-            finished = RunFinished("error", str(exc), 0)
+            finished = RunFinished(outcome="error", reason=str(exc), steps=0)
         except Exception as exc:  # never let a run take the window down
-            finished = RunFinished("error", f"{type(exc).__name__}: {exc}", 0)
+            finished = RunFinished(outcome="error", reason=f"{type(exc).__name__}: {exc}", steps=0)
         finally:
             if self.backend is not None:
                 self.backend.close()

@@ -53,21 +53,59 @@ def record_session(
     frame = ModelFrame(shot.width, shot.height, ModelSpace.absolute(model.width, model.height))
     with SessionRecorder(folder, run={"mode": "test"}) as recorder:
         handle = recorder.handle
-        handle(RunStarted(task, "scripted", None, "qwen2.5-vl", 3136, 12845056, screen, 0, "d" * 64))
+        handle(
+            RunStarted(
+                task=task,
+                backend="scripted",
+                model=None,
+                family="qwen2.5-vl",
+                min_pixels=3136,
+                max_pixels=12845056,
+                screen=screen,
+                monitor=0,
+                policy_digest="d" * 64,
+            )
+        )
         for n, action in enumerate(actions, start=1):
             raw = json.dumps(action_to_json(action))
             messages = (
                 Message("system", (TextPart("You are a GUI agent."),)),
                 Message("user", (TextPart(task), ImagePart(model))),
             )
-            parsed = ParsedAction(action, action_to_json(action), raw)
-            handle(StepStarted(n))
-            handle(ScreenCaptured(n, shot, model, frame, None, 0.0, 0.0, 0.0))
-            handle(ModelReplied(n, raw, messages, 0.1, 100, 10, 80, reasoning))
-            handle(ReplyParsed(n, f"step {n}", (parsed,), 0.0))
-            handle(ActionProposed(n, 0, parsed, ALLOW))
-            handle(ActionExecuted(n, 0, action, False, False, 0.0, 0.01))
-        handle(RunFinished(outcome, "the model finished the task", len(actions)))
+            parsed = ParsedAction(action=action, model=action_to_json(action), source=raw)
+            handle(StepStarted(step=n))
+            handle(
+                ScreenCaptured(
+                    step=n,
+                    screenshot=shot,
+                    model_image=model,
+                    frame=frame,
+                    cursor=None,
+                    settle_s=0.0,
+                    capture_s=0.0,
+                    prepare_s=0.0,
+                )
+            )
+            handle(
+                ModelReplied(
+                    step=n,
+                    raw=raw,
+                    messages=messages,
+                    elapsed_s=0.1,
+                    input_tokens=100,
+                    output_tokens=10,
+                    image_tokens=80,
+                    reasoning=reasoning,
+                )
+            )
+            handle(ReplyParsed(step=n, thought=f"step {n}", actions=(parsed,), parse_s=0.0))
+            handle(ActionProposed(step=n, index=0, parsed=parsed, verdict=ALLOW))
+            handle(
+                ActionExecuted(
+                    step=n, index=0, action=action, edited=False, confirmed=False, check_s=0.0, execute_s=0.01
+                )
+            )
+        handle(RunFinished(outcome=outcome, reason="the model finished the task", steps=len(actions)))
     return folder
 
 
