@@ -242,6 +242,32 @@ def action_points(action: Action) -> list[tuple[int, int]]:
             assert_never(action)
 
 
+def target_point(action: Action, pointer: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """Where an action lands, the one point a preview marks: a click's or move's point, a drag's end, a scroll's
+    point (or `pointer` for a scroll "where the pointer is"); None for an action with no point."""
+    match action:
+        case Click() | Move():
+            return action.x, action.y
+        case Drag():
+            return action.to_x, action.to_y
+        case Scroll():
+            return (action.x, action.y) if action.x is not None and action.y is not None else pointer
+        case Type() | Hotkey() | Wait() | Finish():
+            return None
+        case _:
+            assert_never(action)
+
+
+def named_points(action: Action) -> list[tuple[str, tuple[int, int]]]:
+    """The screen points an action names, each with which end it is ("start"/"end" of a drag, "" when one)."""
+    match action:
+        case Drag():
+            start = [] if action.x is None or action.y is None else [("start", (action.x, action.y))]
+            return [*start, ("end", (action.to_x, action.to_y))]
+        case _:
+            return [("", point) for point in action_points(action)]
+
+
 def describe(action: Action) -> str:
     """A short human line: `double-click left at (10, 20)`, `type 'hello'`."""
     match action:
