@@ -5,10 +5,12 @@ session browser. Inside it:
 
 - the policy (--policy FILE, else the user's file, else the bundled default), with the stop key forbidden;
 - the isolated display (`--isolated`), its programs launched;
-- screen capture on the display the agent acts on;
-- the stop flag and the stop key, listening on the person's OWN display (under --isolated too);
-- the input driver (a dry-run driver when nothing is to be performed), bound to the acting display;
-- the user-input watcher on the acting display (only when acting for real): the person's input pauses;
+- the desktop route (sandbox/desktops/), chosen here and only here: X11 on the acting display, or, with
+  `DesktopOptions.screen`, a dry-run desktop with one fixed monitor and no display at all;
+- its screen capture (on the display the agent acts on);
+- the stop flag and the route's stop key, listening on the person's OWN display (under --isolated too);
+- the route's input driver (its dry-run driver when nothing is to be performed);
+- the route's user-input watcher on the acting display (only when acting for real): the person's input pauses;
 - the executor, which checks every action against the policy, at the pointer's real position where an
   action has none of its own.
 Everything is closed in reverse order when the block ends.
@@ -23,19 +25,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.capture import ScreenCapture
+from sandbox.desktops.base import DesktopRoute, ScreenSource
+from sandbox.desktops.dry_run import DryRunDesktop
+from sandbox.desktops.x11 import X11Desktop
 from sandbox.display import IsolatedDisplay
-from sandbox.drivers import DryRunDriver, make_driver
+from sandbox.drivers import DRY_RUN_DRIVER
 from sandbox.executor import Executor
-from sandbox.geometry import Rect, ScreenGeometry
+from sandbox.geometry import Rect
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.policy_file import load_policy
-from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag, StopKeyListener, UserInputWatcher
+from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag
 
 RESUME_AFTER_IDLE_S = 3.0  # the command line goes on once the person's own input has been idle this long
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DesktopOptions:
     policy_file: Path | None = None
     stop_key: str = DEFAULT_STOP_KEY
@@ -48,13 +52,22 @@ class DesktopOptions:
     listen_for_stop_key: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Desktop:
     policy: Policy
     executor: Executor
     stop: StopFlag
-    capture: ScreenCapture | None  # None only with DesktopOptions.screen
+    capture: ScreenSource
     isolated: IsolatedDisplay | None
+
+
+def desktop_route(*, display: str | None = None, screen: tuple[int, int] | None = None) -> DesktopRoute:
+    """The route to the desktop deskpilot acts on: X11 on `display` (None: $DISPLAY, the person's own), or with
+    `screen` (WxH) a dry-run desktop with no display. Every platform takes the X11 route today (its parts are
+    cross-platform where their libraries are); Wayland and Windows routes are chosen here when they land."""
+    if screen is not None:
+        return DryRunDesktop(width=screen[0], height=screen[1])
+    return X11Desktop(display=display)
 
 
 @contextlib.contextmanager
@@ -83,31 +96,28 @@ def open_desktop(
             for command in options.launch:
                 isolated.launch(shlex.split(command))
             say(f"isolated display {acting} ({isolated.server})")
-        capture: ScreenCapture | None = None
-        if options.screen is not None:
-            fixed = ScreenGeometry.single(*options.screen)
-            screen: Callable[[], ScreenGeometry] = lambda: fixed  # noqa: E731
-        else:
-            capture = stack.enter_context(ScreenCapture(display=acting))
-            capture.geometry()  # no usable display: one clear error now, before any listener starts
-            screen = capture.geometry
+        route = desktop_route(display=acting, screen=options.screen)
+        capture = stack.enter_context(contextlib.closing(route.capture()))
+        capture.geometry()  # no usable display: one clear error now, before any listener starts
         ledger = SelfInputLedger()
-        driver = DryRunDriver() if options.dry_run else make_driver(options.driver, display=acting)
+        driver = route.driver(DRY_RUN_DRIVER if options.dry_run else options.driver)
         executor = Executor(
             checker=PolicyChecker(policy),
             driver=driver,
-            screen=screen,
+            screen=capture.geometry,
             stop=stop,
             ledger=ledger,
             own_windows=own_windows,
-            pointer=capture.pointer if capture is not None else None,
+            pointer=capture.pointer,
             pace=not options.dry_run,
         )
-        if options.listen_for_stop_key:
-            stack.enter_context(StopKeyListener(stop, options.stop_key))  # the person's display, always
+        stop_key = route.stop_route(stop, options.stop_key) if options.listen_for_stop_key else None
+        if stop_key is not None:
+            stack.enter_context(stop_key)  # the person's display, always
         if not options.dry_run:
-            watcher = UserInputWatcher(
-                stop, ledger, auto_resume_after_s=options.resume_after_idle_s, display=acting, own_windows=own_windows
+            watcher = route.user_input_watcher(
+                stop, ledger, auto_resume_after_s=options.resume_after_idle_s, own_windows=own_windows
             )
-            stack.enter_context(watcher)
-        yield Desktop(policy, executor, stop, capture, isolated)
+            if watcher is not None:
+                stack.enter_context(watcher)
+        yield Desktop(policy=policy, executor=executor, stop=stop, capture=capture, isolated=isolated)

@@ -71,24 +71,25 @@ def worker(repeat: int, peer_repeat: int) -> dict[str, Any]:
     from agent.families import get_family, model_frame, model_input_size
     from agent.imaging import data_url, prepare_image
     from agent.parsing import parse_reply
-    from sandbox.capture import ScreenCapture
-    from sandbox.drivers import DryRunDriver
+    from sandbox.desktops.x11 import X11Desktop
+    from sandbox.drivers import DRY_RUN_DRIVER
     from sandbox.executor import Executor
     from sandbox.geometry import Rect
     from sandbox.policy import Policy, PolicyChecker
-    from sandbox.stacking import Stacking
 
     family = get_family("ui-tars-1.5")  # same resize as qwen2.5-vl; the reply below is in its syntax
-    capture = ScreenCapture()
+    desktop = X11Desktop()
+    capture = desktop.capture()
     screen = capture.geometry()
     executor = Executor(
         checker=PolicyChecker(Policy(max_actions_per_minute=1_000_000)),
-        driver=DryRunDriver(),
+        driver=desktop.driver(DRY_RUN_DRIVER),
         screen=lambda: screen,
         pace=False,
     )
     recorder = _recorder()
-    stacking, own_window = Stacking(), _a_top_level_window()
+    stacking, own_window = desktop.stacking(), _a_top_level_window()
+    assert stacking is not None, "the X11 route reads the stacking order on Linux"
     width, height = screen.monitors[0].width, screen.monitors[0].height
     panel = [Rect(width - PANEL[0] - 16, height - PANEL[1] - 16, *PANEL, name="deskpilot")]
     stages: dict[str, list[float]] = {

@@ -14,6 +14,7 @@ from typing import Any, Literal, NoReturn
 
 from sandbox.errors import ActionError
 from sandbox.keys import normalize_combo
+from sandbox.text import shorten
 
 if sys.version_info >= (3, 11):
     from typing import assert_never as assert_never  # re-exported: the one definition for every match
@@ -284,8 +285,7 @@ def describe(action: Action) -> str:
             where = "" if action.x is None else f" at ({action.x}, {action.y})"
             return f"scroll {action.direction} {action.amount}{where}"
         case Type():
-            shown = action.text if len(action.text) <= 60 else action.text[:57] + "..."
-            return f"type {shown!r}"
+            return f"type {shorten(action.text, 60)!r}"
         case Hotkey():
             return "press " + "+".join(action.keys)
         case Wait():

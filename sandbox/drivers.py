@@ -7,19 +7,23 @@ Hardware libraries are imported inside the drivers: pyautogui and pynput fail at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sandbox.actions import Button, Direction
 from sandbox.display import on_display
-from sandbox.errors import DriverError, first_line
+from sandbox.errors import DriverError, FailSafeError, first_line
 from sandbox.xunicode import typer_for
 
+FAILSAFE_REASON = "failsafe: the pointer was moved into a screen corner"
 PYAUTOGUI_PAUSE_S = 0.0  # pyautogui sleeps 0.1 s after every call by default; the executor paces instead
-DRIVER_NAMES = ("pyautogui", "pynput", "dry-run")
+DRY_RUN_DRIVER = "dry-run"  # records what would be done, touches nothing
+DRIVER_NAMES = ("pyautogui", "pynput", DRY_RUN_DRIVER)
 
 
 class InputDriver(Protocol):
@@ -40,7 +44,7 @@ class InputDriver(Protocol):
 class DryRunDriver:
     """Records what would have been done; touches nothing."""
 
-    name: str = "dry-run"
+    name: str = DRY_RUN_DRIVER
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     pointer: tuple[int, int] = (0, 0)
 
@@ -215,8 +219,8 @@ class PynputDriver:
 
 
 class PyAutoGUIDriver:
-    """The mouse through pyautogui (FAILSAFE on: the pointer in a screen corner aborts); the keyboard too on
-    Windows and macOS for plain ASCII.
+    """The mouse through pyautogui (FAILSAFE on: the pointer in a screen corner ends the run, FailSafeError); the
+    keyboard too on Windows and macOS for plain ASCII.
 
     Keys and text go through pynput instead where pyautogui gets them wrong: everything on X11, where its
     keysym table presses '<' with Shift and so types '>' (the key that holds '<' also holds '>'), and text
@@ -248,43 +252,59 @@ class PyAutoGUIDriver:
             self._pynput = PynputDriver(display=self.display)
         return self._pynput
 
+    @contextlib.contextmanager
+    def _failsafe(self) -> Iterator[None]:
+        """pyautogui's FailSafeException as the sandbox's FailSafeError, which ends the run (sandbox/executor.py)."""
+        try:
+            yield
+        except self._gui.FailSafeException:
+            raise FailSafeError(FAILSAFE_REASON) from None
+
     def position(self) -> tuple[int, int]:
         x, y = self._gui.position()
         return int(x), int(y)
 
     def move(self, x: int, y: int) -> None:
-        self._gui.moveTo(x, y, _pause=False)
+        with self._failsafe():
+            self._gui.moveTo(x, y, _pause=False)
 
     def button_down(self, button: Button) -> None:
-        self._gui.mouseDown(button=button, _pause=False)
+        with self._failsafe():
+            self._gui.mouseDown(button=button, _pause=False)
 
     def button_up(self, button: Button) -> None:
-        self._gui.mouseUp(button=button, _pause=False)
+        with self._failsafe():
+            self._gui.mouseUp(button=button, _pause=False)
 
     def click(self, button: Button) -> None:
-        self._gui.click(button=button, _pause=False)
+        with self._failsafe():
+            self._gui.click(button=button, _pause=False)
 
     def scroll(self, direction: Direction, notches: int) -> None:
-        if direction in ("up", "down"):
-            self._gui.scroll(notches if direction == "up" else -notches, _pause=False)
-        else:
-            self._gui.hscroll(notches if direction == "right" else -notches, _pause=False)
+        with self._failsafe():
+            if direction in ("up", "down"):
+                self._gui.scroll(notches if direction == "up" else -notches, _pause=False)
+            else:
+                self._gui.hscroll(notches if direction == "right" else -notches, _pause=False)
 
     def key_down(self, key: str) -> None:
         if _is_x11():
             self._keyboard().key_down(key)
-        else:
+            return
+        with self._failsafe():
             self._gui.keyDown(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def key_up(self, key: str) -> None:
         if _is_x11():
             self._keyboard().key_up(key)
-        else:
+            return
+        with self._failsafe():
             self._gui.keyUp(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def type_text(self, text: str) -> None:
         if text.isascii() and not _is_x11():
-            self._gui.write(text, interval=0, _pause=False)
+            with self._failsafe():
+                self._gui.write(text, interval=0, _pause=False)
         else:
             self._keyboard().type_text(text)
 
@@ -304,6 +324,6 @@ def make_driver(name: str, *, display: str | None = None) -> InputDriver:
         return PyAutoGUIDriver(display=display)
     if name == "pynput":
         return PynputDriver(display=display)
-    if name == "dry-run":
+    if name == DRY_RUN_DRIVER:
         return DryRunDriver()
     raise DriverError(f"unknown input driver {name!r} (known: {', '.join(DRIVER_NAMES)})")

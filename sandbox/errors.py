@@ -1,14 +1,15 @@
 """Errors of the sandbox layer.
 
     SandboxError                 base of everything raised on purpose in sandbox/
-    ├── ActionError              an action (JSON or constructed) is not in the closed vocabulary
-    ├── KeyNameError             a key name that deskpilot does not know
-    ├── GeometryError            a coordinate or a size outside what the geometry allows
+    ├── ActionError              an action (JSON or constructed) is not in the closed vocabulary (also a ValueError)
+    │   └── KeyNameError         a key name that deskpilot does not know
+    ├── GeometryError            a coordinate or a size outside what the geometry allows (also a ValueError)
     ├── PolicyError              a policy file that cannot be loaded (names the file and key)
     ├── UncheckedActionError     an executor was handed something the policy did not check
-    ├── DriverError              the input driver or screen capture failed (no display, ...)
+    ├── DriverError              the input driver, the screen capture or the desktop failed (no display, ...)
     └── StoppedError             the stop key (or an explicit stop) ended the run
-        └── PausedByUserError    the user's own mouse or keyboard took over; the run pauses
+        ├── PausedByUserError    the user's own mouse or keyboard took over; the run pauses
+        └── FailSafeError        pyautogui's fail-safe: the person pushed the pointer into a screen corner
 
 Refusals by the policy are values (Deny, Confirm), never exceptions.
 """
@@ -50,6 +51,10 @@ class StoppedError(SandboxError):
 
 class PausedByUserError(StoppedError):
     """The user moved the mouse or typed while deskpilot acted: their input wins, the run pauses."""
+
+
+class FailSafeError(StoppedError):
+    """The driver's own stop: the pointer was pushed into a screen corner (pyautogui's FAILSAFE); the run ends."""
 
 
 def first_line(exc: BaseException) -> str:

@@ -169,10 +169,8 @@ class Executor:
         with self.ledger.acting():
             try:
                 function(*args)
-            except Exception as exc:
-                if type(exc).__name__ == "FailSafeException":  # pyautogui: pointer pushed into a corner
-                    self.stop.stop("failsafe: the pointer was moved into a screen corner")
-                    raise StoppedError("failsafe: the pointer was moved into a screen corner") from None
+            except StoppedError as exc:  # the driver's own stop (FailSafeError): the whole run ends, not one action
+                self.stop.stop(str(exc))
                 raise
 
     def _move(self, x: int, y: int) -> None:

@@ -25,6 +25,7 @@ from sandbox.actions import ACTION_TYPES, Action, Drag, Finish, Hotkey, Scroll, 
 from sandbox.errors import KeyNameError, PolicyError
 from sandbox.geometry import Rect, ScreenGeometry
 from sandbox.keys import MODIFIERS, normalize_combo, pressed_keys, split_combo
+from sandbox.text import shorten
 
 if sys.version_info >= (3, 11):
     pass
@@ -216,8 +217,7 @@ def _matched(text: str, patterns: Sequence[re.Pattern[str]], where: str, *, type
             )
         if found:
             shown = found.group(0).strip() or found.group(0)
-            shown = shown if len(shown) <= _SHOWN_MATCH_CHARS else shown[: _SHOWN_MATCH_CHARS - 3] + "..."
-            return f"{shown!r} ({where}[{i}])"
+            return f"{shorten(shown, _SHOWN_MATCH_CHARS)!r} ({where}[{i}])"
     return None
 
 

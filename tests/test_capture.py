@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -13,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from sandbox.capture import ALL_MONITORS, MASK_RGB, ScreenCapture, Screenshot
+from sandbox.desktops.dry_run import DryRunDesktop
+from sandbox.desktops.x11 import X11Desktop
 from sandbox.errors import DriverError, GeometryError
-from sandbox.geometry import Monitor, Rect
+from sandbox.geometry import Monitor, Rect, ScreenGeometry
+from sandbox.stop import StopFlag
 from tests.helpers.target import TargetWindow
 
 display = pytest.mark.display
@@ -196,3 +200,22 @@ def test_no_display_at_all_is_a_driver_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(DriverError, match="DISPLAY is not set"):
         ScreenCapture().grab()
+
+
+@display
+def test_the_x11_route_captures_the_display_it_acts_on(two_monitor_display: str) -> None:
+    desktop = X11Desktop(display=two_monitor_display)
+    with contextlib.closing(desktop.capture()) as capture:
+        boxes = [(m.x, m.y, m.width, m.height) for m in capture.geometry().monitors]
+    assert desktop.name == "x11" and boxes == [(0, 0, 1920, 1080), (1920, 0, 1280, 1024)]
+
+
+def test_the_dry_run_desktop_is_one_fixed_monitor_with_nothing_to_grab() -> None:
+    desktop = DryRunDesktop(width=1280, height=800)
+    capture = desktop.capture()
+    assert capture.geometry() == ScreenGeometry.single(1280, 800)
+    desktop.driver("pyautogui").move(10, 20)  # every driver of a dry-run desktop only records
+    assert capture.pointer() == (10, 20)
+    with pytest.raises(DriverError, match="fixed 1280x800 screen"):
+        capture.grab()
+    assert desktop.stacking() is None and desktop.stop_route(StopFlag(), "ctrl+alt+x") is None

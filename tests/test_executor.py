@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.actions import Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
 from sandbox.drivers import DryRunDriver
-from sandbox.errors import PausedByUserError, StoppedError, UncheckedActionError
+from sandbox.errors import FailSafeError, PausedByUserError, StoppedError, UncheckedActionError
 from sandbox.executor import CheckedAction, Executor, Performed, Refused
 from sandbox.geometry import Monitor, ScreenGeometry
 from sandbox.policy import Allow, Confirm, Deny, Policy, PolicyChecker
@@ -225,3 +225,22 @@ def test_the_pointer_is_checked_again_just_before_it_runs() -> None:
     unknown = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: SCREEN, pointer=lambda: None)
     verdict = unknown.check(Scroll(None, None, "up", 2)).verdict
     assert isinstance(verdict, Deny) and "pointer" in verdict.reason
+
+
+class _CornerDriver(DryRunDriver):
+    """A driver whose pointer sits in a screen corner: pyautogui's fail-safe refuses to move it."""
+
+    def move(self, x: int, y: int) -> None:
+        raise FailSafeError("failsafe: the pointer was moved into a screen corner")
+
+
+def test_a_stop_from_the_driver_ends_the_whole_run() -> None:
+    stop = StopFlag()
+    driver = _CornerDriver()
+    executor = Executor(checker=PolicyChecker(Policy()), driver=driver, screen=lambda: SCREEN, stop=stop)
+    with pytest.raises(FailSafeError):
+        executor.execute(executor.check(Click(100, 200)))
+    assert stop.stopped and stop.reason == "failsafe: the pointer was moved into a screen corner"
+    assert driver.calls == []  # nothing pressed after the refused move
+    with pytest.raises(StoppedError):
+        executor.execute(executor.check(Move(5, 6)))

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sandbox.actions import Action, Click, Drag, Hotkey, Scroll, Type
+from sandbox.actions import Action, Click, Drag, Hotkey, Move, Scroll, Type
 from sandbox.capture import ScreenCapture
-from sandbox.drivers import make_driver
+from sandbox.drivers import FAILSAFE_REASON, make_driver
+from sandbox.errors import FailSafeError
 from sandbox.executor import Executor, Performed
 from sandbox.policy import Deny, Policy, PolicyChecker
 from sandbox.policy_file import parse_policy
@@ -169,3 +170,15 @@ def test_refusals_do_nothing_and_name_the_rule(target_window: Factory, capture: 
     presses = [e for e in target.events("press") if e["t"] >= started]
     assert len(presses) == 2 and all(e["widget"] == "Canvas" for e in presses)
     assert not [e for e in target.events() if e["t"] >= started and e["event"] in ("clicked", "key_press", "text")]
+
+
+def test_the_corner_failsafe_ends_the_run(capture: ScreenCapture) -> None:
+    """pyautogui's fail-safe (the pointer pushed into a screen corner) reaches the executor as FailSafeError."""
+    executor = executor_for("pyautogui", capture)
+    run(executor, Move(0, 0))
+    try:
+        with pytest.raises(FailSafeError, match="screen corner"):
+            executor.execute(executor.check(Click(300, 300)))
+        assert executor.stop.stopped and executor.stop.reason == FAILSAFE_REASON
+    finally:
+        make_driver("pynput").move(300, 300)  # out of the corner: pyautogui refuses every call there

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandbox.desktops.x11_stacking import X11Stacking
 from sandbox.geometry import Rect, subtract
-from sandbox.stacking import Stacking
 from tests.helpers.target import TargetWindow
 
 Factory = Callable[..., TargetWindow]
@@ -43,7 +43,7 @@ def test_a_window_lying_above_takes_its_part_away(target_window: Factory) -> Non
     lower = target_window(x=100, y=100, width=800, height=600, title="lower")
     upper = target_window(x=500, y=300, width=800, height=600, title="upper")
     low, up = x_window(lower), x_window(upper)
-    stacking = Stacking()
+    stacking = X11Stacking()
     both = stacking.visible_parts([low, up])  # deskpilot's own windows never hide each other from the rule
     assert both == {low: [Rect(100, 100, 800, 600)], up: [Rect(500, 300, 800, 600)]}
     covered = Rect(500, 300, 800, 600)

@@ -20,7 +20,9 @@ from sandbox.errors import DriverError
 from sandbox.geometry import Rect, subtract
 
 
-class Stacking:
+class X11Stacking:
+    """The X stacking order of one display, read afresh on every call (one connection per thread)."""
+
     def __init__(self, display: str | None = None) -> None:
         self.display = display
         self._local = threading.local()

@@ -1,0 +1,10 @@
+"""The desktops deskpilot can act on, each behind one small interface (base.py: `DesktopRoute`).
+
+- `base.py`: what a desktop offers: its screen (monitors, scales, grabs, the pointer), input drivers (pointer,
+  keys, text), the stacking order of windows, the stop-key route and the watch on the person's own input.
+- `x11.py`: X11, composed of the mss capture, the pynput/pyautogui drivers and the pynput listeners.
+- `x11_stacking.py`: which parts of deskpilot's X windows are really visible.
+- `dry_run.py`: no display at all: one fixed monitor, input only recorded (`act --dry-run --screen`).
+
+The route is chosen in one place, app/desktop.py; nothing past it asks which one it got.
+"""
