@@ -1,9 +1,9 @@
 """Calibration: where a backend's clicks would land on known targets, and what a pattern of misses means.
 
-Nothing is executed. For each labelled target the backend is asked once to "click LABEL"; the reply goes
-through the same path as in a run (prepare_image, build_messages, parse_reply with the monitor's frame)
-and the first click or move point is compared with the target: a hit lies inside its rect, the offset is
-the distance to its centre.
+Nothing is executed. For each labelled target the backend is asked once to "click LABEL", with the run's
+conversation (build_messages), through agent.pointing.ask_point (the screenshot prepared as in a run, the reply
+read with the monitor's frame); the point that counts by its one rule is compared with the target: a hit lies
+inside its rect, the offset is the distance to its centre.
 
 The misses are explained by a least-squares fit per axis, point = a * centre + b, in pixels from the
 monitor's top-left. The fit is named only when it explains the misses (corrected by it, at least
@@ -24,20 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
-from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend, ModelRequest
-from agent.errors import ParseError
+from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
 from agent.families import Family
-from agent.loop import prepare_for_model
-from agent.parsing import parse_reply
+from agent.pointing import Point, ask_point
 from agent.prompts import build_messages
 from agent.waits import Capturer, settle
-from sandbox.actions import Click, Move
-from sandbox.geometry import ModelFrame, Monitor, Rect
+from sandbox.geometry import Monitor, Rect
 from sandbox.stop import StopFlag
 
-Point = tuple[int, int]
 Pattern = Literal[
     "offset",
     "scaled",
@@ -336,20 +333,6 @@ def _shifted(fit: AxisFit) -> bool:
 # -- the driver --------------------------------------------------------------------------------------------
 
 
-def first_point(raw: str, *, family: Family, frame: ModelFrame) -> tuple[Point | None, str | None]:
-    """The first click or move point of a reply in screen px, or (None, why not)."""
-    try:
-        parsed = parse_reply(raw, family=family, frame=frame)
-    except ParseError as exc:
-        return None, f"unusable reply: {exc}"
-    for proposal in parsed.actions:
-        if isinstance(proposal.action, (Click, Move)):
-            return (proposal.action.x, proposal.action.y), None
-    kinds = ", ".join(p.action.kind for p in parsed.actions)
-    why = f" ({parsed.thought.splitlines()[0][:160]})" if parsed.thought else ""
-    return None, f"the reply has no click, only: {kinds}{why}"
-
-
 def run_calibration(
     backend: Backend,
     family: Family,
@@ -378,14 +361,23 @@ def run_calibration(
         stop.check_stopped()
         shot = capture.grab(monitor)
         shot_monitor = shot.monitor
-        model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels, stop=stop)
-        size = model_image.size
         task = f"click {label}"
-        messages = build_messages(family, task, model_image)
-        request = ModelRequest.for_family(family, messages, task, model_image, 1, max_new_tokens)
-        reply = backend.generate(request, stop=stop)
-        point, error = first_point(reply.raw, family=family, frame=frame)
-        points[label], replies[label] = point, reply.raw
+        answer = ask_point(
+            backend,
+            family,
+            shot.image,
+            task=task,
+            conversation=partial(build_messages, family, task),
+            origin=(shot_monitor.x, shot_monitor.y),
+            scale=shot_monitor.scale,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+        )
+        size = answer.model_size
+        point, error = answer.point, answer.reading.why_not
+        points[label], replies[label] = point, answer.reply.raw
         if error is not None:
             errors[label] = error
         if on_result is not None:

@@ -1,6 +1,7 @@
 """The step loop: a task in plain language, done on the screen one step at a time. No Qt, no drivers.
 
-    capture -> prepare image -> prompt -> backend -> parse -> policy -> (approve) -> execute -> next
+    look: settle -> capture -> prepare image        ask: prompt -> backend -> parse -> (second look)
+    act: (make room) -> policy -> (approve) -> execute        record: feedback, counts -> next step
 
 It yields agent.events as it goes. A parse error, a refusal or a rejection goes back to the model as
 feedback; `max_failures` of them in a row end the run. The same action on an unchanged screen is not
@@ -30,23 +31,20 @@ from agent.events import (
     ModelLoading,
     ModelReplied,
     ParseFailed,
-    PointRefined,
     ReplyParsed,
     RunFinished,
-    RunPaused,
-    RunResumed,
     RunStarted,
     ScreenCaptured,
     StepStarted,
 )
-from agent.families import Family, model_frame, model_input_size, pixel_budget
-from agent.imaging import difference, fingerprint, prepare_image
+from agent.families import Family
+from agent.imaging import difference, fingerprint
 from agent.parsing import ParsedAction, ParsedReply, parse_reply, shorten_reply
+from agent.picture import prepare_for_model
 from agent.prompts import Turn, build_messages
-from agent.refine import crop_around, magnified
-from agent.waits import Capturer, settle, wait_if_paused
-from sandbox.actions import Action, Click, Finish, Wait, action_points, describe
-from sandbox.capture import Screenshot
+from agent.refine import second_look
+from agent.waits import SETTLE_CAP_S, SETTLE_POLL_S, STILL_DIFFERENCE, Capturer, settle, wait_if_paused
+from sandbox.actions import Action, Finish, Wait, action_points
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
 from sandbox.geometry import ModelFrame, Rect
@@ -73,6 +71,7 @@ DEFERRED = (
     "deskpilot's own window was over that point and has moved out of the way; look at the screen again and "
     "act on what is there"
 )
+REPEATED = "You repeated the same action and the screen did not change. Try something different."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,20 +85,70 @@ class RunOptions:
     max_pixels: int | None = None
     max_new_tokens: int = 512
     yes: bool = False  # perform `confirm` verdicts without asking
-    settle_threshold: float = 0.5  # mean grey difference of two frames (0..255) below which the screen is still
-    settle_cap_s: float = 2.0
-    settle_poll_s: float = 0.05
+    settle_cap_s: float = SETTLE_CAP_S  # agent/waits.py's, shortened by tests whose screen is still at once
+    settle_poll_s: float = SETTLE_POLL_S
     model_name: str | None = None
     policy_digest: str = ""
     refine: str = "off"  # "zoom": a second look at a magnified crop around each click (agent/refine.py)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    """What every step of one run works with."""
+
+    task: str
+    backend: Backend
+    family: Family
+    executor: Executor
+    capture: Capturer
+    options: RunOptions
+    approve: Approver | None
+    own_windows: Callable[[], Sequence[Rect]]
+    make_room: MakeRoom | None
+
+    @property
+    def stop(self) -> StopFlag:
+        return self.executor.stop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Seen:
+    """What a step looked at: the screenshot, the picture the model gets, its frame and its fingerprint."""
+
+    screenshot: Image.Image
+    image: Image.Image
+    frame: ModelFrame
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Asked:
+    """The model's reply to a step: as kept for the record, and parsed (None: it could not be, `error` says why)."""
+
+    kept: str
+    parsed: ParsedReply | None
+    error: str | None
+    follows_plan: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepOutcome:
+    """How a step's acting ended: what goes back to the model, and whether the run ends here."""
+
+    feedback: str | None = None  # None: every action ran
+    finished: RunFinished | None = None  # the run ends with this
+    failure: RunFinished | None = None  # a failure in a row (unusable reply, refusal, rejection): the end it brings
+    # when it is the `max_failures`th
+    repeated: bool = False  # the same actions again on an unchanged screen: not run
+    executed: bool = False  # at least one action ran: the failures in a row start again
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _State:
-    step: int = 0
+    """What the steps so far leave for the next: the failures and repeats in a row, the last actions that ran."""
+
     failures: int = 0
     repeats: int = 0
-    feedback: str | None = None
     last_actions: tuple[Action, ...] = ()
     last_print: bytes = b""
 
@@ -116,225 +165,253 @@ def run_task(
     own_windows: Callable[[], Sequence[Rect]] = tuple,
     make_room: MakeRoom | None = None,
 ) -> Iterator[Event]:
-    """Run one task; yields events and ends with exactly one RunFinished.
+    """Run one task; yields events and ends with exactly one RunFinished. Each step: look, ask, act, record.
 
     `own_windows`: deskpilot's windows as the model must not see them (greyed out of each capture).
     `make_room`: asked before a proposed action with a point is checked; True means one of deskpilot's own
     windows lay over the point and has moved away, so the action is not run and the step is looked at again
     (the model may have been looking at deskpilot's window rather than at what is under it).
     """
-    stop = executor.stop
-    lo = options.min_pixels if options.min_pixels is not None else family.min_pixels
-    hi = options.max_pixels if options.max_pixels is not None else family.max_pixels
-    yield RunStarted(
+    run = _Run(
         task=task,
-        backend=backend.name,
-        model=options.model_name,
-        family=family.name,
-        min_pixels=lo,
-        max_pixels=hi,
-        screen=capture.geometry(),
-        monitor=options.monitor,
-        policy_digest=options.policy_digest,
+        backend=backend,
+        family=family,
+        executor=executor,
+        capture=capture,
+        options=options,
+        approve=approve,
+        own_windows=own_windows,
+        make_room=make_room,
     )
+    yield _started(run)
     try:
-        yield from _load(backend, stop)
+        yield from _load(backend, run.stop)
     except (BackendError, StoppedError) as exc:
         yield _finished_by(exc, 0)
         return
-    state = _State()
-    history: list[Turn] = []
+    state, history, step = _State(), list[Turn](), 0
     try:
-        while state.step < options.max_steps:
-            state.step += 1
-            yield StepStarted(step=state.step)
-            if not (yield from wait_if_paused(stop, state.step)):
-                yield RunFinished(outcome="stopped", reason=stop.reason or "stopped", steps=state.step)
+        for step in range(1, options.max_steps + 1):
+            yield StepStarted(step=step)
+            seen = yield from _look(run, step)
+            if seen is None:
+                yield _stopped(run.stop, step)
                 return
-            settled = settle(
-                capture,
-                options.monitor,
-                stop,
-                mask=own_windows,
-                threshold=options.settle_threshold,
-                cap_s=options.settle_cap_s,
-                poll_s=options.settle_poll_s,
-            )
-            shot = settled.shot  # the frame the settle ended on is the one the model reads: no second grab
-            captured = time.perf_counter()
-            image = shot.image
-            model_image, frame = prepare_for_model(
-                backend, family, shot, options.min_pixels, options.max_pixels, stop=stop
-            )
-            prepared = time.perf_counter()
-            yield ScreenCaptured(
-                step=state.step,
-                screenshot=image,
-                model_image=model_image,
-                frame=frame,
-                cursor=shot.cursor,
-                settle_s=settled.waited_s,
-                capture_s=shot.elapsed_s,
-                prepare_s=prepared - captured,
-            )
-            print_now = fingerprint(model_image)
-
-            messages = build_messages(family, task, model_image, history=_trim(history, options.history_images))
-            feedback = history[-1].feedback if history else None
-            request = ModelRequest.for_family(
-                family, messages, task, model_image, state.step, options.max_new_tokens, feedback=feedback
-            )
-            reply = backend.generate(request, stop=stop)
-            kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
-            yield ModelReplied(
-                step=state.step,
-                raw=kept,
-                messages=messages,
-                elapsed_s=reply.elapsed_s,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                image_tokens=reply.image_tokens,
-                reasoning=reply.reasoning,
-            )
-            turn_image = model_image
-            t0 = time.perf_counter()
-            try:
-                parsed = parse_reply(reply.raw, family=family, frame=frame)
-            except ParseError as exc:
-                yield ParseFailed(step=state.step, error=str(exc))
-                history.append(
-                    Turn(turn_image, kept, f"Your reply could not be used: {exc}. Reply with one valid action.")
-                )
-                if _fail(state, options):
-                    yield RunFinished(
-                        outcome="error",
-                        reason=f"{options.max_failures} unusable replies in a row; last: {exc}",
-                        steps=state.step,
-                    )
-                    return
-                continue
-            if options.refine == "zoom" and not reply.follows_plan:
-                history_now = _trim(history, options.history_images)
-                parsed = yield from _second_look(
-                    backend, family, task, image, frame, parsed, history_now, options, state.step, stop
-                )
-            thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
-            yield ReplyParsed(
-                step=state.step, thought=thought, actions=parsed.actions, parse_s=time.perf_counter() - t0
-            )
-
-            actions = tuple(p.action for p in parsed.actions)
-            if not reply.follows_plan and _repeats(state, actions, print_now, options):
-                feedback = "You repeated the same action and the screen did not change. Try something different."
-                history.append(Turn(turn_image, kept, feedback))
-                state.repeats += 1
-                if state.repeats >= options.max_repeats:
-                    yield RunFinished(
-                        outcome="failure",
-                        reason="stuck: the same action kept leaving the screen unchanged",
-                        steps=state.step,
-                    )
-                    return
-                continue
-            outcome = yield from _act(state, parsed.actions, executor, approve, options, make_room)
-            history.append(Turn(turn_image, kept, state.feedback))
-            if state.feedback is None:  # every action ran: remember them to notice a repeat on an unchanged screen
-                state.last_actions, state.last_print = actions, print_now
-            if outcome is not None:
-                yield outcome
+            asked = yield from _ask(run, seen, _trim(history, options.history_images), step)
+            outcome = yield from _act(run, asked, seen, state, step)
+            history.append(Turn(image=seen.image, reply=asked.kept, feedback=outcome.feedback))
+            state, finished = _record(run, state, outcome, asked, seen, step)
+            if finished is not None:
+                yield finished
                 return
-            state.repeats = 0
-            if family.points_only and state.failures == 0:
-                yield RunFinished(
-                    outcome="success", reason="the grounding model pointed and the click was made", steps=state.step
-                )
-                return
-        yield RunFinished(
-            outcome="failure",
-            reason=f"reached the step limit ({options.max_steps}) before the task finished",
-            steps=state.step,
-        )
+        limit = f"reached the step limit ({options.max_steps}) before the task finished"
+        yield RunFinished(outcome="failure", reason=limit, steps=step)
     except ScriptExhausted as exc:
-        yield RunFinished(outcome="failure", reason=str(exc), steps=state.step)
+        yield RunFinished(outcome="failure", reason=str(exc), steps=step)
     except (StoppedError, BackendError) as exc:
-        yield _finished_by(exc, state.step)
+        yield _finished_by(exc, step)
     except (AgentError, SandboxError) as exc:
-        yield RunFinished(outcome="error", reason=str(exc), steps=state.step)
+        yield RunFinished(outcome="error", reason=str(exc), steps=step)
 
 
-def _act(
-    state: _State,
-    parsed: tuple[ParsedAction, ...],
-    executor: Executor,
-    approve: Approver | None,
-    options: RunOptions,
-    make_room: MakeRoom | None,
-) -> Generator[Event, None, RunFinished | None]:
-    """Check, approve and execute a step's actions in order. Returns a RunFinished when the run ends here."""
-    state.feedback = None
-    for index, proposal in enumerate(parsed):
-        if make_room is not None and action_points(proposal.action) and make_room(proposal.action):
-            yield ActionDeferred(step=state.step, index=index, action=proposal.action, reason=DEFERRED)
-            state.feedback = f"Not done: {DEFERRED}."
-            return None
+def _started(run: _Run) -> RunStarted:
+    options, family = run.options, run.family
+    return RunStarted(
+        task=run.task,
+        backend=run.backend.name,
+        model=options.model_name,
+        family=family.name,
+        min_pixels=options.min_pixels if options.min_pixels is not None else family.min_pixels,
+        max_pixels=options.max_pixels if options.max_pixels is not None else family.max_pixels,
+        screen=run.capture.geometry(),
+        monitor=options.monitor,
+        policy_digest=options.policy_digest,
+    )
+
+
+def _look(run: _Run, step: int) -> Generator[Event, None, _Seen | None]:
+    """Wait out a pause, let the screen settle, prepare the frame it ended on (no second grab); None: stopped."""
+    if not (yield from wait_if_paused(run.stop, step)):
+        return None
+    options = run.options
+    settled = settle(
+        run.capture,
+        options.monitor,
+        run.stop,
+        mask=run.own_windows,
+        cap_s=options.settle_cap_s,
+        poll_s=options.settle_poll_s,
+    )
+    shot = settled.shot
+    captured = time.perf_counter()
+    image, frame = prepare_for_model(
+        run.backend, run.family, shot, options.min_pixels, options.max_pixels, stop=run.stop
+    )
+    yield ScreenCaptured(
+        step=step,
+        screenshot=shot.image,
+        model_image=image,
+        frame=frame,
+        cursor=shot.cursor,
+        settle_s=settled.waited_s,
+        capture_s=shot.elapsed_s,
+        prepare_s=time.perf_counter() - captured,
+    )
+    return _Seen(screenshot=shot.image, image=image, frame=frame, fingerprint=fingerprint(image))
+
+
+def _ask(run: _Run, seen: _Seen, history: tuple[Turn, ...], step: int) -> Generator[Event, None, _Asked]:
+    """Ask the model about what was seen and parse its reply; with `--refine zoom`, a second look at its click
+    (agent/refine.py) where the backend can refine and the reply is its own (not a step of a plan it follows)."""
+    backend, family, options = run.backend, run.family, run.options
+    messages = build_messages(family, run.task, seen.image, history=history)
+    feedback = history[-1].feedback if history else None
+    request = ModelRequest.for_family(
+        family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback
+    )
+    reply = backend.generate(request, stop=run.stop)
+    kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
+    yield ModelReplied(
+        step=step,
+        raw=kept,
+        messages=messages,
+        elapsed_s=reply.elapsed_s,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        image_tokens=reply.image_tokens,
+        reasoning=reply.reasoning,
+    )
+    t0 = time.perf_counter()
+    try:
+        parsed = parse_reply(reply.raw, family=family, frame=seen.frame)
+    except ParseError as exc:
+        yield ParseFailed(step=step, error=str(exc))
+        return _Asked(kept=kept, parsed=None, error=str(exc), follows_plan=reply.follows_plan)
+    if options.refine == "zoom" and not reply.follows_plan and backend.capabilities.refines:
+        parsed = yield from second_look(
+            backend,
+            family,
+            run.task,
+            seen.screenshot,
+            seen.frame,
+            parsed,
+            history=history,
+            min_pixels=options.min_pixels,
+            max_pixels=options.max_pixels,
+            max_new_tokens=options.max_new_tokens,
+            step=step,
+            stop=run.stop,
+        )
+    thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
+    yield ReplyParsed(step=step, thought=thought, actions=parsed.actions, parse_s=time.perf_counter() - t0)
+    return _Asked(kept=kept, parsed=parsed, error=None, follows_plan=reply.follows_plan)
+
+
+def _act(run: _Run, asked: _Asked, seen: _Seen, state: _State, step: int) -> Generator[Event, None, StepOutcome]:
+    """What the step does with the reply: an unusable one, or the same actions again on an unchanged screen, go
+    back to the model; else its actions are checked, approved and executed in order (`_perform`)."""
+    if asked.parsed is None:
+        return StepOutcome(
+            feedback=f"Your reply could not be used: {asked.error}. Reply with one valid action.",
+            failure=RunFinished(
+                outcome="error",
+                reason=f"{run.options.max_failures} unusable replies in a row; last: {asked.error}",
+                steps=step,
+            ),
+        )
+    actions = tuple(p.action for p in asked.parsed.actions)
+    if not asked.follows_plan and _repeats(state, actions, seen.fingerprint):
+        return StepOutcome(feedback=REPEATED, repeated=True)
+    return (yield from _perform(run, asked.parsed.actions, step))
+
+
+def _record(
+    run: _Run, state: _State, outcome: StepOutcome, asked: _Asked, seen: _Seen, step: int
+) -> tuple[_State, RunFinished | None]:
+    """The counts the step leaves (failures and repeats in a row, the actions that all ran) and the end it
+    brings: its own, one failure or repeat too many, or a grounding model's click made."""
+    options = run.options
+    acted = asked.parsed is not None and not outcome.repeated
+    failures = (0 if outcome.executed else state.failures) + (1 if outcome.failure is not None else 0)
+    repeats = state.repeats + 1 if outcome.repeated else 0 if acted else state.repeats
+    after = replace(state, failures=failures, repeats=repeats)
+    if acted and outcome.feedback is None and asked.parsed is not None:  # every action ran: a repeat is noticed
+        after = replace(after, last_actions=tuple(p.action for p in asked.parsed.actions), last_print=seen.fingerprint)
+    if outcome.finished is not None:
+        return after, outcome.finished
+    if outcome.failure is not None and failures >= options.max_failures:
+        return after, outcome.failure
+    if outcome.repeated and repeats >= options.max_repeats:
+        return after, RunFinished(
+            outcome="failure", reason="stuck: the same action kept leaving the screen unchanged", steps=step
+        )
+    if acted and run.family.points_only and failures == 0:
+        return after, RunFinished(
+            outcome="success", reason="the grounding model pointed and the click was made", steps=step
+        )
+    return after, None
+
+
+def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Generator[Event, None, StepOutcome]:
+    """Check, approve and execute a step's actions in order, until one does not run or the run ends."""
+    executor, options, stop = run.executor, run.options, run.stop
+    executed = False
+    for index, proposal in enumerate(proposals):
+        if run.make_room is not None and action_points(proposal.action) and run.make_room(proposal.action):
+            yield ActionDeferred(step=step, index=index, action=proposal.action, reason=DEFERRED)
+            return StepOutcome(feedback=f"Not done: {DEFERRED}.", executed=executed)
         t0 = time.perf_counter()
         checked = executor.check(proposal.action, confirmed=options.yes)
-        proposed = ActionProposed(step=state.step, index=index, parsed=proposal, verdict=checked.verdict)
+        proposed = ActionProposed(step=step, index=index, parsed=proposal, verdict=checked.verdict)
         yield proposed
-        if isinstance(checked.verdict, Deny):
-            yield ActionBlocked(step=state.step, index=index, action=proposal.action, verdict=checked.verdict)
-            state.feedback = (
-                f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason}). Do something else."
+        verdict = checked.verdict
+        if isinstance(verdict, Deny):
+            yield ActionBlocked(step=step, index=index, action=proposal.action, verdict=verdict)
+            return StepOutcome(
+                feedback=f"That action was refused ({verdict.rule}: {verdict.reason}). Do something else.",
+                failure=RunFinished(
+                    outcome="refused", reason=f"refused by the policy ({verdict.rule}): {verdict.reason}", steps=step
+                ),
+                executed=executed,
             )
-            if _fail(state, options):
-                return RunFinished(
-                    outcome="refused",
-                    reason=f"refused by the policy ({checked.verdict.rule}): {checked.verdict.reason}",
-                    steps=state.step,
-                )
-            return None
         action, edited, confirmed = proposal.action, False, options.yes
-        if approve is not None:
-            decision = approve(proposed)
+        if run.approve is not None:
+            decision = run.approve(proposed)
             if isinstance(decision, Reject):
-                yield ActionRejected(step=state.step, index=index, action=proposal.action, note=decision.note)
-                state.feedback = "The user rejected that action" + (f": {decision.note}" if decision.note else ".")
-                if _fail(state, options):
-                    return RunFinished(outcome="refused", reason="the user rejected the actions", steps=state.step)
-                return None
+                yield ActionRejected(step=step, index=index, action=proposal.action, note=decision.note)
+                return StepOutcome(
+                    feedback="The user rejected that action" + (f": {decision.note}" if decision.note else "."),
+                    failure=RunFinished(outcome="refused", reason="the user rejected the actions", steps=step),
+                    executed=executed,
+                )
             confirmed = True
             if decision.action is not None and decision.action != action:
                 action, edited = decision.action, True
             checked = executor.check(action, confirmed=True)
             if isinstance(checked.verdict, Deny):
-                yield ActionBlocked(step=state.step, index=index, action=action, verdict=checked.verdict)
-                state.feedback = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason})."
-                return None
-        elif isinstance(checked.verdict, Confirm) and not options.yes:
-            yield ActionBlocked(step=state.step, index=index, action=action, verdict=checked.verdict)
-            return RunFinished(
-                outcome="refused",
-                reason=f"needs confirmation ({checked.verdict.rule}): {checked.verdict.reason}",
-                steps=state.step,
-            )
+                yield ActionBlocked(step=step, index=index, action=action, verdict=checked.verdict)
+                refused = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason})."
+                return StepOutcome(feedback=refused, executed=executed)
+        elif isinstance(verdict, Confirm) and not options.yes:
+            yield ActionBlocked(step=step, index=index, action=action, verdict=verdict)
+            reason = f"needs confirmation ({verdict.rule}): {verdict.reason}"
+            return StepOutcome(finished=RunFinished(outcome="refused", reason=reason, steps=step), executed=executed)
         check_s = time.perf_counter() - t0
-        if not (yield from wait_if_paused(executor.stop, state.step)):
-            return RunFinished(outcome="stopped", reason=executor.stop.reason or "stopped", steps=state.step)
+        if not (yield from wait_if_paused(stop, step)):
+            return StepOutcome(finished=_stopped(stop, step), executed=executed)
         try:
             result = executor.execute(checked)
         except PausedByUserError as exc:
-            yield RunPaused(step=state.step, reason=str(exc))
-            if not executor.stop.wait_while_paused():
-                return RunFinished(outcome="stopped", reason=executor.stop.reason or "stopped", steps=state.step)
-            yield RunResumed(step=state.step)
-            state.feedback = "The user took over the mouse or keyboard for a moment; look at the screen again."
-            return None
+            if not (yield from wait_if_paused(stop, step, paused=str(exc))):
+                return StepOutcome(finished=_stopped(stop, step), executed=executed)
+            took_over = "The user took over the mouse or keyboard for a moment; look at the screen again."
+            return StepOutcome(feedback=took_over, executed=executed)
         if isinstance(result, Refused):
-            yield ActionBlocked(step=state.step, index=index, action=result.action, verdict=result.verdict)
-            state.feedback = f"That action was refused ({result.verdict.rule}: {result.verdict.reason})."
-            return None
+            yield ActionBlocked(step=step, index=index, action=result.action, verdict=result.verdict)
+            refused = f"That action was refused ({result.verdict.rule}: {result.verdict.reason})."
+            return StepOutcome(feedback=refused, executed=executed)
         yield ActionExecuted(
-            step=state.step,
+            step=step,
             index=index,
             action=result.action,
             edited=edited,
@@ -342,147 +419,23 @@ def _act(
             check_s=check_s,
             execute_s=result.elapsed_s,
         )
-        state.failures = 0
+        executed = True
         if isinstance(result.action, Finish):
-            if result.action.status == "success":
-                return RunFinished(
-                    outcome="success",
-                    reason="the model finished the task",
-                    steps=state.step,
+            done = result.action.status == "success"
+            return StepOutcome(
+                finished=RunFinished(
+                    outcome="success" if done else "failure",
+                    reason="the model finished the task" if done else "the model gave up",
+                    steps=step,
                     answer=result.action.answer,
-                )
-            return RunFinished(
-                outcome="failure", reason="the model gave up", steps=state.step, answer=result.action.answer
+                ),
+                executed=True,
             )
-    return None
+    return StepOutcome(executed=executed)
 
 
-def prepare_for_model(
-    backend: Backend,
-    family: Family,
-    shot: Screenshot,
-    min_pixels: int | None,
-    max_pixels: int | None,
-    *,
-    stop: StopFlag,
-) -> tuple[Image.Image, ModelFrame]:
-    """The screenshot as the model gets it, and the frame that maps the model's numbers back to the screen.
-
-    The budget is the family's (or the person's override), lowered where the backend says its server would
-    shrink the image itself: the image is prepared at exactly the size the model will read, and the frame
-    converts from exactly that size (the loop, calibration and evaluation all go through here).
-    """
-    monitor = shot.monitor
-    return prepare_picture(
-        backend,
-        family,
-        shot.image,
-        origin=(monitor.x, monitor.y),
-        scale=monitor.scale,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        stop=stop,
-    )
-
-
-def _second_look(
-    backend: Backend,
-    family: Family,
-    task: str,
-    picture: Image.Image,
-    frame: ModelFrame,
-    parsed: ParsedReply,
-    history: tuple[Turn, ...],
-    options: RunOptions,
-    step: int,
-    stop: StopFlag,
-) -> Generator[Event, None, ParsedReply]:
-    """`--refine zoom`: the step asked again on a magnified crop around the first click; its point replaces the
-    first one when the second answer is a click of the same button and count, else the first one stands."""
-    first = parsed.actions[0] if parsed.actions else None
-    if first is None or not isinstance(first.action, Click):
-        return parsed
-    crop = crop_around(
-        picture.size,
-        frame.screen_to_physical(first.action.x, first.action.y),
-        picture_origin=(frame.origin_x, frame.origin_y),
-        picture_scale=frame.scale,
-    )
-    image, crop_frame = prepare_picture(
-        backend,
-        family,
-        magnified(picture, crop),
-        origin=crop.origin,
-        scale=crop.scale,
-        min_pixels=options.min_pixels,
-        max_pixels=options.max_pixels,
-        stop=stop,
-    )
-    messages = build_messages(family, task, image, history=history)
-    request = ModelRequest.for_family(family, messages, task, image, step, options.max_new_tokens)
-    reply = backend.generate(request, stop=stop)
-
-    def kept(reason: str) -> PointRefined:
-        return PointRefined(
-            step=step,
-            first=first.action,
-            refined=None,
-            crop=crop.rect,
-            zoom=crop.zoom,
-            raw=reply.raw,
-            elapsed_s=reply.elapsed_s,
-            reason=reason,
-        )
-
-    try:
-        second = parse_reply(reply.raw, family=family, frame=crop_frame)
-    except ParseError as exc:
-        yield kept(f"the second answer could not be used: {exc}")
-        return parsed
-    answer = second.actions[0].action
-    if not isinstance(answer, Click) or (answer.button, answer.count) != (first.action.button, first.action.count):
-        yield kept(f"the second answer was another action ({describe(answer)})")
-        return parsed
-    refined = replace(first, action=replace(first.action, x=answer.x, y=answer.y), box=second.actions[0].box)
-    yield PointRefined(
-        step=step,
-        first=first.action,
-        refined=refined.action,
-        crop=crop.rect,
-        zoom=crop.zoom,
-        raw=reply.raw,
-        elapsed_s=reply.elapsed_s,
-        reason="",
-    )
-    return ParsedReply(thought=parsed.thought, actions=(refined, *parsed.actions[1:]))
-
-
-def prepare_picture(
-    backend: Backend,
-    family: Family,
-    image: Image.Image,
-    *,
-    origin: tuple[float, float] = (0, 0),
-    scale: float = 1.0,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-    stop: StopFlag,
-) -> tuple[Image.Image, ModelFrame]:
-    """prepare_for_model for any picture: a screenshot, an evaluation image (origin 0,0, scale 1: the frame
-    answers in the image's own pixels) or a zoomed crop (its origin on the screen, scale times the zoom)."""
-    budget = backend.fit(
-        family, image.size, pixel_budget(family, min_pixels=min_pixels, max_pixels=max_pixels), stop=stop
-    )
-    size = model_input_size(family, *image.size, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
-    frame = model_frame(
-        family,
-        *image.size,
-        origin=origin,
-        scale=scale,
-        min_pixels=budget.min_pixels,
-        max_pixels=budget.max_pixels,
-    )
-    return prepare_image(image, size), frame
+def _stopped(stop: StopFlag, step: int) -> RunFinished:
+    return RunFinished(outcome="stopped", reason=stop.reason or "stopped", steps=step)
 
 
 def _load(backend: Backend, stop: StopFlag) -> Iterator[Event]:
@@ -515,17 +468,13 @@ def _trim(history: list[Turn], keep: int) -> tuple[Turn, ...]:
     return tuple(replace(turn, image=None) if n < cut else turn for n, turn in enumerate(history))
 
 
-def _fail(state: _State, options: RunOptions) -> bool:
-    state.failures += 1
-    return state.failures >= options.max_failures
-
-
-def _repeats(state: _State, actions: tuple[Action, ...], print_now: bytes, options: RunOptions) -> bool:
+def _repeats(state: _State, actions: tuple[Action, ...], print_now: bytes) -> bool:
+    """The same actions as the last step whose actions all ran, on a screen that did not change since."""
     if not state.last_actions or actions != state.last_actions:
         return False
     if all(isinstance(a, (Wait, Finish)) for a in actions):
         return False
-    return difference(state.last_print, print_now) < options.settle_threshold
+    return difference(state.last_print, print_now) < STILL_DIFFERENCE
 
 
 def _finished_by(exc: BaseException, steps: int) -> RunFinished:

@@ -61,11 +61,18 @@ def settle(
         stop.sleep(poll_s, pause_interrupts=False)
 
 
-def wait_if_paused(stop: StopFlag, step: int) -> Generator[RunPaused | RunResumed, None, bool]:
-    """While paused, wait (yielding RunPaused, then RunResumed); False when the run was stopped meanwhile."""
-    if not stop.paused:
-        return not stop.stopped
-    yield RunPaused(step=step, reason=stop.pause_reason or "paused")
+def wait_if_paused(
+    stop: StopFlag, step: int, *, paused: str | None = None
+) -> Generator[RunPaused | RunResumed, None, bool]:
+    """While paused, wait (yielding RunPaused, then RunResumed); False when the run was stopped meanwhile.
+
+    `paused`: the reason of a pause that already interrupted an action (sandbox.errors.PausedByUserError's
+    message); it is said, and waited out, even when the pause ended before this call."""
+    if paused is None:
+        if not stop.paused:
+            return not stop.stopped
+        paused = stop.pause_reason or "paused"
+    yield RunPaused(step=step, reason=paused)
     if not stop.wait_while_paused():
         return False
     yield RunResumed(step=step)

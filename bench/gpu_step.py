@@ -53,7 +53,7 @@ from agent.backends.base import ModelRequest  # noqa: E402
 from agent.backends.transformers.backend import TransformersBackend, template_arguments, to_hf_messages  # noqa: E402
 from agent.backends.transformers.loading import best_attention, load_processor  # noqa: E402
 from agent.families import Family, get_family  # noqa: E402
-from agent.loop import prepare_picture  # noqa: E402
+from agent.picture import prepare_picture  # noqa: E402
 from agent.prompts import build_messages, tool_definitions  # noqa: E402
 from sandbox.stop import StopFlag  # noqa: E402
 from tests.helpers.desktop_image import desktop_image  # noqa: E402

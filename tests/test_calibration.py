@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from agent.calibration import analyse, first_point, fit_axis
+from agent.calibration import analyse, fit_axis
 from agent.families import get_family, model_frame, model_input_size
+from agent.pointing import read_point
 from sandbox.geometry import Monitor, Rect
 
 SCREEN = Monitor(0, 0, 1920, 1080, name="primary")
@@ -136,7 +137,7 @@ def test_relative_answers_read_as_pixels() -> None:
             '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": '
             f"[{round(x / 1920 * 1000)}, {round(y / 1080 * 1000)}]}}}}\n</tool_call>"
         )
-        return first_point(raw, family=family, frame=frame)[0]
+        return read_point(raw, family=family, frame=frame).point
 
     targets = grid()
     report = analyse(targets, points(targets, as_parsed), monitor=SCREEN, model_size=MODEL_25)
@@ -159,7 +160,7 @@ def test_pixel_answers_read_as_relative() -> None:
             '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": '
             f"[{round(x * MODEL_3[0] / 1920)}, {round(y * MODEL_3[1] / 1080)}]}}}}\n</tool_call>"
         )
-        return first_point(raw, family=family, frame=frame)[0]
+        return read_point(raw, family=family, frame=frame).point
 
     targets = grid()
     report = analyse(targets, points(targets, as_parsed), monitor=SCREEN, model_size=MODEL_3)
@@ -205,12 +206,15 @@ def test_first_point_takes_the_first_click_or_says_why_not() -> None:
         '</tool_call>\n<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", '
         '"coordinate": [10, 10]}}\n</tool_call>'
     )
-    assert first_point(move_then_click, family=family, frame=frame) == ((960, 540), None)
-    point, why = first_point("I cannot see it.", family=family, frame=frame)
+    reading = read_point(move_then_click, family=family, frame=frame)
+    assert (reading.point, reading.why_not) == ((960, 540), None)
+    reading = read_point("I cannot see it.", family=family, frame=frame)
+    point, why = reading.point, reading.why_not
     assert point is None and why is not None and why.startswith("unusable reply")
     terminate = (
         'Could not find it.\n<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", '
         '"status": "failure"}}\n</tool_call>'
     )
-    point, why = first_point(terminate, family=family, frame=frame)
+    reading = read_point(terminate, family=family, frame=frame)
+    point, why = reading.point, reading.why_not
     assert point is None and "no click" in (why or "") and "Could not find it." in (why or "")

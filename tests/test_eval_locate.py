@@ -10,7 +10,7 @@ import math
 import pytest
 from PIL import Image
 
-from agent.backends.ocr.grammar import Click, Plan, parse_task
+from agent.backends.ocr.grammar import ClickStep, Plan, parse_task
 from agent.backends.scripted import ScriptedBackend
 from agent.evaluation.locate import locate, ocr_task
 from agent.families import FAMILIES, get_family, model_input_size
@@ -138,7 +138,7 @@ def test_the_ocr_task_takes_the_instruction_literally(instruction: str) -> None:
     plan = parse_task(ocr_task(instruction))
     assert isinstance(plan, Plan) and len(plan.steps) == 1
     step = plan.steps[0]
-    assert isinstance(step, Click) and step.target == " ".join(instruction.split())
+    assert isinstance(step, ClickStep) and step.target == " ".join(instruction.split())
     assert (step.button, step.count) == ("left", 1)
 
 

@@ -1,78 +1,36 @@
 """The seam of an evaluation: where a backend would click for one instruction on one image.
 
-`locate` asks exactly as a run asks: the image is prepared by agent.loop.prepare_for_model (the family's pixel
-budget, lowered where the backend's server would shrink it), the conversation is the family's grounding form
-(agent.prompts.build_grounding_messages), and the reply is read by agent.parsing.parse_reply with the frame of
-an image at (0, 0) and scale 1, so screen coordinates are the image's own pixels. The OCR backend is asked the
-literal task `click "<instruction>"` (quoted, so its grammar takes the words as they are).
+`locate` asks through agent.pointing.ask_point, the way calibration and the run's second look ask: the image is
+prepared with the family's pixel budget (lowered where the backend's server would shrink it), the conversation
+is the family's grounding form (agent.prompts.build_grounding_messages), and the reply is read with the frame of
+an image at (0, 0) and scale 1, so screen coordinates are the image's own pixels. Which point counts is
+agent/pointing.py's one rule: the first action that names a point; a reply whose actions end (terminate,
+UI-Venus' [-1,-1]) or stay without a point (a bare answer) declines; a reply that cannot be read is an error on
+the sample. A backend that reads tasks literally (the OCR grounder) is asked `click "<instruction>"` (quoted, so
+its grammar takes the words as they are).
 
-The answer: the first action that names a point (a click, a move, a scroll or drag at a point) gives the point;
-a reply whose first actions hold no point (terminate, UI-Venus' [-1,-1], a bare answer) declines; a reply that
-cannot be read is an error on the sample. A refinement (a second look at a crop) wraps this function.
+`locate_with_zoom` adds agent/refine.py's second look at a magnified crop around the first point.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
 
 from PIL import Image
 
-from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend, ModelRequest
-from agent.errors import ParseError
+from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
+from agent.evaluation.store import Prediction
 from agent.families import Family
-from agent.loop import prepare_for_model
-from agent.parsing import parse_reply
+from agent.pointing import Answer, ask_point
 from agent.prompts import build_grounding_messages
-from agent.refine import crop_around, magnified
-from sandbox.actions import Finish, action_points
-from sandbox.capture import Screenshot
-from sandbox.geometry import Monitor, ScreenGeometry
+from agent.refine import look_closer, why_first_stands
 from sandbox.stop import StopFlag
 
-Point = tuple[int, int]
+Locator = Callable[..., Prediction]  # locate's signature: what the runner calls
 # the OCR grounder's quotes (agent.backends.ocr.grammar), tried in turn: the first whose closing mark the
 # instruction does not hold
 _OCR_QUOTES = (('"', '"'), ("“", "”"), ("「", "」"), ("『", "』"), ("'", "'"))
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where the backend would click, in the image's own pixels; None when it declined or the reply was unusable."""
-
-    point: Point | None
-    error: str | None  # the reply could not be read (a miss, never raised)
-    seconds: float  # preparing, asking and reading
-    raw: str | None = None  # the reply as the backend wrote it
-
-    @property
-    def declined(self) -> bool:
-        return self.point is None and self.error is None
-
-
-class Locator(Protocol):
-    """`locate`'s signature: what a refinement wraps and the runner calls."""
-
-    def __call__(
-        self,
-        backend: Backend,
-        family: Family,
-        image: Image.Image,
-        instruction: str,
-        *,
-        stop: StopFlag,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    ) -> Location: ...
-
-
-def screenshot_of(image: Image.Image, shown_at: Monitor | None = None) -> Screenshot:
-    """A file image as a capture: by default one monitor at (0, 0), scale 1, so screen points are image pixels;
-    `shown_at` places it elsewhere (a magnified crop: at the crop's corner, scale = the zoom)."""
-    monitor = shown_at or Monitor(0, 0, image.width, image.height, name="image")
-    return Screenshot(image.convert("RGB"), monitor, 0, ScreenGeometry((monitor,)), None, 0.0, 0.0)
 
 
 def ocr_task(instruction: str) -> str:
@@ -94,32 +52,13 @@ def locate(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    shown_at: Monitor | None = None,
-) -> Location:
+) -> Prediction:
     """Ask `backend` once where it would click for `instruction` on `image`. Raises BackendError and
-    StoppedError (the eval cannot go on); an unreadable reply is the Location's error. `shown_at`: see
-    screenshot_of (the point is then in the coordinates that monitor gives)."""
+    StoppedError (the eval cannot go on); an unreadable reply is the Prediction's error."""
     started = time.perf_counter()
     stop.check_stopped()
-    shot = screenshot_of(image, shown_at)
-    model_image, frame = prepare_for_model(backend, family, shot, min_pixels, max_pixels, stop=stop)
-    task = ocr_task(instruction) if backend.name == "ocr" else instruction
-    messages = build_grounding_messages(family, instruction, model_image)
-    request = ModelRequest.for_family(family, messages, task, model_image, 1, max_new_tokens)
-    reply = backend.generate(request, stop=stop)
-    try:
-        parsed = parse_reply(reply.raw, family=family, frame=frame)
-    except ParseError as exc:
-        return Location(None, f"unusable reply: {exc}", time.perf_counter() - started, reply.raw)
-    point: Point | None = None
-    for proposal in parsed.actions:
-        if isinstance(proposal.action, Finish):
-            break
-        points = action_points(proposal.action)
-        if points:
-            point = points[0]
-            break
-    return Location(point, None, time.perf_counter() - started, reply.raw)
+    answer = _ask(backend, family, image, instruction, stop, min_pixels, max_pixels, max_new_tokens)
+    return _prediction(answer, started)
 
 
 def locate_with_zoom(
@@ -132,41 +71,74 @@ def locate_with_zoom(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-) -> Location:
-    """`--refine zoom`: `locate`, then `locate` again on a magnified crop around the first point (agent.refine).
-
-    The crop is shown to the frame as a monitor at the crop's corner with scale = the zoom, so the second point
-    comes back in the image's own pixels with one rounding, exactly as a run maps it. The second point stands
-    when there is one; a second look that declines or cannot be read keeps the first point. Time: both asks.
-    """
-    first = locate(
+) -> Prediction:
+    """`--refine zoom`: `locate`, then a second look at a magnified crop around the first point
+    (agent.refine.look_closer, as a run's second look): the second point stands when agent.refine.why_first_stands
+    lets it; a second look that declines, cannot be read or does another thing keeps the first point. Time: both
+    asks."""
+    started = time.perf_counter()
+    stop.check_stopped()
+    first = _ask(backend, family, image, instruction, stop, min_pixels, max_pixels, max_new_tokens)
+    if first.point is None or first.reading.chosen is None:
+        return _prediction(first, started)
+    _crop, second = look_closer(
         backend,
         family,
-        image,
-        instruction,
-        stop=stop,
+        _rgb(image),
+        first.frame,
+        first.point,
+        task=_task(backend, instruction),
+        conversation=lambda picture: build_grounding_messages(family, instruction, picture),
         min_pixels=min_pixels,
         max_pixels=max_pixels,
         max_new_tokens=max_new_tokens,
-    )
-    if first.point is None:
-        return first
-    crop = crop_around(image.size, first.point)
-    second = locate(
-        backend,
-        family,
-        magnified(image, crop),
-        instruction,
         stop=stop,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        max_new_tokens=max_new_tokens,
-        shown_at=Monitor(crop.x, crop.y, crop.width, crop.height, scale=crop.zoom, name="zoom"),
     )
-    seconds = first.seconds + second.seconds
-    if second.point is None:
-        return Location(first.point, None, seconds, first.raw)
-    return Location(second.point, None, seconds, second.raw)
+    if why_first_stands(first.reading.chosen.action, second.reading) is None:
+        return _prediction(second, started)
+    return _prediction(first, started)
 
 
 LOCATORS: dict[str, Locator] = {"off": locate, "zoom": locate_with_zoom}
+
+
+def _ask(
+    backend: Backend,
+    family: Family,
+    image: Image.Image,
+    instruction: str,
+    stop: StopFlag,
+    min_pixels: int | None,
+    max_pixels: int | None,
+    max_new_tokens: int,
+) -> Answer:
+    return ask_point(
+        backend,
+        family,
+        _rgb(image),
+        task=_task(backend, instruction),
+        conversation=lambda picture: build_grounding_messages(family, instruction, picture),
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        max_new_tokens=max_new_tokens,
+        stop=stop,
+    )
+
+
+def _task(backend: Backend, instruction: str) -> str:
+    return ocr_task(instruction) if backend.capabilities.literal_tasks else instruction
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _prediction(answer: Answer, started: float) -> Prediction:
+    """The answer as the eval keeps it: an unusable reply is the error, a decline has neither point nor error."""
+    unusable = answer.reading.unusable
+    return Prediction(
+        point=answer.point,
+        error=None if unusable is None else f"unusable reply: {unusable}",
+        seconds=time.perf_counter() - started,
+        raw=answer.reply.raw,
+    )

@@ -1,8 +1,8 @@
 """Asking a backend about every sample: N requests in flight for a server, one at a time in this process.
 
-The openai backend takes concurrent requests (vLLM and SGLang batch them); the in-process backends
-(transformers, ocr, scripted) answer one request at a time, so they run one sample after another whatever
-`concurrency` says (`effective_concurrency`). Workers decode the image and call the locator; only this thread
+A backend that can be asked concurrently (`capabilities.concurrent`: a server, which vLLM and SGLang batch)
+takes `concurrency` requests at once; the in-process backends answer one request at a time, so they run one
+sample after another whatever `concurrency` says (`effective_concurrency`). Workers decode the image and call the locator; only this thread
 appends predictions to the store and reports progress, so the file holds whole lines whatever happens.
 
 A BackendError (a server that is gone after its retries, a script that ran out) or the stop flag ends the
@@ -21,16 +21,15 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
 from agent.evaluation.errors import DatasetError
 from agent.evaluation.locate import Locator, locate
 from agent.evaluation.readers.common import Sample
 from agent.evaluation.scoring import Result
-from agent.evaluation.store import Prediction, PredictionStore
-from agent.families import Family, PixelBudget
+from agent.evaluation.store import PredictionStore
+from agent.families import Family
 from sandbox.stop import StopFlag
 
-CONCURRENT_BACKENDS = frozenset({"openai"})
 IMAGE_CACHE = 8  # decoded images kept: samples of one screenshot come together in every format
 WAIT_SLICE_S = 0.2  # how often the waiting thread wakes (Ctrl-C is noticed between waits)
 
@@ -44,8 +43,8 @@ class EvalOptions:
 
 
 def effective_concurrency(backend: Backend, asked: int) -> int:
-    """The requests in flight: as asked for a server backend, 1 for a backend that runs in this process."""
-    return max(1, asked) if backend.name in CONCURRENT_BACKENDS else 1
+    """The requests in flight: as asked for a backend that takes concurrent requests, else 1."""
+    return max(1, asked) if backend.capabilities.concurrent else 1
 
 
 def run_eval(
@@ -76,12 +75,11 @@ def run_eval(
             on_result(result)
     images = _Images()
     workers = effective_concurrency(backend, options.concurrency)
-    asked: Backend = _SerialFit(backend) if workers > 1 else backend
 
     def ask(index: int, sample: Sample) -> Result:
         image = images.get(sample)
         found = locator(
-            asked,
+            backend,
             family,
             image,
             sample.instruction,
@@ -90,9 +88,7 @@ def run_eval(
             max_pixels=options.max_pixels,
             max_new_tokens=options.max_new_tokens,
         )
-        return Result(
-            index, sample, Prediction(point=found.point, error=found.error, seconds=found.seconds, raw=found.raw)
-        )
+        return Result(index, sample, found)
 
     def keep(result: Result) -> None:
         if store is not None:
@@ -142,29 +138,6 @@ def _in_flight(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _SerialFit:
-    """The backend with `fit` serialised: a server's first `fit` may probe it, once per screenshot size."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self._lock = threading.Lock()
-        self.name = backend.name
-        self.capabilities = backend.capabilities
-
-    def load(self, *, progress: ProgressFn | None = None) -> None:
-        self._backend.load(progress=progress)
-
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
-        with self._lock:
-            return self._backend.fit(family, shot, budget, stop=stop)
-
-    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        return self._backend.generate(request, stop=stop)
-
-    def close(self) -> None:
-        self._backend.close()
 
 
 class _Images:

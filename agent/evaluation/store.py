@@ -31,10 +31,16 @@ PROMPT_VERSION = 1  # raise when the way a model is asked changes: older predict
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
-    point: Point | None
-    error: str | None
-    seconds: float
-    raw: str | None = None
+    """Where the backend would click for one sample (agent/evaluation/locate.py), as asked or as stored."""
+
+    point: Point | None  # in the image's own pixels; None when it declined or the reply was unusable
+    error: str | None  # the reply could not be read (a miss, never raised)
+    seconds: float  # preparing, asking and reading
+    raw: str | None = None  # the reply as the backend wrote it
+
+    @property
+    def declined(self) -> bool:
+        return self.point is None and self.error is None
 
 
 def run_key(settings: dict[str, Any]) -> str:

@@ -26,12 +26,14 @@ from sandbox.errors import DriverError, PausedByUserError, SandboxError, Stopped
 from sandbox.executor import Executor, Refused
 from sandbox.geometry import Monitor, Rect, ScreenGeometry
 from sandbox.policy import Confirm, Deny, Verdict
+from sandbox.text import shorten
 
 ReplayOutcome = Literal["done", "mismatch", "refused", "stopped", "error"]
 PATCH_PX = 96  # side of the square compared around each point, physical pixels
 MAX_DIFFERENCE = 12.0  # mean grey difference (0..255) of a patch above which the screen has changed
 MAX_PAUSE_S = 30.0  # a recorded pause longer than this (the user went for coffee) is cut to it
 SCALE_TOLERANCE = 1e-6
+HINT_CHARS = 100  # of the thought's first line, in the message that stops a replay
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +43,6 @@ class ReplayOptions:
     speed: float = 1.0  # recorded pauses between actions are divided by this; 0 = no pauses
     patch_px: int = PATCH_PX
     max_difference: float = MAX_DIFFERENCE
-    settle_threshold: float = 0.5
-    settle_cap_s: float = 2.0
-    settle_poll_s: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +164,7 @@ def patch_difference(recorded: Image.Image, current: Image.Image, centre: tuple[
 def _hint(record: StepRecord) -> str:
     thought = (record.thought or "").strip().splitlines()
     if thought:
-        first = thought[0] if len(thought[0]) <= 100 else thought[0][:97] + "..."
-        return f"what the step aimed at may have moved (the model's thought: {first!r})"
+        return f"what the step aimed at may have moved (the model's thought: {shorten(thought[0], HINT_CHARS)!r})"
     return "what the step aimed at may have moved"
 
 
@@ -276,15 +274,7 @@ def _compare(
     points = [p for item in planned.actions for p in action_points(item.action)]
     if not points:
         return None
-    shot = settle(
-        capture,
-        session.header.monitor,
-        executor.stop,
-        mask=own_windows,
-        threshold=options.settle_threshold,
-        cap_s=options.settle_cap_s,
-        poll_s=options.settle_poll_s,
-    ).shot
+    shot = settle(capture, session.header.monitor, executor.stop, mask=own_windows).shot
     recorded = session.image(planned.record.screenshot)
     frame = planned.record.frame
     for x, y in points:
