@@ -8,19 +8,18 @@ user's file through it). parse_policy(policy_to_toml(p)) == p for every policy; 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import platformdirs
 import tomli_w
 
 from sandbox.actions import ACTION_TYPES
 from sandbox.errors import KeyNameError, PolicyError
+from sandbox.fields import Fields
 from sandbox.files import read_regular
 from sandbox.geometry import Rect
 from sandbox.policy import Policy, combo_text, compile_patterns, parse_combo
@@ -66,86 +65,51 @@ def load_policy(path: Path | None = None) -> Policy:
     return parse_policy(text, source=str(path))
 
 
-class _Reader:
-    """Strict reading of one file's values; every error names the file and the key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> NoReturn:
-        raise PolicyError(f"{self.source}: {where}: {message}")
-
-    def table(self, value: object, where: str, known: Sequence[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, f"must be a table, got {_type(value)}")
-        for key in value:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
-                kind, name = ("key", f"{where}.{key}") if where else ("table", key)
-                raise PolicyError(f"{self.source}: unknown {kind} {name!r}{hint}")
-        return value
-
-    def each(self, value: object, where: str, read: Callable[[object, str], _T]) -> tuple[_T, ...]:
-        if not isinstance(value, list):
-            self.fail(where, f"must be an array, got {_type(value)}")
-        return tuple(read(item, f"{where}[{i}]") for i, item in enumerate(value))
-
-    def integer(self, value: object, where: str, *, minimum: int | None = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(where, f"must be an integer, got {_type(value)} {value!r}")
-        if minimum is not None and value < minimum:
-            self.fail(where, f"must be at least {minimum}, got {value}")
-        return value
-
-    def number(self, value: object, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, f"must be a number, got {_type(value)} {value!r}")
-        if not math.isfinite(value) or value < 0:
-            self.fail(where, f"must be a finite number of at least 0, got {value!r}")
-        return float(value)
-
-    def string(self, value: object, where: str) -> str:
-        if not isinstance(value, str):
-            self.fail(where, f"must be a string, got {_type(value)} {value!r}")
-        return value
-
-    def kind(self, value: object, where: str) -> str:
-        if self.string(value, where) not in ACTION_TYPES:
-            self.fail(where, f"unknown action kind {value!r} (known: {', '.join(ACTION_TYPES)})")
-        return str(value)
-
-    def combo(self, value: object, where: str) -> frozenset[str]:
-        try:
-            return parse_combo(self.string(value, where))
-        except KeyNameError as exc:
-            self.fail(where, f"{exc} in {value!r}")
-
-    def pattern(self, value: object, where: str, *, case_sensitive: bool) -> re.Pattern[str]:
-        try:
-            return compile_patterns([self.string(value, where)], case_sensitive=case_sensitive)[0]
-        except re.error as exc:
-            self.fail(where, f"bad regex {value!r}: {exc}")
-
-    def region(self, value: object, where: str) -> Rect:
-        data = self.table(value, where, _REGION_KEYS)
-        missing = [k for k in _REGION_KEYS[:4] if k not in data]
-        if missing:
-            self.fail(where, f"missing {', '.join(missing)}")
-        x, y = (self.integer(data[k], f"{where}.{k}", minimum=None) for k in ("x", "y"))
-        width, height = (self.integer(data[k], f"{where}.{k}", minimum=1) for k in ("width", "height"))
-        return Rect(x=x, y=y, width=width, height=height, name=self.string(data.get("name", ""), f"{where}.name"))
+def _count(table: Fields, name: str) -> int:
+    return table.integer(name, minimum=0)
 
 
-def _type(value: object) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a float",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
+def _kind(items: Fields, name: str) -> str:
+    value = items.text(name)
+    if value not in ACTION_TYPES:
+        items.fail(f"{items.path(name)}: unknown action kind {value!r} (known: {', '.join(ACTION_TYPES)})")
+    return value
+
+
+def _combo(items: Fields, name: str) -> frozenset[str]:
+    value = items.text(name)
+    try:
+        return parse_combo(value)
+    except KeyNameError as exc:
+        items.fail(f"{items.path(name)}: {exc} in {value!r}")
+
+
+def _pattern(items: Fields, name: str, *, case_sensitive: bool) -> re.Pattern[str]:
+    value = items.text(name)
+    try:
+        return compile_patterns([value], case_sensitive=case_sensitive)[0]
+    except re.error as exc:
+        items.fail(f"{items.path(name)}: bad regex {value!r}: {exc}")
+
+
+def _region(items: Fields, name: str) -> Rect:
+    region = items.sub(name)
+    region.only(_REGION_KEYS)
+    missing = [k for k in _REGION_KEYS[:4] if k not in region.data]
+    if missing:
+        region.fail(f"{region.key}: missing {', '.join(missing)}")
+    return Rect(
+        x=region.integer("x"),
+        y=region.integer("y"),
+        width=region.integer("width", minimum=1),
+        height=region.integer("height", minimum=1),
+        name=region.text("name") if "name" in region.data else "",
+    )
+
+
+def _each(table: Fields, name: str, read: Callable[[Fields, str], _T]) -> tuple[_T, ...]:
+    items = table.items(name)
+    return tuple(read(items, index) for index in items.data)
 
 
 def parse_policy(text: str, *, source: str) -> Policy:
@@ -156,33 +120,38 @@ def parse_policy(text: str, *, source: str) -> Policy:
         raise PolicyError(f"{source}: TOML syntax error: {exc}") from None
     except RecursionError:
         raise PolicyError(f"{source}: tables or arrays nested too deeply to read") from None
-    read = _Reader(source)
-    read.table(data, "", tuple(_SCHEMA))
-    tables = {name: read.table(data.get(name, {}), name, known) for name, known in _SCHEMA.items()}
-    readers: dict[str, tuple[str, Callable[[object, str], Any]]] = {
-        "screen.allowed_monitors": ("allowed_monitors", lambda v, w: read.each(v, w, read.integer)),
-        "screen.forbidden_regions": ("forbidden_regions", lambda v, w: read.each(v, w, read.region)),
-        "actions.allowed": ("allowed_kinds", lambda v, w: frozenset(read.each(v, w, read.kind))),
-        "actions.max_per_minute": ("max_actions_per_minute", read.integer),
-        "actions.max_drag_distance_px": ("max_drag_distance_px", read.integer),
-        "actions.max_scroll_amount": ("max_scroll_amount", read.integer),
-        "actions.max_wait_s": ("max_wait_s", read.number),
-        "keys.forbidden": ("forbidden_hotkeys", lambda v, w: read.each(v, w, read.combo)),
-        "keys.confirm": ("confirm_hotkeys", lambda v, w: read.each(v, w, read.combo)),
-        "text.max_length": ("max_text_length", read.integer),
+    top = Fields(data, source, error=PolicyError, toml=True)
+    top.only(tuple(_SCHEMA))
+    tables: dict[str, Fields] = {}
+    for name, known in _SCHEMA.items():
+        tables[name] = top.sub(name)
+        tables[name].only(known)
+    screen, actions, keys, text_table = tables["screen"], tables["actions"], tables["keys"], tables["text"]
+    readers: dict[str, tuple[Fields, str, Callable[[Fields, str], Any]]] = {
+        "allowed_monitors": (screen, "allowed_monitors", lambda t, k: _each(t, k, _count)),
+        "forbidden_regions": (screen, "forbidden_regions", lambda t, k: _each(t, k, _region)),
+        "allowed_kinds": (actions, "allowed", lambda t, k: frozenset(_each(t, k, _kind))),
+        "max_actions_per_minute": (actions, "max_per_minute", _count),
+        "max_drag_distance_px": (actions, "max_drag_distance_px", _count),
+        "max_scroll_amount": (actions, "max_scroll_amount", _count),
+        "max_wait_s": (actions, "max_wait_s", lambda t, k: float(t.number(k, minimum=0))),
+        "forbidden_hotkeys": (keys, "forbidden", lambda t, k: _each(t, k, _combo)),
+        "confirm_hotkeys": (keys, "confirm", lambda t, k: _each(t, k, _combo)),
+        "max_text_length": (text_table, "max_length", _count),
     }
     changes: dict[str, Any] = {"source": source}
-    for where, (name, reader) in readers.items():
-        table, key = where.split(".")
-        if key in tables[table]:
-            changes[name] = reader(tables[table][key], where)
-    case_sensitive = tables["text"].get("case_sensitive", False)
-    if not isinstance(case_sensitive, bool):
-        read.fail("text.case_sensitive", f"must be true or false, got {_type(case_sensitive)}")
+    for name, (table, key, read) in readers.items():
+        if key in table.data:
+            changes[name] = read(table, key)
+    case_sensitive = text_table.flag("case_sensitive") if "case_sensitive" in text_table.data else False
     base = Policy()
     for key, name in (("deny", "text_deny"), ("confirm", "text_confirm")):
-        given = tables["text"].get(key, [p.pattern for p in getattr(base, name)])
-        changes[name] = read.each(given, f"text.{key}", lambda v, w: read.pattern(v, w, case_sensitive=case_sensitive))
+        if key in text_table.data:
+            changes[name] = _each(text_table, key, lambda f, i: _pattern(f, i, case_sensitive=case_sensitive))
+        else:  # the defaults, compiled with this file's case rule
+            changes[name] = tuple(
+                compile_patterns([p.pattern], case_sensitive=case_sensitive)[0] for p in getattr(base, name)
+            )
     return dataclasses.replace(base, **changes)
 
 

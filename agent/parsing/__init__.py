@@ -13,8 +13,34 @@ from typing import Any
 from agent.errors import ParseError
 from agent.families import Family
 from agent.parsing import grounding, pyautogui, refbox, toolcall, uitars
-from agent.parsing.common import Proposal, quote, split_thinking
-from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, action_to_json
+from agent.parsing.common import (
+    Box,
+    Point,
+    Proposal,
+    ProposedClick,
+    ProposedDrag,
+    ProposedFinish,
+    ProposedHotkey,
+    ProposedMove,
+    ProposedScroll,
+    ProposedType,
+    ProposedWait,
+    quote,
+    split_thinking,
+)
+from sandbox.actions import (
+    Action,
+    Click,
+    Drag,
+    Finish,
+    Hotkey,
+    Move,
+    Scroll,
+    Type,
+    Wait,
+    action_to_json,
+    assert_never,
+)
 from sandbox.errors import ActionError, GeometryError
 from sandbox.geometry import ModelFrame
 
@@ -84,51 +110,53 @@ def _convert(proposal: Proposal, frame: ModelFrame) -> ParsedAction:
 
 
 def _convert_unchecked(p: Proposal, frame: ModelFrame) -> ParsedAction:
-    def screen(point: tuple[float, float] | None) -> tuple[int, int] | tuple[None, None]:
-        return (None, None) if point is None else frame.to_screen(*point)
-
-    x, y = screen(p.point)
-    model: dict[str, Any] = {"kind": p.kind}
-    if p.point is not None:
-        model.update(x=p.point[0], y=p.point[1])
-    if p.end is not None:
-        model.update(to_x=p.end[0], to_y=p.end[1])
-    if p.box is not None:
-        model["box"] = list(p.box)
-    model.update({k: list(v) if isinstance(v, tuple) else v for k, v in p.params.items()})
-
+    """The sandbox action in screen space, and the model's own JSON of it (its coordinates as written)."""
     action: Action
-    if p.kind == "click":
-        action = Click(_need(x), _need(y), button=p.params["button"], count=p.params["count"])
-    elif p.kind == "move":
-        action = Move(_need(x), _need(y))
-    elif p.kind == "drag":
-        to_x, to_y = screen(p.end)
-        action = Drag(x, y, _need(to_x), _need(to_y))
-    elif p.kind == "scroll":
-        action = Scroll(x, y, direction=p.params["direction"], amount=p.params["amount"])
-    elif p.kind == "type":
-        action = Type(p.params["text"])
-    elif p.kind == "hotkey":
-        action = Hotkey(tuple(p.params["keys"]))
-    elif p.kind == "wait":
-        action = Wait(p.params["seconds"])
-    elif p.kind == "finish":
-        action = Finish(p.params["status"], p.params.get("answer"))
-    else:  # pragma: no cover - the syntax parsers only make the kinds above
-        raise ParseError(f"internal: unknown proposal kind {p.kind!r}")
+    model: dict[str, Any]
+    match p:
+        case ProposedClick(point=(x, y)):
+            at = frame.to_screen(x, y)
+            model = {"kind": "click", "x": x, "y": y, **_boxed(p.box), "button": p.button, "count": p.count}
+            action = Click(x=at[0], y=at[1], button=p.button, count=p.count)
+        case ProposedMove(point=(x, y)):
+            at = frame.to_screen(x, y)
+            model = {"kind": "move", "x": x, "y": y, **_boxed(p.box)}
+            action = Move(x=at[0], y=at[1])
+        case ProposedDrag(start=start, end=(to_x, to_y)):
+            x1, y1 = (None, None) if start is None else frame.to_screen(*start)
+            x2, y2 = frame.to_screen(to_x, to_y)
+            model = {"kind": "drag", **_at(start), "to_x": to_x, "to_y": to_y}
+            action = Drag(x=x1, y=y1, to_x=x2, to_y=y2)
+        case ProposedScroll(point=point):
+            x1, y1 = (None, None) if point is None else frame.to_screen(*point)
+            model = {"kind": "scroll", **_at(point), "direction": p.direction, "amount": p.amount}
+            action = Scroll(x=x1, y=y1, direction=p.direction, amount=p.amount)
+        case ProposedType(text=text):
+            model, action = {"kind": "type", "text": text}, Type(text=text)
+        case ProposedHotkey(keys=keys):
+            model, action = {"kind": "hotkey", "keys": list(keys)}, Hotkey(keys=keys)
+        case ProposedWait(seconds=seconds):
+            model, action = {"kind": "wait", "seconds": seconds}, Wait(seconds=seconds)
+        case ProposedFinish(status=status, answer=answer):
+            model = {"kind": "finish", "status": status, "answer": answer}
+            action = Finish(status=status, answer=answer)
+        case _:
+            assert_never(p)
     box = None
-    if p.box is not None:
+    if isinstance(p, (ProposedClick, ProposedMove)) and p.box is not None:
         x1, y1 = frame.to_screen(p.box[0], p.box[1])
         x2, y2 = frame.to_screen(p.box[2], p.box[3])
         box = (x1, y1, x2, y2)
     return ParsedAction(action=action, model=model, source=p.source, box=box)
 
 
-def _need(value: int | None) -> int:
-    if value is None:  # pragma: no cover - proposals of these kinds always carry a point
-        raise ParseError("internal: missing point")
-    return value
+def _at(point: Point | None) -> dict[str, float]:
+    """A point's model JSON: x and y as the model wrote them, nothing when there is none."""
+    return {} if point is None else {"x": point[0], "y": point[1]}
+
+
+def _boxed(box: Box | None) -> dict[str, list[float]]:
+    return {} if box is None else {"box": list(box)}
 
 
 __all__ = ["ParseError", "ParsedAction", "ParsedReply", "parse_reply", "shorten_reply"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import ParseError
+from sandbox.actions import Button, Direction, Status
+from sandbox.text import shorten
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -23,23 +25,80 @@ QUOTE_LIMIT = 160
 
 
 def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """The offending part of a reply, shortened, as it appears in error messages."""
-    text = text.strip()
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return repr(text)
+    """The offending part of a reply, shortened (sandbox.text.shorten), as it appears in error messages."""
+    return repr(shorten(text.strip(), limit))
+
+
+# What a reply proposes, one dataclass per action, with coordinates still in the model's space: the syntax
+# parsers make these, and agent/parsing/__init__.py turns each into a sandbox action in screen space.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Proposal:
-    """One action as the model wrote it: coordinates still in the model's space."""
-
-    kind: str  # a sandbox action kind: click, move, drag, scroll, type, hotkey, wait, finish
-    source: str  # the part of the reply it came from
-    point: Point | None = None  # click/move/scroll point, drag start
-    end: Point | None = None  # drag end
+class ProposedClick:
+    source: str  # the part of the reply it came from (as in every proposal)
+    point: Point
+    button: Button = "left"
+    count: int = 1
     box: Box | None = None  # the model's box when it gave one (the point is its centre)
-    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedMove:
+    source: str
+    point: Point
+    box: Box | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedDrag:
+    source: str
+    start: Point | None  # None: from where the pointer is
+    end: Point
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedScroll:
+    source: str
+    point: Point | None  # None: where the pointer is
+    direction: Direction
+    amount: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedType:
+    source: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedHotkey:
+    source: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedWait:
+    source: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedFinish:
+    source: str
+    status: Status
+    answer: str | None
+
+
+Proposal = (
+    ProposedClick
+    | ProposedMove
+    | ProposedDrag
+    | ProposedScroll
+    | ProposedType
+    | ProposedHotkey
+    | ProposedWait
+    | ProposedFinish
+)
 
 
 def split_thinking(raw: str) -> tuple[str | None, str]:
@@ -111,12 +170,12 @@ def box_centre(box: Box) -> Point:
     return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
-def click_at_box(box: Box, source: str) -> Proposal:
-    return Proposal(kind="click", source=source, point=box_centre(box), box=box, params={"button": "left", "count": 1})
+def click_at_box(box: Box, source: str) -> ProposedClick:
+    return ProposedClick(source=source, point=box_centre(box), box=box)
 
 
-def click_at(point: Point, source: str) -> Proposal:
-    return Proposal(kind="click", source=source, point=point, params={"button": "left", "count": 1})
+def click_at(point: Point, source: str) -> ProposedClick:
+    return ProposedClick(source=source, point=point)
 
 
 def type_then_enter(text: str, source: str) -> list[Proposal]:
@@ -124,9 +183,9 @@ def type_then_enter(text: str, source: str) -> list[Proposal]:
     proposals: list[Proposal] = []
     body = text[:-1] if text.endswith("\n") else text
     if body:
-        proposals.append(Proposal(kind="type", source=source, params={"text": body}))
+        proposals.append(ProposedType(source=source, text=body))
     if text.endswith("\n"):
-        proposals.append(Proposal(kind="hotkey", source=source, params={"keys": ("enter",)}))
+        proposals.append(ProposedHotkey(source=source, keys=("enter",)))
     if not proposals:
         raise ParseError(f"type has no text in {quote(source)}")
     return proposals

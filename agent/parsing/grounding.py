@@ -24,6 +24,8 @@ from agent.parsing.common import (
     STRICT_JSON,
     DuplicateKeyError,
     Proposal,
+    ProposedClick,
+    ProposedFinish,
     click_at,
     click_at_box,
     quote,
@@ -48,9 +50,7 @@ def parse_point(text: str) -> tuple[str | None, list[Proposal]]:
     """A grounding-only reply: one point or box, or UI-Venus' [-1,-1] for "not there"."""
     stripped = text.strip()
     if _NOT_FOUND.fullmatch(stripped):
-        return None, [
-            Proposal(kind="finish", source=stripped, params={"status": "failure", "answer": NOT_FOUND_ANSWER})
-        ]
+        return None, [ProposedFinish(source=stripped, status="failure", answer=NOT_FOUND_ANSWER)]
     pairs = list(_TWO_POINTS.finditer(stripped))
     if (
         len(pairs) == 2
@@ -108,7 +108,7 @@ def _from_json(value: Any, source: str) -> list[Proposal]:
     items = value if isinstance(value, list) else [value]
     if not items:
         raise ParseError(f"empty grounding list in {quote(source)}")
-    proposals = []
+    proposals: list[Proposal] = []
     for item in items:
         if not isinstance(item, dict):
             raise ParseError(f"grounding entry must be an object, got {quote(json.dumps(item, ensure_ascii=False))}")
@@ -116,7 +116,7 @@ def _from_json(value: Any, source: str) -> list[Proposal]:
     return proposals
 
 
-def _from_object(item: dict[str, Any]) -> Proposal:
+def _from_object(item: dict[str, Any]) -> ProposedClick:
     source = json.dumps(item, ensure_ascii=False)
     for key in BOX_KEYS:
         if key in item:
@@ -129,7 +129,7 @@ def _from_object(item: dict[str, Any]) -> Proposal:
     raise ParseError(f"grounding entry has none of {', '.join(BOX_KEYS + POINT_KEYS)}, or x and y: {quote(source)}")
 
 
-def _from_numbers(values: list[Any], source: str) -> Proposal:
+def _from_numbers(values: list[Any], source: str) -> ProposedClick:
     if len(values) == 4:
         return _box(values, "box", source)
     if len(values) == 2:
@@ -137,19 +137,19 @@ def _from_numbers(values: list[Any], source: str) -> Proposal:
     raise ParseError(f"a bare list must be [x, y] or [x1, y1, x2, y2], got {quote(source)}")
 
 
-def _from_keyed(key: str, body: str, source: str) -> Proposal:
+def _from_keyed(key: str, body: str, source: str) -> ProposedClick:
     values = [v.strip() for v in body.split(",")]
     return _box(values, key, source) if key in BOX_KEYS else _point(values, key, source)
 
 
-def _box(value: Any, key: str, source: str) -> Proposal:
+def _box(value: Any, key: str, source: str) -> ProposedClick:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         raise ParseError(f"{key} must be [x1, y1, x2, y2], got {value!r} in {quote(source)}")
     x1, y1, x2, y2 = (to_number(v, key, source) for v in value)
     return click_at_box((x1, y1, x2, y2), source)
 
 
-def _point(value: Any, key: str, source: str) -> Proposal:
+def _point(value: Any, key: str, source: str) -> ProposedClick:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ParseError(f"{key} must be [x, y], got {value!r} in {quote(source)}")
     return click_at((to_number(value[0], key, source), to_number(value[1], key, source)), source)

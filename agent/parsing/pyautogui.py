@@ -16,11 +16,24 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.errors import ParseError
-from agent.parsing.common import Proposal, quote, to_number
+from agent.parsing.common import (
+    Proposal,
+    ProposedClick,
+    ProposedDrag,
+    ProposedFinish,
+    ProposedHotkey,
+    ProposedMove,
+    ProposedScroll,
+    ProposedType,
+    ProposedWait,
+    quote,
+    to_number,
+)
+from sandbox.actions import Button, Direction
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n?(.*?)```", re.S)
 _SECTION = re.compile(r"^##\s*(Thought|Action|Observation|Code)\s*:?\s*$", re.M | re.I)
-_CLICKS = {
+_CLICKS: dict[str, tuple[Button, int]] = {
     "click": ("left", 1),
     "leftClick": ("left", 1),
     "rightClick": ("right", 1),
@@ -29,7 +42,7 @@ _CLICKS = {
     "tripleClick": ("left", 3),
     "triple_click": ("left", 3),
 }
-_BUTTONS = ("left", "right", "middle")
+_BUTTONS: dict[str, Button] = {"left": "left", "right": "right", "middle": "middle"}
 
 
 def parse(text: str) -> tuple[str | None, list[Proposal]]:
@@ -123,39 +136,34 @@ class _Arguments:
 def _click(function: str, args: _Arguments) -> list[Proposal]:
     button, count = _CLICKS[function.split(".", 1)[1]]
     if function == "pyautogui.click":
-        button = args.get("button", "left")
-        if button not in _BUTTONS:
-            raise ParseError(f"button must be left, right or middle, got {button!r} in {quote(args.source)}")
+        written = args.get("button", "left")
+        if written not in _BUTTONS:
+            raise ParseError(f"button must be left, right or middle, got {written!r} in {quote(args.source)}")
+        button = _BUTTONS[written]
         count = int(args.number("clicks", 1))
         if count not in (1, 2, 3):
             raise ParseError(f"clicks must be 1, 2 or 3 in {quote(args.source)}")
-    return [Proposal(kind="click", source=args.source, point=args.point(), params={"button": button, "count": count})]
+    return [ProposedClick(source=args.source, point=args.point(), button=button, count=count)]
 
 
 def _scroll(function: str, args: _Arguments) -> list[Proposal]:
     clicks = args.number("clicks")
     if clicks == 0:
         raise ParseError(f"scroll needs a non-zero clicks in {quote(args.source)}")
+    direction: Direction
     if function == "pyautogui.hscroll":
         direction = "right" if clicks > 0 else "left"
     else:
         direction = "up" if clicks > 0 else "down"
     point = args.point() if args.get("x") is not None or args.get("y") is not None else None
-    return [
-        Proposal(
-            kind="scroll",
-            source=args.source,
-            point=point,
-            params={"direction": direction, "amount": round(abs(clicks))},
-        )
-    ]
+    return [ProposedScroll(source=args.source, point=point, direction=direction, amount=round(abs(clicks)))]
 
 
 def _type(args: _Arguments) -> list[Proposal]:
     text = args.get("message")
     if not isinstance(text, str) or text == "":
         raise ParseError(f"write needs a non-empty message text in {quote(args.source)}")
-    return [Proposal(kind="type", source=args.source, params={"text": text})]
+    return [ProposedType(source=args.source, text=text)]
 
 
 def _keys(value: Any, source: str) -> tuple[str, ...]:
@@ -172,23 +180,21 @@ def _press(args: _Arguments) -> list[Proposal]:
         raise ParseError(f"presses must be 1 to 20 in {quote(args.source)}")
     keys = _keys(args.get("keys"), args.source)
     # press(["tab", "tab"]) presses each key in turn; press("enter", presses=2) presses it twice
-    return [
-        Proposal(kind="hotkey", source=args.source, params={"keys": (key,)}) for key in keys for _ in range(presses)
-    ]
+    return [ProposedHotkey(source=args.source, keys=(key,)) for key in keys for _ in range(presses)]
 
 
 def _hotkey(positional: list[Any], keywords: dict[str, Any], source: str) -> list[Proposal]:
     if keywords and set(keywords) != {"keys"} or keywords and positional:
         raise ParseError(f"hotkey takes key names, or keys=[...], in {quote(source)}")
     keys = _keys(keywords["keys"], source) if keywords else _keys(positional, source)
-    return [Proposal(kind="hotkey", source=source, params={"keys": keys})]
+    return [ProposedHotkey(source=source, keys=keys)]
 
 
 def _terminate(args: _Arguments) -> list[Proposal]:
     status = args.get("status", "success")
     if status not in ("success", "failure"):
         raise ParseError(f"terminate status must be success or failure, got {status!r} in {quote(args.source)}")
-    return [Proposal(kind="finish", source=args.source, params={"status": status, "answer": args.get("answer")})]
+    return [ProposedFinish(source=args.source, status=status, answer=args.get("answer"))]
 
 
 _POINT_ARGS = ("x", "y")
@@ -202,11 +208,11 @@ _HANDLERS: dict[str, tuple[tuple[str, ...], Callable[[str, _Arguments], list[Pro
     "computer.triple_click": (_POINT_ARGS, _click),
     "pyautogui.moveTo": (
         ("x", "y", "duration"),
-        lambda f, a: [Proposal(kind="move", source=a.source, point=a.point())],
+        lambda f, a: [ProposedMove(source=a.source, point=a.point())],
     ),
     "pyautogui.dragTo": (  # from where the pointer is to (x, y)
         ("x", "y", "duration", "button"),
-        lambda f, a: [Proposal(kind="drag", source=a.source, end=a.point())],
+        lambda f, a: [ProposedDrag(source=a.source, start=None, end=a.point())],
     ),
     "pyautogui.scroll": (("clicks", "x", "y"), _scroll),
     "pyautogui.hscroll": (("clicks", "x", "y"), _scroll),
@@ -216,7 +222,7 @@ _HANDLERS: dict[str, tuple[tuple[str, ...], Callable[[str, _Arguments], list[Pro
     "computer.terminate": (("status", "answer"), lambda f, a: _terminate(a)),
     "computer.wait": (
         ("seconds",),
-        lambda f, a: [Proposal(kind="wait", source=a.source, params={"seconds": a.number("seconds", 1)})],
+        lambda f, a: [ProposedWait(source=a.source, seconds=a.number("seconds", 1))],
     ),
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from agent.errors import ParseError
-from agent.parsing.common import NUMBER_RE, Proposal, click_at, click_at_box, quote
+from agent.parsing.common import NUMBER_RE, Proposal, ProposedClick, click_at, click_at_box, quote
 
 _N = NUMBER_RE.pattern
 _PAIR = rf"\(\s*({_N})\s*,\s*({_N})\s*\)"
@@ -32,7 +32,7 @@ _V2_TAGS = re.compile(
 
 
 def parse_qwen_vl(text: str) -> tuple[str | None, list[Proposal]]:
-    proposals = [_box(m.group(1), m.group(0)) for m in _V1_BOX.finditer(text)]
+    proposals: list[Proposal] = [_box(m.group(1), m.group(0)) for m in _V1_BOX.finditer(text)]
     if not proposals:
         raise ParseError(f"no <box>(x1,y1),(x2,y2)</box> found in {quote(text)}")
     prose = _V1_TAGS.sub("", _V1_BOX.sub("", text))
@@ -43,6 +43,7 @@ def parse_qwen2_vl(text: str) -> tuple[str | None, list[Proposal]]:
     for alias, token in _V2_ALIASES.items():
         text = text.replace(alias, token)
     blocks = list(_V2_BOX.finditer(text))
+    proposals: list[Proposal]
     if blocks:
         proposals = [_box_or_point(m.group(1), m.group(0)) for m in blocks]
         prose = _V2_TAGS.sub("", text)
@@ -54,7 +55,7 @@ def parse_qwen2_vl(text: str) -> tuple[str | None, list[Proposal]]:
     return (prose.strip() or None), proposals
 
 
-def _box(body: str, source: str) -> Proposal:
+def _box(body: str, source: str) -> ProposedClick:
     match = _BOX_PAIRS.fullmatch(body.strip())
     if not match:
         raise ParseError(f"a box must read (x1,y1),(x2,y2), got {quote(source)}")
@@ -62,7 +63,7 @@ def _box(body: str, source: str) -> Proposal:
     return click_at_box((x1, y1, x2, y2), source)
 
 
-def _box_or_point(body: str, source: str) -> Proposal:
+def _box_or_point(body: str, source: str) -> ProposedClick:
     single = _SINGLE.match(body)
     if single:
         return click_at((float(single.group(1)), float(single.group(2))), source)

@@ -15,7 +15,23 @@ from typing import Any
 
 from agent.errors import ParseError
 from agent.parsing import grounding
-from agent.parsing.common import STRICT_JSON, DuplicateKeyError, Proposal, quote, to_number, to_point
+from agent.parsing.common import (
+    STRICT_JSON,
+    DuplicateKeyError,
+    Proposal,
+    ProposedClick,
+    ProposedDrag,
+    ProposedFinish,
+    ProposedHotkey,
+    ProposedMove,
+    ProposedScroll,
+    ProposedType,
+    ProposedWait,
+    quote,
+    to_number,
+    to_point,
+)
+from sandbox.actions import Button, Direction
 from sandbox.keys import split_combo
 
 TOOLS = ("computer_use", "mobile_use")
@@ -25,7 +41,7 @@ _XML_PARAMETER = re.compile(r"<parameter=([^>\s]*)>(.*?)</parameter>", re.S)
 STRING_PARAMETERS = frozenset({"action", "text", "status", "button"})  # typed "string" in the tool schema
 # Qwen-Agent's rendering of a call: "[TOOL_CALL] name\n{json}" (optionally followed by a response marker)
 _RENDERED = re.compile(r"\[TOOL_CALL\]\s*([\w.-]+)\s*\n(.*?)(?=\[TOOL_RESPONSE\]|\[TOOL_CALL\]|\Z)", re.S)
-_CLICKS = {
+_CLICKS: dict[str, tuple[Button, int]] = {
     "left_click": ("left", 1),
     "click": ("left", 1),
     "right_click": ("right", 1),
@@ -186,55 +202,54 @@ def _call_to_proposals(name: str, args: dict[str, Any], source: str) -> list[Pro
 
     if action in _CLICKS:
         button, count = _CLICKS[action]
-        return [Proposal(kind="click", source=source, point=point(), params={"button": button, "count": count})]
+        return [ProposedClick(source=source, point=point(), button=button, count=count)]
     if action == "mouse_move":
-        return [Proposal(kind="move", source=source, point=point())]
+        return [ProposedMove(source=source, point=point())]
     if action == "left_click_drag":  # only the end point: the drag starts where the pointer is
-        return [Proposal(kind="drag", source=source, end=point())]
+        return [ProposedDrag(source=source, start=None, end=point())]
     if action == "swipe":  # mobile_use: from coordinate to coordinate2
-        return [Proposal(kind="drag", source=source, point=point(), end=point("coordinate2"))]
+        return [ProposedDrag(source=source, start=point(), end=point("coordinate2"))]
     if action in ("scroll", "hscroll"):
         return [_scroll(action, args, source)]
     if action == "type":
         text = args.get("text")
         if not isinstance(text, str) or text == "":
             raise ParseError(f"type needs a non-empty text in {quote(source)}")
-        return [Proposal(kind="type", source=source, params={"text": text})]
+        return [ProposedType(source=source, text=text)]
     if action == "key":
-        return [Proposal(kind="hotkey", source=source, params={"keys": _keys(args, source)})]
+        return [ProposedHotkey(source=source, keys=_keys(args, source))]
     if action == "wait":
         seconds = to_number(args.get("time", args.get("seconds", 1)), "time", source)
-        return [Proposal(kind="wait", source=source, params={"seconds": seconds})]
+        return [ProposedWait(source=source, seconds=seconds)]
     if action == "terminate":
         status = args.get("status", "success")
         if status not in ("success", "failure"):
             raise ParseError(f"terminate status must be success or failure, got {status!r} in {quote(source)}")
-        return [Proposal(kind="finish", source=source, params={"status": status, "answer": None})]
+        return [ProposedFinish(source=source, status=status, answer=None)]
     if action == "answer":
         text = args.get("text")
         if not isinstance(text, str):
             raise ParseError(f"answer needs a text in {quote(source)}")
-        return [Proposal(kind="finish", source=source, params={"status": "success", "answer": text})]
+        return [ProposedFinish(source=source, status="success", answer=text)]
     if action == "system_button" and str(args.get("button", "")).lower() == "enter":
-        return [Proposal(kind="hotkey", source=source, params={"keys": ("enter",)})]
+        return [ProposedHotkey(source=source, keys=("enter",))]
     if action in _MOBILE_ONLY:
         raise ParseError(f"{action} is a phone action with no desktop equivalent in {quote(source)}")
     raise ParseError(f"unknown action {action!r} in {quote(source)}")
 
 
-def _scroll(action: str, args: dict[str, Any], source: str) -> Proposal:
+def _scroll(action: str, args: dict[str, Any], source: str) -> ProposedScroll:
     # One `pixels` unit is one wheel notch, as the official executors pass it to pyautogui.scroll.
     pixels = to_number(args.get("pixels"), "pixels", source) if "pixels" in args else None
     if pixels is None or pixels == 0:
         raise ParseError(f"{action} needs a non-zero pixels in {quote(source)}")
+    direction: Direction
     if action == "scroll":
         direction = "up" if pixels > 0 else "down"
     else:
         direction = "right" if pixels > 0 else "left"
     where = to_point(args["coordinate"], "coordinate", source) if "coordinate" in args else None
-    return Proposal(
-        kind="scroll", source=source, point=where, params={"direction": direction, "amount": max(1, round(abs(pixels)))}
-    )
+    return ProposedScroll(source=source, point=where, direction=direction, amount=max(1, round(abs(pixels))))
 
 
 def _keys(args: dict[str, Any], source: str) -> tuple[str, ...]:

@@ -12,7 +12,22 @@ from __future__ import annotations
 import re
 
 from agent.errors import ParseError
-from agent.parsing.common import NUMBER_RE, Point, Proposal, box_centre, quote, type_then_enter
+from agent.parsing.common import (
+    NUMBER_RE,
+    Point,
+    Proposal,
+    ProposedClick,
+    ProposedDrag,
+    ProposedFinish,
+    ProposedHotkey,
+    ProposedMove,
+    ProposedScroll,
+    ProposedWait,
+    box_centre,
+    quote,
+    type_then_enter,
+)
+from sandbox.actions import Button, Direction
 from sandbox.keys import split_combo
 
 _ACTION_LABEL = re.compile(r"(?<![A-Za-z_])Action\s*[:：]")
@@ -23,6 +38,7 @@ _ARG_ALIASES = {"point": "start_box", "start_point": "start_box", "end_point": "
 SCROLL_NOTCHES = 5  # UI-TARS' reference executor scrolls 5 notches per scroll action
 WAIT_S = 5.0  # UI-TARS' wait() means five seconds
 _MOBILE = ("long_press", "open_app", "press_home", "press_back")
+_DIRECTIONS: dict[str, Direction] = {"up": "up", "down": "down", "left": "left", "right": "right"}
 
 
 def parse(text: str) -> tuple[str | None, list[Proposal]]:
@@ -126,7 +142,7 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
             raise ParseError(f"{name} needs {key} in {quote(source)}")
         return args[key]
 
-    clicks = {
+    clicks: dict[str, tuple[Button, int]] = {
         "click": ("left", 1),
         "left_single": ("left", 1),
         "left_double": ("left", 2),
@@ -136,40 +152,33 @@ def _to_proposals(name: str, args: dict[str, str], source: str) -> list[Proposal
     if name in clicks:
         point, box = _box(need("start_box"), "start_box", source)
         button, count = clicks[name]
-        return [Proposal(kind="click", source=source, point=point, box=box, params={"button": button, "count": count})]
+        return [ProposedClick(source=source, point=point, button=button, count=count, box=box)]
     if name == "hover":
         point, box = _box(need("start_box"), "start_box", source)
-        return [Proposal(kind="move", source=source, point=point, box=box)]
+        return [ProposedMove(source=source, point=point, box=box)]
     if name in ("drag", "select"):
         start, _ = _box(need("start_box"), "start_box", source)
         end, _ = _box(need("end_box"), "end_box", source)
-        return [Proposal(kind="drag", source=source, point=start, end=end)]
+        return [ProposedDrag(source=source, start=start, end=end)]
     if name in ("hotkey", "press"):
         keys = split_combo(need("key"))
-        return [Proposal(kind="hotkey", source=source, params={"keys": tuple(keys)})]
+        return [ProposedHotkey(source=source, keys=tuple(keys))]
     if name == "type":
         return type_then_enter(need("content"), source)
     if name == "scroll":
-        direction = need("direction").strip().lower()
-        if direction not in ("up", "down", "left", "right"):
-            raise ParseError(f"scroll direction must be up, down, left or right, got {direction!r} in {quote(source)}")
+        written = need("direction").strip().lower()
+        direction = _DIRECTIONS.get(written)
+        if direction is None:
+            raise ParseError(f"scroll direction must be up, down, left or right, got {written!r} in {quote(source)}")
         at = _box(args["start_box"], "start_box", source)[0] if "start_box" in args else None
-        return [
-            Proposal(kind="scroll", source=source, point=at, params={"direction": direction, "amount": SCROLL_NOTCHES})
-        ]
+        return [ProposedScroll(source=source, point=at, direction=direction, amount=SCROLL_NOTCHES)]
     if name == "wait":
-        return [Proposal(kind="wait", source=source, params={"seconds": WAIT_S})]
+        return [ProposedWait(source=source, seconds=WAIT_S)]
     if name == "finished":
         answer = args.get("content") or None
-        return [Proposal(kind="finish", source=source, params={"status": "success", "answer": answer})]
+        return [ProposedFinish(source=source, status="success", answer=answer)]
     if name == "call_user":
-        return [
-            Proposal(
-                kind="finish",
-                source=source,
-                params={"status": "failure", "answer": "the model asked for the user's help"},
-            )
-        ]
+        return [ProposedFinish(source=source, status="failure", answer="the model asked for the user's help")]
     if name in _MOBILE:
         raise ParseError(f"{name} is a phone action with no desktop equivalent in {quote(source)}")
     raise ParseError(f"unknown action {name!r} in {quote(source)}")

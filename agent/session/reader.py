@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from agent.errors import SessionError
-from agent.session.fields import Fields
+from agent.session.fields import session_fields
 from agent.session.files import image_path, read_file
 from agent.session.format import (
     HEADER,
@@ -40,6 +40,7 @@ from agent.session.records import (
     StepEvent,
     StepRecord,
 )
+from sandbox.fields import shown
 from sandbox.files import TMP_SUFFIX
 
 __all__ = [
@@ -105,8 +106,8 @@ def _record(chunk: bytes, where: str, number: int) -> StepRecord | End:
         return StepRecord.from_json(record, where=where, line=number)
     if kind == "end":
         return End.from_json(record, where=where, line=number)
-    Fields(record, where).text("kind")  # not an object, or no string kind: say so
-    raise SessionError(f"{where}: unknown record kind {kind!r:.60} (known: step, end)")
+    session_fields(record, where).text("kind")  # not an object, or no string kind: say so
+    raise SessionError(f"{where}: unknown record kind {shown(kind)} (known: step, end)")
 
 
 def read_session(folder: Path, *, partial: bool = False) -> Session:

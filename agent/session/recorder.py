@@ -2,7 +2,7 @@
 
 It builds the reader's own record types (records.py) and writes each with its `to_json`, so what is
 written is what the reader parses. On the loop's thread `handle(event)` only gathers fields and queues
-work: PNG encoding, hashing the prompt and writing go to one background writer thread, in order. A step's
+work: PNG encoding (png.py), hashing the prompt and writing go to one background writer thread, in order. A step's
 line is queued after its images, so it is written only once they are durably in place. `close()` drains
 the queue; a failure of the writer is raised there (as SessionError), never swallowed, and the writer
 stops writing lines at the first failure.
@@ -11,7 +11,6 @@ stops writing lines at the first failure.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import queue
 import threading
@@ -48,6 +47,7 @@ from agent.events import (
 )
 from agent.prompts import ImagePart, Message
 from agent.session.format import HEADER, IMAGES, SCHEMA_VERSION, STEPS, dumps_line, image_name, messages_digest
+from agent.session.png import encode_png
 from agent.session.records import (
     ActionRecord,
     End,
@@ -64,7 +64,6 @@ from agent.session.records import (
 from sandbox.files import write_atomically
 from sandbox.geometry import ModelFrame
 
-PNG_COMPRESS_LEVEL = 1  # 1920x1080 in ~70 ms (level 6: ~120 ms, 20% larger files at level 1); off the loop anyway
 QUEUE_JOBS = 16  # the loop blocks only when the writer is this far behind (never with a real model's pace)
 KNOWN_IMAGES = 16  # model images remembered, to name the file of each image in a later prompt
 _Job = Callable[[], None]
@@ -149,10 +148,9 @@ class _Writer:
                 self._jobs.task_done()
 
     def write_image(self, image: Image.Image, name: str) -> None:
-        """Encode, then tmp + fsync + rename + fsync of the folder: in place, durably, before any line names it."""
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        write_atomically(self.folder / name, buffer.getvalue())
+        """Encode (png.py: ~13 ms for 1080p), then tmp + fsync + rename + fsync of the folder: in place,
+        durably, before any line names it."""
+        write_atomically(self.folder / name, encode_png(image))
 
     def append_line(self, data: bytes) -> None:
         """One write of one whole line, then fsync: a killed process leaves whole lines only."""
@@ -234,17 +232,9 @@ class SessionRecorder:
 
     def _started(self, event: RunStarted) -> None:
         now = time.time()
-        header = Header(
+        header = Header.from_event(
+            event,
             schema=SCHEMA_VERSION,
-            task=event.task,
-            backend=event.backend,
-            model=event.model,
-            family=event.family,
-            min_pixels=event.min_pixels,
-            max_pixels=event.max_pixels,
-            screen=event.screen,
-            monitor=event.monitor,
-            policy_digest=event.policy_digest,
             deskpilot_version=deskpilot_version(),
             started=datetime.fromtimestamp(now, timezone.utc).astimezone().isoformat(timespec="milliseconds"),
             t=now,

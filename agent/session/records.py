@@ -10,15 +10,15 @@ images is the reader's check (reader.py, files.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast, get_args
 
 from PIL import Image
 
-from agent.events import Outcome
-from agent.session.fields import Fields, frame_from_json, frame_to_json
+from agent.events import Outcome, RunStarted
+from agent.session.fields import frame_from_json, frame_to_json, session_fields
 from agent.session.files import read_png
 from agent.session.step_records import (
     ActionRecord,
@@ -31,6 +31,7 @@ from agent.session.step_records import (
     StepEvent,
 )
 from sandbox.errors import GeometryError
+from sandbox.fields import Fields, shown
 from sandbox.geometry import ModelFrame, ScreenGeometry
 
 __all__ = [
@@ -118,7 +119,7 @@ class StepRecord:
 
     @classmethod
     def from_json(cls, data: object, *, where: str, line: int) -> StepRecord:
-        f = Fields(data, where)
+        f = session_fields(data, where)
         if f.text("kind") != "step":
             f.fail("not a step record")
         cursor = f.array_or_null("cursor")
@@ -140,15 +141,15 @@ class StepRecord:
             model_image=ImageRef.from_json(f.sub("model_image")),
             frame=frame_from_json(f.sub("frame")),
             cursor=None if cursor is None else (cursor[0], cursor[1]),
-            prompt=None if prompt is None else RecordedPrompt.from_json(Fields(prompt, f.at("prompt"), "prompt")),
-            reply=None if reply is None else Reply.from_json(Fields(reply, f.at("reply"), "reply")),
+            prompt=None if prompt is None else RecordedPrompt.from_json(f.inner(prompt, f.at("prompt"), "prompt")),
+            reply=None if reply is None else Reply.from_json(f.inner(reply, f.at("reply"), "reply")),
             thought=f.text_or_null("thought"),
             parse_error=f.text_or_null("parse_error"),
             actions=tuple(
-                ActionRecord.from_json(Fields(a, f.at(f"action {n}"), "action"))
+                ActionRecord.from_json(f.inner(a, f.at(f"action {n}"), "action"))
                 for n, a in enumerate(f.array("actions"))
             ),
-            events=tuple(StepEvent.from_json(Fields(e, f.at("events"), "event")) for e in f.array("events")),
+            events=tuple(StepEvent.from_json(f.inner(e, f.at("events"), "event")) for e in f.array("events")),
             timings=dict(timings),
         )
 
@@ -174,12 +175,12 @@ class End:
 
     @classmethod
     def from_json(cls, data: object, *, where: str, line: int) -> End:
-        f = Fields(data, where)
+        f = session_fields(data, where)
         if f.text("kind") != "end":
             f.fail("not an end record")
         outcome = f.text("outcome")
         if outcome not in OUTCOMES:  # it reaches exports and the terminal: one of the known words only
-            f.fail(f"field 'outcome' must be one of {', '.join(OUTCOMES)}, got {outcome!r:.60}")
+            f.fail(f"field 'outcome' must be one of {', '.join(OUTCOMES)}, got {shown(outcome)}")
         return cls(
             line=line,
             outcome=cast(Outcome, outcome),
@@ -201,41 +202,35 @@ def _started(f: Fields) -> str:
     if problem:
         f.fail(
             "field 'started' must be an ISO 8601 time with its offset (as 2026-11-26T08:41:28.160+01:00), "
-            f"got {value!r:.60}"
+            f"got {shown(value)}"
         )
     return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Header:
+class Header(RunStarted):
+    """The run's RunStarted event as recorded, and what the recorder adds: its fields are the event's, once."""
+
     schema: int
-    task: str
-    backend: str
-    model: str | None
-    family: str
-    min_pixels: int
-    max_pixels: int
-    screen: ScreenGeometry
-    monitor: int
-    policy_digest: str
     deskpilot_version: str
     started: str  # ISO 8601 with the local offset
     t: float  # the same moment, seconds since the epoch
-    run: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # extra facts from the caller (mode, driver, ...)
+
+    @classmethod
+    def from_event(
+        cls, event: RunStarted, *, schema: int, deskpilot_version: str, started: str, t: float, run: dict[str, Any]
+    ) -> Header:
+        shared = {f.name: getattr(event, f.name) for f in fields(RunStarted)}
+        return cls(**shared, schema=schema, deskpilot_version=deskpilot_version, started=started, t=t, run=run)
 
     def to_json(self) -> dict[str, Any]:
+        event = {f.name: getattr(self, f.name) for f in fields(RunStarted)}
         return {
             "schema": self.schema,
             "kind": SESSION_KIND,
-            "task": self.task,
-            "backend": self.backend,
-            "model": self.model,
-            "family": self.family,
-            "min_pixels": self.min_pixels,
-            "max_pixels": self.max_pixels,
+            **event,
             "screen": self.screen.to_json(),
-            "monitor": self.monitor,
-            "policy_digest": self.policy_digest,
             "deskpilot_version": self.deskpilot_version,
             "started": self.started,
             "t": self.t,
@@ -244,7 +239,7 @@ class Header:
 
     @classmethod
     def from_json(cls, data: object, *, where: str, newest_schema: int) -> Header:
-        f = Fields(data, where, "header")
+        f = session_fields(data, where, "header")
         schema = f.integer("schema", minimum=1)
         if schema > newest_schema:
             f.fail(f"schema {schema} was written by a newer deskpilot (this one reads up to {newest_schema})")
@@ -252,8 +247,7 @@ class Header:
             screen = ScreenGeometry.from_json(f.array("screen"))
         except (GeometryError, KeyError, TypeError, ValueError) as exc:
             f.fail(f"field 'screen' is not a list of monitors: {exc}")
-        return cls(
-            schema=schema,
+        event = RunStarted(
             task=f.text("task"),
             backend=f.text("backend"),
             model=f.text_or_null("model"),
@@ -263,6 +257,10 @@ class Header:
             screen=screen,
             monitor=f.integer("monitor", minimum=0),
             policy_digest=f.text("policy_digest"),
+        )
+        return cls.from_event(
+            event,
+            schema=schema,
             deskpilot_version=f.text("deskpilot_version"),
             started=_started(f),
             t=f.number("t"),

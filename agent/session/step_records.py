@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.session.fields import (
-    Fields,
     action_or_null_from_json,
     action_or_null_to_json,
     verdict_from_json,
     verdict_to_json,
 )
 from sandbox.actions import Action, action_to_json
+from sandbox.fields import Fields, shown
 from sandbox.policy import Verdict
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -52,7 +52,7 @@ def part_from_json(f: Fields) -> RecordedPart:
         return f.text("text")
     if kind == "image":
         return ImageRef.from_json(f)
-    f.fail(f"part type must be text or image, got {kind!r:.60}")
+    f.fail(f"part type must be text or image, got {shown(kind)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +65,7 @@ class RecordedMessage:
 
     @classmethod
     def from_json(cls, f: Fields) -> RecordedMessage:
-        parts = tuple(part_from_json(Fields(p, f.where, "part")) for p in f.array("parts"))
+        parts = tuple(part_from_json(f.inner(p, f.where, "part")) for p in f.array("parts"))
         return cls(role=f.text("role"), parts=parts)
 
 
@@ -80,12 +80,12 @@ class RecordedPrompt:
     @classmethod
     def from_json(cls, f: Fields) -> RecordedPrompt:
         messages = tuple(
-            RecordedMessage.from_json(Fields(m, f.at(f"message {n}"), "message"))
+            RecordedMessage.from_json(f.inner(m, f.at(f"message {n}"), "message"))
             for n, m in enumerate(f.array("messages"))
         )
         sha = f.text("sha256")
         if not SHA256_HEX.fullmatch(sha):  # it reaches the report: nothing but hex digits
-            f.fail(f"field 'sha256' must be 64 lowercase hex digits, got {sha!r:.60}")
+            f.fail(f"field 'sha256' must be 64 lowercase hex digits, got {shown(sha)}")
         return cls(sha256=sha, messages=messages)
 
 
@@ -194,18 +194,18 @@ class ActionRecord:
         rejected = f.obj_or_null("rejected")
         blocked = f.obj_or_null("blocked")
         executed = f.obj_or_null("executed")
-        blocked_fields = None if blocked is None else Fields(blocked, f.at("blocked"), "blocked")
+        blocked_fields = None if blocked is None else f.inner(blocked, f.at("blocked"), "blocked")
         return cls(
             index=f.integer("index", minimum=0),
             model=f.obj_or_null("model"),
             screen=action_or_null_from_json(f, "screen"),
             box=None if box is None else (box[0], box[1], box[2], box[3]),
             source=f.text_or_null("source"),
-            verdict=None if verdict is None else verdict_from_json(Fields(verdict, f.at("verdict"), "verdict")),
+            verdict=None if verdict is None else verdict_from_json(f.inner(verdict, f.at("verdict"), "verdict")),
             rejected=rejected is not None,
-            note=None if rejected is None else Fields(rejected, f.at("rejected"), "rejected").text_or_null("note"),
+            note=None if rejected is None else f.inner(rejected, f.at("rejected"), "rejected").text_or_null("note"),
             blocked=None if blocked_fields is None else verdict_from_json(blocked_fields),
-            executed=None if executed is None else Executed.from_json(Fields(executed, f.at("executed"), "executed")),
+            executed=None if executed is None else Executed.from_json(f.inner(executed, f.at("executed"), "executed")),
             blocked_action=None if blocked_fields is None else action_or_null_from_json(blocked_fields, "action"),
         )
 
@@ -232,4 +232,4 @@ class StepEvent:
             return cls(kind="deferred", at=f.number("at"), reason=f.text_or_null("reason"))
         if kind == "refined":
             return cls(kind="refined", at=f.number("at"), reason=f.text_or_null("reason"))
-        f.fail(f"event kind must be paused, resumed, deferred or refined, got {kind!r:.60}")
+        f.fail(f"event kind must be paused, resumed, deferred or refined, got {shown(kind)}")

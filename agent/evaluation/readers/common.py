@@ -1,4 +1,4 @@
-"""What every reader shares: the Sample, strict field access, finding images, checking boxes.
+"""What every reader shares: the Sample, strict field access (sandbox/fields.py), finding images, checking boxes.
 
 A data set is untrusted input: every problem is a DatasetError naming the file, the sample (its index in the
 file, from 0) and the field. Image names must be relative and stay inside the data set's folders (no `..`).
@@ -7,7 +7,6 @@ file, from 0) and the field. Image names must be relative and stay inside the da
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,11 +16,11 @@ from PIL import Image, UnidentifiedImageError
 
 from agent.evaluation.errors import DatasetError
 from agent.evaluation.targets import Box, BoxTarget, Target
+from sandbox.fields import Fields, shown
 
 BOX_SLACK_FRACTION = 0.01  # a box may spill past the image edge by this share of the side (annotation rounding)
 BOX_SLACK_MIN_PX = 2.0
 MAX_JSON_BYTES = 512 * 1024 * 1024
-SHOWN_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +32,6 @@ class Sample:
     instruction: str
     target: Target  # in the image's own pixels
     group: str
-
-
-def shown(value: object) -> str:
-    """A value from a data set, quoted and cut for an error message."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def read_json(path: Path) -> Any:
@@ -69,53 +62,26 @@ def sample_list(data: Any, path: Path) -> list[dict[str, Any]]:
     return data
 
 
-class Fields:
-    """Typed access to one sample's fields; errors name the file, the sample and the field."""
-
-    def __init__(self, item: dict[str, Any], path: Path, index: int) -> None:
-        self.item, self.where = item, f"{path}: sample {index}"
-
-    def fail(self, message: str) -> DatasetError:
-        return DatasetError(f"{self.where}: {message}")
-
-    def text(self, name: str) -> str:
-        value = self.item.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"field {name!r} must be a non-empty string, got {shown(value)}")
-        return value
-
-    def optional_text(self, name: str, default: str) -> str:
-        value = self.item.get(name)
-        return value if isinstance(value, str) and value.strip() else default
-
-    def numbers(self, name: str, count: int | None = None) -> list[float]:
-        value = self.item.get(name)
-        if (
-            not isinstance(value, list)
-            or (count is not None and len(value) != count)
-            or not all(_number(v) for v in value)
-        ):
-            want = f"{count} numbers" if count is not None else "a list of numbers"
-            raise self.fail(f"field {name!r} must be {want}, got {shown(value)}")
-        return [float(v) for v in value]
-
-    def box(self, name: str) -> Box:
-        """Four numbers, as the format writes them (x1, y1, x2, y2 or x, y, w, h: the reader knows which)."""
-        a, b, c, d = self.numbers(name, 4)
-        return (a, b, c, d)
-
-    def size(self, name: str) -> tuple[int, int] | None:
-        """An optional [width, height] the annotation declares (its boxes are in those pixels)."""
-        if self.item.get(name) is None:
-            return None
-        width, height = self.numbers(name, 2)
-        if width <= 0 or height <= 0 or width != int(width) or height != int(height):
-            raise self.fail(f"field {name!r} must be two positive whole numbers, got {shown(self.item.get(name))}")
-        return int(width), int(height)
+def sample_fields(item: dict[str, Any], path: Path, index: int) -> Fields:
+    """One sample, read strictly (sandbox/fields.py): errors name the file, the sample and the field; a field
+    left out reads as null (data sets leave optional fields out)."""
+    return Fields(item, f"{path}: sample {index}", "sample", error=DatasetError, null_if_missing=True)
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def read_size(fields: Fields, name: str) -> tuple[int, int] | None:
+    """An optional [width, height] the annotation declares (its boxes are in those pixels)."""
+    if fields.get(name) is None:
+        return None
+    width, height = fields.numbers(name, 2)
+    if width <= 0 or height <= 0 or width != int(width) or height != int(height):
+        fields.wrong(name, "two positive whole numbers", fields.get(name))
+    return int(width), int(height)
+
+
+def read_box(fields: Fields, name: str) -> Box:
+    """Four numbers, as the format writes them (x1, y1, x2, y2 or x, y, w, h: the reader knows which)."""
+    a, b, c, d = fields.numbers(name, 4)
+    return (a, b, c, d)
 
 
 class Images:
@@ -130,22 +96,25 @@ class Images:
         """(path, name relative to the data set root, (width, height)) of the image a sample names."""
         relative = PurePosixPath(name.replace("\\", "/"))
         if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-            raise fields.fail(f"image name {shown(name)} must be a relative path inside the data set")
+            fields.fail(f"image name {shown(name)} must be a relative path inside the data set")
         for folder in self.folders:
             path = folder.joinpath(*relative.parts)
             if path.is_file():
                 return path, relative_name(path, self.root), self.size(path, fields)
         looked = ", ".join(str(f) for f in self.folders)
-        raise fields.fail(f"image {shown(name)} not found (looked in {looked})")
+        fields.fail(f"image {shown(name)} not found (looked in {looked})")
 
     def size(self, path: Path, fields: Fields) -> tuple[int, int]:
         size = self._sizes.get(path)
         if size is None:
+            problem = None
             try:
                 with Image.open(path) as image:
                     size = image.size
             except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-                raise fields.fail(f"image {path} cannot be read: {exc}") from None
+                problem = exc
+            if problem is not None or size is None:  # failed outside the handler: no chained traceback
+                fields.fail(f"image {path} cannot be read: {problem}")
             self._sizes[path] = size
         return size
 
@@ -175,7 +144,7 @@ def box_target(box: Box, size: tuple[int, int], fields: Fields, *, swap: bool = 
         x1, x2 = min(x1, x2), max(x1, x2)
         y1, y2 = min(y1, y2), max(y1, y2)
     if x2 < x1 or y2 < y1:
-        raise fields.fail(f"box {_box_text(box)} has its corners reversed (x2 < x1 or y2 < y1)")
+        fields.fail(f"box {_box_text(box)} has its corners reversed (x2 < x1 or y2 < y1)")
     check_inside((x1, y1, x2, y2), size, fields)
     return BoxTarget((x1, y1, x2, y2))
 
@@ -186,7 +155,7 @@ def check_inside(box: Box, size: tuple[int, int], fields: Fields) -> None:
     slack_y = max(BOX_SLACK_MIN_PX, BOX_SLACK_FRACTION * height)
     x1, y1, x2, y2 = box
     if x1 < -slack_x or y1 < -slack_y or x2 > width + slack_x or y2 > height + slack_y:
-        raise fields.fail(f"box {_box_text(box)} lies outside the {width}x{height} image")
+        fields.fail(f"box {_box_text(box)} lies outside the {width}x{height} image")
 
 
 def _box_text(box: Box) -> str:

@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from agent.evaluation.readers.common import (
-    Fields,
     Images,
     Sample,
     box_target,
     check_inside,
+    read_box,
     read_json,
+    read_size,
     relative_name,
+    sample_fields,
     sample_list,
     scaled,
-    shown,
 )
 from agent.evaluation.targets import PolygonTarget, RefusalTarget, Target
+from sandbox.fields import Fields, shown
 
 FORMAT = "osworld-g"
 NAMES = ("OSWorld-G.json", "OSWorld-G_refined.json")
@@ -45,25 +47,33 @@ def read(path: Path, root: Path) -> list[Sample]:
     images = Images(root, [path.parent / "images", path.parent])
     samples = []
     for index, item in enumerate(items):
-        fields = Fields(item, path, index)
-        image, name, size = images.find(fields.text("image_path"), fields)
-        declared = fields.size("image_size")
-        kind = fields.text("box_type")
+        fields = sample_fields(item, path, index)
+        image, name, size = images.find(fields.text("image_path", nonempty=True), fields)
+        declared = read_size(fields, "image_size")
+        kind = fields.text("box_type", nonempty=True)
         target: Target
         if kind == "refusal":
             target = RefusalTarget()
         elif kind == "bbox":
-            x, y, w, h = fields.box("box_coordinates")
+            x, y, w, h = read_box(fields, "box_coordinates")
             if w < 0 or h < 0:
-                raise fields.fail(f"bbox [x, y, w, h] has a negative width or height: {[x, y, w, h]}")
+                fields.fail(f"bbox [x, y, w, h] has a negative width or height: {[x, y, w, h]}")
             target = box_target(scaled((x, y, x + w, y + h), declared, size), size, fields)
         elif kind == "polygon":
             target = _polygon(item.get("box_coordinates"), declared, size, fields)
         else:
-            raise fields.fail(f"field 'box_type' must be bbox, polygon or refusal, got {shown(kind)}")
+            fields.fail(f"field 'box_type' must be bbox, polygon or refusal, got {shown(kind)}")
         group = "refusal" if kind == "refusal" else "grounding"
         samples.append(
-            Sample(f"{relative_name(path, root)}#{index}", image, name, size, fields.text("instruction"), target, group)
+            Sample(
+                f"{relative_name(path, root)}#{index}",
+                image,
+                name,
+                size,
+                fields.text("instruction", nonempty=True),
+                target,
+                group,
+            )
         )
     return samples
 
@@ -75,7 +85,7 @@ def _polygon(value: Any, declared: tuple[int, int] | None, size: tuple[int, int]
         raw = value if isinstance(value, list) else [None]
     flat = [float(v) for v in raw if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
     if len(flat) != len(raw) or len(flat) < 6 or len(flat) % 2:
-        raise fields.fail(f"field 'box_coordinates' of a polygon must be 3 or more x, y corners, got {shown(value)}")
+        fields.fail(f"field 'box_coordinates' of a polygon must be 3 or more x, y corners, got {shown(value)}")
     sx, sy = (1.0, 1.0) if declared is None else (size[0] / declared[0], size[1] / declared[1])
     target = PolygonTarget(tuple((flat[i] * sx, flat[i + 1] * sy) for i in range(0, len(flat), 2)))
     bounds = target.bounds

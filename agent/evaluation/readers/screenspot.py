@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent.evaluation.readers.common import Fields, Images, Sample, box_target, read_json, relative_name, sample_list
+from agent.evaluation.readers.common import (
+    Images,
+    Sample,
+    box_target,
+    read_box,
+    read_json,
+    relative_name,
+    sample_fields,
+    sample_list,
+)
 
 FORMAT = "screenspot"
 PATTERN = "screenspot_*.json"
@@ -31,14 +40,22 @@ def read(path: Path, root: Path) -> list[Sample]:
     split = match.group(1) if match else path.stem
     samples = []
     for index, item in enumerate(items):
-        fields = Fields(item, path, index)
-        image, name, size = images.find(fields.text("img_filename"), fields)
-        x, y, w, h = fields.box("bbox")
+        fields = sample_fields(item, path, index)
+        image, name, size = images.find(fields.text("img_filename", nonempty=True), fields)
+        x, y, w, h = read_box(fields, "bbox")
         if w < 0 or h < 0:
-            raise fields.fail(f"bbox [x, y, w, h] has a negative width or height: {[x, y, w, h]}")
+            fields.fail(f"bbox [x, y, w, h] has a negative width or height: {[x, y, w, h]}")
         target = box_target((x, y, x + w, y + h), size, fields)
-        group = f"{split}/{fields.optional_text('data_type', 'unknown')}"
+        group = f"{split}/{fields.text_or('data_type', 'unknown')}"
         samples.append(
-            Sample(f"{relative_name(path, root)}#{index}", image, name, size, fields.text("instruction"), target, group)
+            Sample(
+                f"{relative_name(path, root)}#{index}",
+                image,
+                name,
+                size,
+                fields.text("instruction", nonempty=True),
+                target,
+                group,
+            )
         )
     return samples

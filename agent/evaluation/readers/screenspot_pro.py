@@ -13,16 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.evaluation.readers.common import (
-    Fields,
     Images,
     Sample,
     box_target,
+    read_box,
     read_json,
+    read_size,
     relative_name,
+    sample_fields,
     sample_list,
     scaled,
 )
 from agent.evaluation.targets import RefusalTarget, Target
+from sandbox.fields import shown
 
 FORMAT = "screenspot-pro"
 
@@ -38,20 +41,28 @@ def read(path: Path, root: Path) -> list[Sample]:
     images = Images(root, [base / "images", path.parent / "images", base, path.parent])
     samples = []
     for index, item in enumerate(items):
-        fields = Fields(item, path, index)
-        image, name, size = images.find(fields.text("img_filename"), fields)
-        gt_type = fields.optional_text("gt_type", "positive")
+        fields = sample_fields(item, path, index)
+        image, name, size = images.find(fields.text("img_filename", nonempty=True), fields)
+        gt_type = fields.text_or("gt_type", "positive")
         if gt_type not in ("positive", "negative"):
-            raise fields.fail(f"field 'gt_type' must be positive or negative, got {gt_type!r:.60}")
+            fields.fail(f"field 'gt_type' must be positive or negative, got {shown(gt_type)}")
         target: Target
         if gt_type == "negative":
             target, group = RefusalTarget(), "refusal"
         else:
-            declared = fields.size("img_size")
-            target = box_target(scaled(fields.box("bbox"), declared, size), size, fields)
-            kind = fields.optional_text("group", fields.optional_text("application", "other"))
-            group = f"{kind}/{fields.optional_text('ui_type', 'unknown')}"
+            declared = read_size(fields, "img_size")
+            target = box_target(scaled(read_box(fields, "bbox"), declared, size), size, fields)
+            kind = fields.text_or("group", fields.text_or("application", "other"))
+            group = f"{kind}/{fields.text_or('ui_type', 'unknown')}"
         samples.append(
-            Sample(f"{relative_name(path, root)}#{index}", image, name, size, fields.text("instruction"), target, group)
+            Sample(
+                f"{relative_name(path, root)}#{index}",
+                image,
+                name,
+                size,
+                fields.text("instruction", nonempty=True),
+                target,
+                group,
+            )
         )
     return samples

@@ -12,12 +12,14 @@ import re
 from pathlib import Path
 
 from agent.evaluation.readers.common import (
-    Fields,
     Images,
     Sample,
     box_target,
+    read_box,
     read_json,
+    read_size,
     relative_name,
+    sample_fields,
     sample_list,
     scaled,
 )
@@ -42,10 +44,10 @@ def read(path: Path, root: Path) -> list[Sample]:
     group = match.group(1) if match else path.stem
     samples = []
     for index, item in enumerate(items):
-        fields = Fields(item, path, index)
-        image, name, size = images.find(fields.text("image_path"), fields)
-        box = scaled(fields.box("bbox"), fields.size("image_size"), size)
+        fields = sample_fields(item, path, index)
+        image, name, size = images.find(fields.text("image_path", nonempty=True), fields)
+        box = scaled(read_box(fields, "bbox"), read_size(fields, "image_size"), size)
         target = box_target(box, size, fields, swap=True)
-        instruction = fields.text("prompt_to_evaluate")
+        instruction = fields.text("prompt_to_evaluate", nonempty=True)
         samples.append(Sample(f"{relative_name(path, root)}#{index}", image, name, size, instruction, target, group))
     return samples
