@@ -38,7 +38,6 @@ class Family:
     hf_example: str = ""
     tools_in_template: bool = False  # the chat template presents the computer_use tool itself (qwen3.5)
     template_options: tuple[tuple[str, Any], ...] = ()  # given to the chat template (enable_thinking=False)
-    base: str = ""  # the family a fine-tune is built on (its processor, chat template and loading)
     in_process: bool = True  # False: its own model code (trust_remote_code); run it behind a server
 
     @property
@@ -49,11 +48,6 @@ class Family:
     def points_only(self) -> bool:
         """A grounding model: it points once, deskpilot clicks there and the run ends."""
         return self.syntax in GROUNDING_SYNTAXES
-
-    @property
-    def architecture(self) -> str:
-        """The family whose processor, chat template and model classes it uses: its base, or itself."""
-        return self.base or self.name
 
 
 FAMILIES: dict[str, Family] = {
@@ -129,8 +123,9 @@ FAMILIES: dict[str, Family] = {
             hf_example="ByteDance-Seed/UI-TARS-1.5-7B",
         ),
         # Fine-tunes people pick from leaderboards (docs/model-formats.md, "Fine-tunes"): each is its base's
-        # processor and budget with its own reply syntax.
-        Family(  # Mobile-Agent-v3.5: "Action: ..." then a Qwen3-VL computer_use call, 0-1000
+        # processor and budget with its own reply syntax (loaded by its config.json's model_type, like any family:
+        # agent/backends/transformers/loading.py).
+        Family(  # Mobile-Agent-v3.5, on Qwen3-VL: "Action: ..." then a Qwen3-VL computer_use call, 0-1000
             "gui-owl-1.5",
             "qwen-tool-call",
             "relative",
@@ -138,9 +133,8 @@ FAMILIES: dict[str, Family] = {
             QWEN3_MIN_PIXELS,
             QWEN3_MAX_PIXELS,
             hf_example="mPLUG/GUI-Owl-1.5-8B-Instruct",
-            base="qwen3-vl",
         ),
-        Family(  # grounding only: {"x": .., "y": ..} in 0-1000
+        Family(  # on Qwen3-VL, grounding only: {"x": .., "y": ..} in 0-1000
             "holo2",
             "point-json",
             "relative",
@@ -148,9 +142,8 @@ FAMILIES: dict[str, Family] = {
             QWEN3_MIN_PIXELS,
             QWEN3_MAX_PIXELS,
             hf_example="Hcompany/Holo2-8B",
-            base="qwen3-vl",
         ),
-        Family(  # grounding only: [x, y] in 0-1000, [-1, -1] when the element is not there
+        Family(  # on Qwen3-VL, grounding only: [x, y] in 0-1000, [-1, -1] when the element is not there
             "ui-venus-1.5",
             "point-json",
             "relative",
@@ -158,9 +151,8 @@ FAMILIES: dict[str, Family] = {
             QWEN3_MIN_PIXELS,
             QWEN3_MAX_PIXELS,
             hf_example="inclusionAI/UI-Venus-1.5-8B",
-            base="qwen3-vl",
         ),
-        # pyautogui code, pixels of the Qwen2.5-VL smart-resized image; its own tokenizer, chat template and
+        # On Qwen2.5-VL: pyautogui code, pixels of the Qwen2.5-VL smart-resized image; its own tokenizer, chat template and
         # 1D RoPE ("do not use the default transformers and vllm classes"): served, never loaded in-process.
         Family(
             "opencua",
@@ -170,7 +162,6 @@ FAMILIES: dict[str, Family] = {
             QWEN2_MIN_PIXELS,
             QWEN2_MAX_PIXELS,
             hf_example="xlang-ai/OpenCUA-7B",
-            base="qwen2.5-vl",
             in_process=False,
         ),
     )

@@ -21,6 +21,16 @@ from app.terminal import printable
 from sandbox.errors import SandboxError, StoppedError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+# how a run (success, failure) or a replay (done, mismatch) ended -> the exit code; both can be refused, stopped
+EXIT_FOR_OUTCOME = {
+    "success": EXIT_OK,
+    "done": EXIT_OK,
+    "failure": EXIT_FAILED,
+    "mismatch": EXIT_FAILED,
+    "refused": EXIT_REFUSED,
+    "stopped": EXIT_REFUSED,
+    "error": EXIT_BAD_INPUT,
+}
 
 # subcommand -> module under app.commands that defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Run events as text, shared by the command line and the window's log; exit codes of run outcomes."""
+"""Run events as text, shared by the command line and the window's log."""
 
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ from agent.events import (
     refinement_text,
 )
 from sandbox.actions import describe
-
-# contract: 0 success, 1 without success, 2 bad input or unusable model output, 3 refused or stopped
-EXIT_FOR_OUTCOME = {"success": 0, "failure": 1, "refused": 3, "stopped": 3, "error": 2}
 
 
 def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | None = None) -> str | None:

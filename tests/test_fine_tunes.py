@@ -28,15 +28,14 @@ def actions(raw: str, family: str, **kwargs: object) -> list[object]:
 def test_fine_tunes_are_their_base_with_their_own_syntax() -> None:
     for name in ("gui-owl-1.5", "holo2", "ui-venus-1.5"):
         fam, base = get_family(name), get_family("qwen3-vl")
-        assert (fam.architecture, fam.coords, fam.factor, fam.min_pixels, fam.max_pixels) == (
-            "qwen3-vl",
+        assert (fam.coords, fam.factor, fam.min_pixels, fam.max_pixels) == (
             base.coords,
             base.factor,
             base.min_pixels,
             base.max_pixels,
         )
     opencua = get_family("opencua")
-    assert opencua.architecture == "qwen2.5-vl" and opencua.coords == "absolute" and not opencua.in_process
+    assert opencua.coords == "absolute" and not opencua.in_process
     assert [f.name for f in FAMILIES.values() if f.points_only] == ["qwen-vl", "qwen2-vl", "holo2", "ui-venus-1.5"]
     assert {f.name for f in FAMILIES.values() if f.points_only} == set(GROUNDING_PROMPTS)
 
@@ -209,7 +208,7 @@ def test_an_unknown_name_lists_the_presets() -> None:
 
 
 def test_the_command_line_refuses_a_name_that_is_not_a_preset_with_the_closest() -> None:
-    from tests.test_cli_parse import deskpilot
+    from tests.helpers.cli import deskpilot
 
     out = deskpilot("parse", "--family", "holo1", "--screen", "1920x1080", '{"x": 1, "y": 2}')
     assert out.returncode == 2

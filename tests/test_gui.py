@@ -58,7 +58,7 @@ def start(window: MainWindow, task: str) -> list[object]:
     window.task_edit.setText(task)
     window.start_run()
     assert window.worker is not None
-    window.worker.event.connect(events.append)
+    window.worker.run_event.connect(events.append)
     return events
 
 
@@ -248,7 +248,9 @@ def test_gui_without_a_display_is_a_clear_error() -> None:
 
 
 def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
-    window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides={"backend": "ocr", "record": False}))
+    sessions = isolated_config / "sessions"
+    overrides = {"backend": "ocr", "record": True, "recording_dir": str(sessions)}
+    window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides=overrides))
     window.setGeometry(1000, 0, 900, 1000)
     qtbot.addWidget(window)
     window.show()
@@ -257,6 +259,7 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
         lambda: window.calibrate_button.isEnabled() and "Calibration" in window.action_label.text(), timeout=120_000
     )
     assert window.action_label.text().startswith("Calibration: 9/9 targets hit"), window.action_label.text()
+    assert not sessions.exists()  # a calibration is no run: nothing recorded, not even an empty folder
     board = window.practice_board
     window.close()
     assert not board.isVisible()  # the board goes with the window

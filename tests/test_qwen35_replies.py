@@ -11,7 +11,7 @@ from agent.errors import ParseError
 from agent.families import get_family, model_frame
 from agent.parsing import parse_reply
 from sandbox.actions import Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait
-from tests.test_cli_parse import deskpilot
+from tests.helpers.cli import deskpilot
 
 LEFT_MONITOR = {"screen": (1920, 1080), "origin": (-1920, -200)}  # a monitor left of and above the primary
 

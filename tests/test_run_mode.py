@@ -73,7 +73,7 @@ def app_over_the_window(target_window: Factory, window: MainWindow) -> TargetWin
 
 def run(qtbot, window: MainWindow, task: str, *, approve: Callable[[], None] | None = None) -> list[object]:  # type: ignore[no-untyped-def]
     events: list[object] = []
-    window.runs.event.connect(events.append)
+    window.runs.run_event.connect(events.append)
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         window.task_edit.setText(task)
         window.start_run()
@@ -106,7 +106,7 @@ def test_auto_mode_acts_on_an_app_lying_over_deskpilots_window(  # type: ignore[
         if isinstance(event, ScreenCaptured):
             panel_at[event.step] = window.run_mode.panel.frameGeometry()
 
-    window.runs.event.connect(note_panel)
+    window.runs.run_event.connect(note_panel)
     events = run(qtbot, window, "type Ada into Name and submit")
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.outcome == "success", finished
@@ -174,7 +174,7 @@ def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: igno
     window = window_for([click(under), click(under), FINISH])
     panel = window.run_mode.panel
     places: list[tuple[int, int]] = []
-    window.runs.event.connect(lambda e: places.append((panel.x(), panel.y())))
+    window.runs.run_event.connect(lambda e: places.append((panel.x(), panel.y())))
     events = run(qtbot, window, "click the corner")
     kinds = [type(e).__name__ for e in events]
     deferred = kinds.index("ActionDeferred")
@@ -200,7 +200,7 @@ def test_a_note_for_the_model_takes_the_keyboard_only_while_it_is_typed(  # type
     target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name", timeout=10)
     panel = window.run_mode.panel
     events: list[object] = []
-    window.runs.event.connect(events.append)
+    window.runs.run_event.connect(events.append)
     answered: list[str] = []
 
     def press(button) -> None:  # type: ignore[no-untyped-def]

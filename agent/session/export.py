@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from agent.errors import SessionError
 from agent.session.records import ImageRef, Session, StepRecord
@@ -26,7 +25,6 @@ from sandbox.policy import Policy
 
 __all__ = ["FORMATS", "Exported", "export_session", "python_script", "training_lines"]
 
-ExportFormat = Literal["python", "html", "jsonl"]
 FORMATS: tuple[str, ...] = ("python", "html", "jsonl")
 IMAGE_TAG = "<image>"  # ms-swift and LLaMA-Factory's placeholder for the next entry of "images"
 

@@ -169,7 +169,6 @@ def _run(args: argparse.Namespace) -> int:
     # nothing is performed: a dry-run desktop (capture and the stop key; the executor is never used)
     with open_desktop(DesktopOptions(dry_run=True, stop_key=args.stop_key)) as desktop:
         capture = desktop.capture
-        assert capture is not None
         say(f"calibrate: {NOTHING_EXECUTED}")
         with Board(x=args.x, y=args.y) as board:
             targets = dict(list(board.targets().items())[: args.targets])

@@ -17,30 +17,27 @@ from agent.session.replay import (
     ReplayStarted,
     replay_session,
 )
-from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, fail, say
+from app.cli import EXIT_FOR_OUTCOME, EXIT_OK, fail, say
+from app.commands.common import positive_float
 from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
 from app.terminal import printable
 from sandbox.actions import describe
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.stop import DEFAULT_STOP_KEY
 
-EXIT_FOR_OUTCOME = {
-    "done": EXIT_OK,
-    "mismatch": EXIT_FAILED,
-    "refused": EXIT_REFUSED,
-    "stopped": EXIT_REFUSED,
-    "error": EXIT_BAD_INPUT,
-}
-
 
 def speed(text: str) -> float:
+    """`positive_float` (app/commands/common.py) with 0 allowed: no pauses between actions."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}")
-    return value
+        return positive_float(text)
+    except argparse.ArgumentTypeError as error:
+        try:
+            zero = float(text) == 0
+        except ValueError:
+            raise error from None  # not a number at all: positive_float says so
+        if zero:
+            return 0.0
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         resume_after_idle_s=RESUME_AFTER_IDLE_S,
     )
     with open_desktop(desktop_options) as desktop:
-        assert desktop.capture is not None
         options = ReplayOptions(dry_run=args.dry_run, yes=args.yes, speed=args.speed)
         finished: ReplayFinished | None = None
         for event in replay_session(

@@ -11,10 +11,10 @@ from agent.events import RunFinished
 from agent.loop import RunOptions, run_task
 from agent.refine import REFINE_MODES
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
-from app.cli import fail, say
+from app.cli import EXIT_FOR_OUTCOME, fail, say
 from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int
 from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
-from app.event_lines import EXIT_FOR_OUTCOME, event_line
+from app.event_lines import event_line
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.stop import DEFAULT_STOP_KEY
 
@@ -112,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
                 },
             )
         try:
-            assert desktop.capture is not None
             for event in run_task(
                 args.task,
                 backend=backend,

@@ -10,6 +10,7 @@ from agent.errors import AgentError
 from agent.session import default_sessions_dir, list_sessions
 from app.cli import EXIT_OK, fail
 from app.terminal import printable
+from sandbox.text import shorten
 
 TASK_CHARS = 48
 
@@ -41,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'started':<19}  {'outcome':<11} {'steps':>5}  {'task':<{TASK_CHARS}}  folder")
     for s in summaries:  # every line built from session text (and folder names) is shown escaped
-        task = printable(s.task or "?")
-        task = task if len(task) <= TASK_CHARS else task[: TASK_CHARS - 3] + "..."
+        task = shorten(printable(s.task or "?"), TASK_CHARS)
         started = printable(s.started or "?")[:19]
         print(
             f"{started:<19}  {printable(s.outcome):<11} {s.steps:>5}  {task:<{TASK_CHARS}}  {printable(str(s.folder))}"

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from agent.events import RunFinished
-from app.event_lines import EXIT_FOR_OUTCOME
+from app.cli import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
 from app.gui.run.placement import place
 from app.settings import SettingsStore
@@ -72,7 +72,10 @@ def run_gui(args: argparse.Namespace) -> int:
     outcome: dict[str, int] = {}
     if args.task:
         window.task_edit.setText(args.task)
-        QTimer.singleShot(200, window.start_run)
+        if board is not None:  # the task is for the board: the run starts once the board is on the screen
+            board.when_ready(window.start_run)
+        else:
+            QTimer.singleShot(0, window.start_run)  # as the event loop starts
     if args.exit_when_done:
 
         def finish(finished: RunFinished | None) -> None:

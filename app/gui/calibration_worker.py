@@ -4,12 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from agent.backends.registry import BackendSettings, backend_family, make_backend
-from agent.calibration import run_calibration
+from agent.calibration import CalibrationReport, run_calibration
 from app.desktop import DesktopOptions, open_desktop
 from sandbox.geometry import Rect
 from sandbox.stop import DEFAULT_STOP_KEY, StopFlag
@@ -17,7 +15,8 @@ from sandbox.stop import DEFAULT_STOP_KEY, StopFlag
 
 class CalibrationWorker(QObject):
     progress = Signal(str)
-    done = Signal(object)  # CalibrationReport, or an error message (str)
+    returned = Signal(object)  # CalibrationReport
+    errored = Signal(str)  # why it could not calibrate
 
     def __init__(
         self, backend: BackendSettings, family: str, targets: dict[str, Rect], *, stop_key: str = DEFAULT_STOP_KEY
@@ -34,7 +33,6 @@ class CalibrationWorker(QObject):
             family = backend_family(self.backend_settings.name, self.family_name, strict=False)
             backend = make_backend(self.backend_settings, family=family)
             with open_desktop(DesktopOptions(dry_run=True, stop_key=self.stop_key), stop=self.stop_flag) as desktop:
-                assert desktop.capture is not None
                 report = run_calibration(
                     backend,
                     family,
@@ -45,9 +43,9 @@ class CalibrationWorker(QObject):
                     max_pixels=self.backend_settings.max_pixels,
                     on_result=lambda r: self.progress.emit(f"{r.label}: {'hit' if r.hit else 'miss'}"),
                 )
-            self.done.emit(report)
+            self.returned.emit(report)
         except Exception as exc:  # reported in the window, never raised into Qt
-            self.done.emit(f"{type(exc).__name__}: {exc}")
+            self.errored.emit(f"{type(exc).__name__}: {exc}")
         finally:
             if backend is not None:
                 backend.close()
@@ -68,15 +66,15 @@ class Calibration(QObject):
     def running(self) -> bool:
         return self._run is not None
 
-    def start(self, request: Any, targets: dict[str, Rect]) -> None:
-        """`request`: the window's RunRequest (backend, family, stop key)."""
+    def start(self, backend: BackendSettings, family: str, targets: dict[str, Rect], *, stop_key: str) -> None:
         if self._run is not None:
             return
         thread = QThread(self)
-        worker = CalibrationWorker(request.backend, request.family, targets, stop_key=request.stop_key)
+        worker = CalibrationWorker(backend, family, targets, stop_key=stop_key)
         worker.moveToThread(thread)
         worker.progress.connect(self.progress)
-        worker.done.connect(self._on_done)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
         thread.started.connect(worker.run)
         self._run = (thread, worker)
         thread.start()
@@ -88,19 +86,25 @@ class Calibration(QObject):
             thread.quit()
             thread.wait(STOP_WAIT_MS)
 
-    def _on_done(self, result: object) -> None:
+    @Slot(object)
+    def _on_returned(self, report: CalibrationReport) -> None:
+        self._end()
+        self.finished.emit(calibration_summary(report))
+
+    @Slot(str)
+    def _on_errored(self, message: str) -> None:
+        self._end()
+        self.finished.emit(f"Calibration failed: {message}")
+
+    def _end(self) -> None:
         if self._run is not None:
             self._run[0].quit()
             self._run[0].wait(STOP_WAIT_MS)
         self._run = None
-        self.finished.emit(calibration_summary(result))
 
 
-def calibration_summary(result: object) -> str:
-    """One line for a CalibrationReport, or for the error message a failed calibration gave."""
-    if isinstance(result, str):
-        return f"Calibration failed: {result}"
-    report: Any = result
+def calibration_summary(report: CalibrationReport) -> str:
+    """One line for a calibration's report."""
     offsets = (
         ""
         if report.mean_offset_px is None

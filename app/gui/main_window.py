@@ -48,7 +48,7 @@ from app.gui.run.placement import remember_placement
 from app.gui.run_controller import RunController
 from app.gui.step_view import StepView
 from app.gui.timeline import Timeline
-from app.gui.worker import RunRequest
+from app.gui.worker import RunRequest, backend_settings
 from app.settings import Settings, SettingsStore
 
 
@@ -64,7 +64,6 @@ class MainWindow(QMainWindow):
         self.run_mode = RunMode(self, self.runs, self.own_windows, stop_key=store.effective.stop_key)
         self.runs.hooks = self.run_mode.hooks
         self.calibration = Calibration(self)
-        self.last_finished: RunFinished | None = None
         self.practice_board: Any = None
         self.setWindowTitle("deskpilot")
         self._build()
@@ -155,7 +154,7 @@ class MainWindow(QMainWindow):
         self.step_view.approve_clicked.connect(lambda: self.runs.approve(self.step_view.edited))
         self.step_view.reject_clicked.connect(self.runs.reject)
         self.timeline.step_selected.connect(self._on_step_selected)
-        self.runs.event.connect(self._on_event)
+        self.runs.run_event.connect(self._on_event)
         self.runs.approval_needed.connect(self._on_approval_needed)
         self.runs.countdown.connect(self.step_view.show_countdown)
         self.runs.decided.connect(lambda: self.step_view.set_deciding(False))
@@ -207,8 +206,9 @@ class MainWindow(QMainWindow):
         self.save()
         self.calibrate_button.setEnabled(False)
         self.step_view.say("Calibrating: the model is asked to click each purple target (nothing is clicked)…")
-        request = self.request("calibrate")
-        QTimer.singleShot(300, lambda: self.calibration.start(request, board.targets()))
+        s = self.current_settings()  # no run request: a calibration records no session
+        backend = backend_settings(s)
+        board.when_ready(lambda: self.calibration.start(backend, s.family, board.targets(), stop_key=s.stop_key))
 
     def _on_calibrated(self, text: str) -> None:
         self.calibrate_button.setEnabled(True)
@@ -266,7 +266,6 @@ class MainWindow(QMainWindow):
         self.own_windows.update()
         self.timeline.reset_steps()
         self.step_view.reset()
-        self.last_finished = None
         self.runs.start(request)
         self.run_mode.begin(request)
 
@@ -322,7 +321,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_done(self, finished: RunFinished | None) -> None:
         self.run_mode.end()
-        self.last_finished = finished
         if finished is not None:
             answer = f" (answer: {finished.answer})" if finished.answer else ""
             self.step_view.say(f"Finished: {finished.outcome}: {finished.reason}{answer}")

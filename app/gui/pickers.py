@@ -6,19 +6,19 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QWidget
 
-from agent.backends.registry import FIXED_FAMILY
+from agent.backends.base import Capabilities
+from agent.backends.registry import capabilities_of
 from agent.backends.transformers.discovery import find_local_models
 from agent.families import FAMILIES
 from app.settings import Settings
 
-BACKEND_LABELS = {
+BACKEND_LABELS = {  # the picker's text for each backend the registry knows
     "ocr": "OCR (built in, no model)",
     "transformers": "Local model (GPU)",
     "openai": "OpenAI-compatible server",
     "scripted": "Scripted replies",
 }
 MODE_LABELS = {"approve": "Approve each step", "auto": "Auto (countdown)", "dry-run": "Dry run"}
-TARGET_FIELD = {"transformers": "model", "openai": "endpoint", "scripted": "script"}  # what the model box edits
 
 
 class ModelPickers(QWidget):
@@ -30,7 +30,9 @@ class ModelPickers(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.setMinimumWidth(160)
-        self.model_combo.lineEdit().setPlaceholderText("model folder, hub id, endpoint URL or script file")
+        editor = self.model_combo.lineEdit()  # there is one: the box is editable
+        if editor is not None:
+            editor.setPlaceholderText("model folder, hub id, endpoint URL or script file")
         self.family_combo = QComboBox()
         self.family_combo.addItems(list(FAMILIES))
         self.mode_combo = QComboBox()
@@ -60,17 +62,18 @@ class ModelPickers(QWidget):
     def settings(self) -> Settings:
         """`show_settings`'s settings with what the pickers now say."""
         backend = str(self.backend_combo.currentData())
+        target = capabilities_of(backend).target  # the setting the model box edits (Settings names it alike)
         text = self.model_combo.currentText().strip()
-        data = self.model_combo.currentData()
-        if backend == "transformers" and data and self.model_combo.itemText(self.model_combo.currentIndex()) == text:
+        data = self.model_combo.currentData()  # a model found on this machine: its name
+        if target == "model" and data and self.model_combo.itemText(self.model_combo.currentIndex()) == text:
             text = str(data)
         changes: dict[str, Any] = {
             "backend": backend,
             "family": self.family_combo.currentText(),
             "mode": str(self.mode_combo.currentData()),
         }
-        if backend in TARGET_FIELD:
-            changes[TARGET_FIELD[backend]] = text
+        if target is not None:
+            changes[target] = text
         return self._settings.updated(**changes)
 
     def set_enabled(self, enabled: bool) -> None:
@@ -80,21 +83,24 @@ class ModelPickers(QWidget):
             self._enable_model_pickers()
 
     def _on_backend_changed(self) -> None:
-        backend = self.backend_combo.currentData()
+        target = self._capabilities().target
         self.model_combo.clear()
-        if backend == "transformers":
+        if target == "model":
             models = find_local_models()
             for model in models:
                 self.model_combo.addItem(f"{model.name} ({model.family})", model.name)
             self.model_combo.setEditText(self._settings.model or (models[0].name if models else ""))
-        elif backend == "openai":
+        elif target == "endpoint":
             self.model_combo.setEditText(self._settings.endpoint or "http://localhost:8000/v1")
-        elif backend == "scripted":
+        elif target == "script":
             self.model_combo.setEditText(self._settings.script)
         self._enable_model_pickers()
 
     def _enable_model_pickers(self) -> None:
-        """A backend that needs no model and writes one family (OCR) has these pickers off."""
-        fixed = self.backend_combo.currentData() in FIXED_FAMILY
-        self.model_combo.setEnabled(not fixed)
-        self.family_combo.setEnabled(not fixed)
+        """A backend asked nothing (OCR) has the model picker off; one that writes one family, the family picker."""
+        capabilities = self._capabilities()
+        self.model_combo.setEnabled(capabilities.target is not None)
+        self.family_combo.setEnabled(capabilities.fixed_family is None)
+
+    def _capabilities(self) -> Capabilities:
+        return capabilities_of(str(self.backend_combo.currentData()))

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QHideEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -139,7 +139,7 @@ class PracticeBoard(QWidget):
     """The board. `happened` carries one dict per thing it received (the JSON lines of the module doc)."""
 
     happened = Signal(object)
-    ready = Signal()  # once, when first shown and painted
+    ready = Signal()  # once it is shown and painted (again after it was hidden and shown again)
 
     def __init__(self, parent: QWidget | None = None, *, position: tuple[int, int] | None = None) -> None:
         super().__init__(parent)
@@ -152,7 +152,8 @@ class PracticeBoard(QWidget):
         self._named: dict[str, QWidget] = {}
         self._targets: dict[str, QPushButton] = {}
         self._build()
-        self._announced = False
+        self._announced = False  # the ready signal is on its way (or sent) for this showing
+        self._ready = False
         self._watched: QObject | None = None
         if position is not None:
             self.move(*position)
@@ -315,8 +316,23 @@ class PracticeBoard(QWidget):
             widget = widget.parentWidget()
         return ""
 
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)
+        if not event.spontaneous():  # closed or hidden (not minimised): a new showing announces itself again
+            self._announced = self._ready = False
+
+    def when_ready(self, call: Callable[[], None]) -> None:
+        """Call `call` once the board is on the screen, painted: now when it is, else when `ready` comes."""
+        if self._ready:
+            call()
+        else:
+            self.ready.connect(call, Qt.ConnectionType.SingleShotConnection)
+
     def _announce(self) -> None:
+        if not self._announced:  # hidden again before it got here
+            return
         QApplication.sync()  # the first paint has reached the X server
+        self._ready = True
         self.ready.emit()
 
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
-from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe
+from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe, target_point
 from sandbox.geometry import ModelFrame
 
 MARK = QColor(230, 40, 90)
@@ -142,7 +142,7 @@ class PreviewView(QGraphicsView):
         editable: bool = False,
     ) -> None:
         """Draw `action` (screen coordinates) over the current picture."""
-        self.action, self.editable = action, editable and _has_point(action)
+        self.action, self.editable = action, editable and action is not None and target_point(action) is not None
         self.box, self.verdict = box, verdict
         for item in (self.marker, self._box, self._drag, self._caption):
             item.hide()
@@ -157,7 +157,7 @@ class PreviewView(QGraphicsView):
         drag_pen = self._drag.pen()
         drag_pen.setColor(colour)
         self._drag.setPen(drag_pen)
-        point = _point(action)
+        point = target_point(action)
         if point is not None:
             self.marker.setPos(self.screen_to_scene(*point))
             self.marker.show()
@@ -207,17 +207,3 @@ class PreviewView(QGraphicsView):
     def _fit(self) -> None:
         if not self._picture.pixmap().isNull():
             self.fitInView(self._picture, Qt.AspectRatioMode.KeepAspectRatio)
-
-
-def _point(action: Action | None) -> tuple[int, int] | None:
-    if isinstance(action, (Click, Move)):
-        return action.x, action.y
-    if isinstance(action, Scroll) and action.x is not None and action.y is not None:
-        return action.x, action.y
-    if isinstance(action, Drag):
-        return action.to_x, action.to_y
-    return None
-
-
-def _has_point(action: Action | None) -> bool:
-    return _point(action) is not None

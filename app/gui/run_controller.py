@@ -21,7 +21,7 @@ STOP_WAIT_MS = 5000
 
 
 class RunController(QObject):
-    event = Signal(object)  # every agent.events.* of the run, in order
+    run_event = Signal(object)  # every agent.events.* of the run, in order
     approval_needed = Signal(object)  # ActionProposed, waiting for approve() or reject()
     countdown = Signal(float, object)  # seconds left, ActionProposed (auto mode; reject() cancels)
     decided = Signal()  # the pending proposal was answered
@@ -59,7 +59,7 @@ class RunController(QObject):
         self.worker = RunWorker(request, blocking=self._blocking, masked=self._masked, hooks=self.hooks)
         self.worker.moveToThread(self._thread)
         self._thread.started.connect(self.worker.run)
-        self.worker.event.connect(self._on_event)
+        self.worker.run_event.connect(self._on_event)
         self.worker.approval_needed.connect(self._on_approval_needed)
         self.worker.countdown.connect(self._on_countdown)
         self.worker.backend_ready.connect(self.backend_ready)
@@ -104,7 +104,7 @@ class RunController(QObject):
     # -- from the worker ----------------------------------------------------------------------------
     @Slot(object)
     def _on_event(self, event: object) -> None:
-        self.event.emit(event)
+        self.run_event.emit(event)
         if isinstance(event, (RunPaused, RunResumed)):
             self.paused_changed.emit(self.paused)
 

@@ -35,7 +35,7 @@ from sandbox.actions import describe
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
 from sandbox.policy_file import load_policy
-from sandbox.stop import StopFlag
+from sandbox.stop import DEFAULT_STOP_KEY, StopFlag
 
 EXPORTS = {
     "HTML report": ("html", "*.html"),
@@ -46,7 +46,8 @@ EXPORTS = {
 
 class ReplayWorker(QObject):
     progress = Signal(str)
-    done = Signal(object)  # ReplayFinished, or an error message (str)
+    returned = Signal(object)  # ReplayFinished
+    errored = Signal(str)  # why the replay could not go on
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class ReplayWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        finished: ReplayFinished | None = None
         try:
             options = DesktopOptions(
                 policy_file=self.policy, stop_key=self.stop_key, driver=self.driver, dry_run=self.dry_run
@@ -72,8 +74,6 @@ class ReplayWorker(QObject):
             with open_desktop(
                 options, own_windows=self.own_windows, stop=self.stop_flag, announce=logger.info
             ) as desktop:
-                assert desktop.capture is not None
-                finished = None
                 for event in replay_session(
                     self.session,
                     executor=desktop.executor,
@@ -84,11 +84,15 @@ class ReplayWorker(QObject):
                     self.progress.emit(type(event).__name__)
                     if isinstance(event, ReplayFinished):
                         finished = event
-            self.done.emit(finished)
         except (AgentError, SandboxError) as exc:
-            self.done.emit(str(exc))
+            self.errored.emit(str(exc))
         except Exception as exc:  # never into Qt
-            self.done.emit(f"{type(exc).__name__}: {exc}")
+            self.errored.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            if finished is None:
+                self.errored.emit("the replay ended without a result")
+            else:
+                self.returned.emit(finished)
 
 
 class SessionBrowser(QDialog):
@@ -98,7 +102,7 @@ class SessionBrowser(QDialog):
         parent: QWidget | None = None,
         *,
         driver: str = "pyautogui",
-        stop_key: str = "ctrl+alt+x",
+        stop_key: str = DEFAULT_STOP_KEY,
         policy: Path | None = None,
         own_windows: Callable[[], Sequence[Rect]] = tuple,
     ) -> None:
@@ -232,24 +236,31 @@ class SessionBrowser(QDialog):
         )
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.done.connect(self._on_replayed)
+        worker.returned.connect(self._on_replayed)
+        worker.errored.connect(self._on_replay_failed)
         self._replay = (thread, worker)
         self.replay_button.setEnabled(False)
         self.status.setText(f"Replaying… (stop key: {self.stop_key})")
         thread.start()
 
-    def _on_replayed(self, result: object) -> None:
+    @Slot(object)
+    def _on_replayed(self, finished: ReplayFinished) -> None:
+        self._end_replay()
+        self.status.setText(
+            f"Replay {finished.outcome}: {finished.reason} ({finished.steps} step(s), {finished.actions} action(s))"
+        )
+
+    @Slot(str)
+    def _on_replay_failed(self, message: str) -> None:
+        self._end_replay()
+        self.status.setText(f"Replay failed: {message}")
+
+    def _end_replay(self) -> None:
         if self._replay is not None:
             self._replay[0].quit()
             self._replay[0].wait(5000)
         self._replay = None
         self.replay_button.setEnabled(True)
-        if isinstance(result, ReplayFinished):
-            self.status.setText(
-                f"Replay {result.outcome}: {result.reason} ({result.steps} step(s), {result.actions} action(s))"
-            )
-        else:
-            self.status.setText(f"Replay failed: {result}")
 
     def export(self, fmt: str, path: Path) -> Path:
         assert self.session is not None

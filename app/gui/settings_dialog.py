@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent.backends.registry import BACKENDS, SERVERS
+from agent.backends.registry import BACKENDS, SERVERS, capabilities_of
 from agent.families import FAMILIES
 from app.gui.plain_text import plain_label
 from app.gui.preview import pixmap_from
@@ -95,8 +95,10 @@ class SettingsDialog(QDialog):
         )
         self.refine = QCheckBox("Second look at a zoomed crop before each click (twice the model time)")
         self.refine.setChecked(s.refine == "zoom")
-        self.backend.currentTextChanged.connect(lambda name: self.server.setEnabled(name == "openai"))
-        self.server.setEnabled(s.backend == "openai")
+        self.backend.currentTextChanged.connect(
+            lambda name: self.server.setEnabled(capabilities_of(name).server_options)
+        )
+        self.server.setEnabled(capabilities_of(s.backend).server_options)
         self.script = QLineEdit(s.script)
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))

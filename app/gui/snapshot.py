@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from agent.families import get_family, model_input_size
@@ -52,7 +53,7 @@ def take(folder: Path) -> None:
     script = work / "script.jsonl"
     overrides = {"backend": "scripted", "script": str(script), "record": False, "mode": "approve"}
     window = MainWindow(SettingsStore(work / "s.toml", overrides=overrides))
-    screen = app.primaryScreen().geometry()
+    screen = QGuiApplication.primaryScreen().geometry()
     window.setGeometry(screen.width() - 900, 0, 900, screen.height() - 40)
     window.show()
     board = window.show_practice_board()

@@ -24,6 +24,7 @@ from app.gui.plain_text import plain_tooltip
 from app.gui.preview import pixmap_from
 from sandbox.actions import Action, describe
 from sandbox.geometry import ModelFrame
+from sandbox.text import shorten
 
 THUMB = QSize(128, 72)
 THOUGHT_CHARS = 120
@@ -50,7 +51,7 @@ class TimelineStep:
         )
         verdicts = ", ".join(v + (f" ({rule})" if rule else "") for _, v, rule in self.proposals) or "-"
         first = (self.thought or "").splitlines()[0] if self.thought else ""
-        thought = first if len(first) <= THOUGHT_CHARS else first[: THOUGHT_CHARS - 1] + "…"  # all of it on hover
+        thought = shorten(first, THOUGHT_CHARS)  # all of it on hover
         timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"
         lines = [f"Step {self.step}: {actions}", f"{self.outcome or verdicts}", timing]
         if thought:

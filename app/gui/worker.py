@@ -19,7 +19,8 @@ from typing import Any
 from loguru import logger
 from PySide6.QtCore import QObject, Signal, Slot
 
-from agent.backends.registry import DEFAULT_SERVER, BackendSettings, backend_family, make_backend
+from agent.backends.base import Backend
+from agent.backends.registry import DEFAULT_SERVER, BackendSettings, backend_family, capabilities_of, make_backend
 from agent.errors import AgentError
 from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.loop import Approve, Decision, RunOptions, run_task
@@ -31,7 +32,7 @@ from sandbox.actions import Action, Finish, Wait
 from sandbox.errors import SandboxError
 from sandbox.geometry import Rect
 from sandbox.policy import Confirm
-from sandbox.stop import StopFlag
+from sandbox.stop import DEFAULT_STOP_KEY, StopFlag
 
 DECISION_POLL_S = 0.05
 COUNTDOWN_TICK_S = 0.1
@@ -46,7 +47,7 @@ class RunRequest:
     countdown_s: float = 2.0
     max_steps: int = 15
     monitor: int = 0
-    stop_key: str = "ctrl+alt+x"
+    stop_key: str = DEFAULT_STOP_KEY
     policy: Path | None = None
     driver: str = "pyautogui"
     record_dir: Path | None = None  # None: do not record
@@ -58,19 +59,9 @@ class RunRequest:
     def for_task(cls, task: str, settings: Settings, *, policy: Path | None = None) -> RunRequest:
         """The run the window's settings describe; a new session folder when runs are recorded."""
         s = settings
-        target = {"transformers": s.model, "openai": s.endpoint, "scripted": s.script}.get(s.backend, "")
-        backend = BackendSettings(
-            s.backend,
-            model=s.model if s.backend == "transformers" else None,
-            endpoint=target if s.backend == "openai" else None,
-            script=Path(target) if s.backend == "scripted" and target else None,
-            min_pixels=s.min_pixels or None,
-            max_pixels=s.max_pixels or None,
-            server=s.server if s.backend == "openai" else DEFAULT_SERVER,
-        )
         return cls(
             task=task,
-            backend=backend,
+            backend=backend_settings(s),
             family=s.family,
             mode=s.mode,
             countdown_s=s.countdown_s,
@@ -83,6 +74,21 @@ class RunRequest:
             max_pixels=s.max_pixels or None,
             refine=s.refine,
         )
+
+
+def backend_settings(settings: Settings) -> BackendSettings:
+    """The backend the window's settings describe: asked by the one of model, endpoint or script it takes."""
+    s = settings
+    capabilities = capabilities_of(s.backend)
+    return BackendSettings(
+        s.backend,
+        model=s.model if capabilities.target == "model" else None,
+        endpoint=s.endpoint if capabilities.target == "endpoint" else None,
+        script=Path(s.script) if capabilities.target == "script" and s.script else None,
+        min_pixels=s.min_pixels or None,
+        max_pixels=s.max_pixels or None,
+        server=s.server if capabilities.server_options else DEFAULT_SERVER,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +121,7 @@ class GuiCall:
 
 
 class RunWorker(QObject):
-    event = Signal(object)  # every agent.events.* in order
+    run_event = Signal(object)  # every agent.events.* in order
     approval_needed = Signal(object)  # ActionProposed: the window shows it and calls decide()
     countdown = Signal(float, object)  # seconds left, ActionProposed (auto mode)
     done = Signal(object)  # the RunFinished
@@ -138,7 +144,7 @@ class RunWorker(QObject):
         self._blocking, self._masked = blocking, masked
         self.hooks = hooks
         self._decisions: queue.Queue[Decision] = queue.Queue()
-        self.backend: Any = None
+        self.backend: Backend | None = None  # closed when the run ends
 
     # -- called from the GUI thread ----------------------------------------------------------------
     def decide(self, decision: Decision) -> None:
@@ -171,7 +177,7 @@ class RunWorker(QObject):
     def _run(self) -> RunFinished | None:
         request = self.request
         family = backend_family(request.backend.name, request.family, strict=False)
-        self.backend = make_backend(request.backend, family=family)
+        backend = self.backend = make_backend(request.backend, family=family)
         options = DesktopOptions(
             policy_file=request.policy,
             stop_key=request.stop_key,
@@ -182,7 +188,6 @@ class RunWorker(QObject):
             desktop = stack.enter_context(
                 open_desktop(options, own_windows=self._blocking, stop=self.stop_flag, announce=logger.info)
             )
-            assert desktop.capture is not None
             recorder = self._recorder(stack)
             run_options = RunOptions(
                 max_steps=request.max_steps,
@@ -197,7 +202,7 @@ class RunWorker(QObject):
             finished = None
             for event in run_task(
                 request.task,
-                backend=self.backend,
+                backend=backend,
                 family=family,
                 executor=desktop.executor,
                 capture=desktop.capture,
@@ -208,9 +213,9 @@ class RunWorker(QObject):
             ):
                 if recorder is not None:
                     recorder.handle(event)
-                self.event.emit(event)
+                self.run_event.emit(event)
                 if isinstance(event, StepStarted) and event.step == 1:  # loaded by now
-                    self.backend_ready.emit(_where(self.backend))
+                    self.backend_ready.emit(_where(backend))
                 if isinstance(event, RunFinished):
                     finished = event
             return finished
@@ -281,10 +286,11 @@ class RunWorker(QObject):
                 continue
 
 
-def _where(backend: Any) -> str:
+def _where(backend: Backend) -> str:
+    """Where the backend's work happens, for the window: its device where it has one (transformers)."""
     device = getattr(backend, "device", None)
     if device is None:
-        return {"openai": "remote server", "ocr": "CPU (OCR)", "scripted": "none (scripted)"}.get(backend.name, "CPU")
+        return backend.capabilities.runs_on
     name = str(device)
     if name.startswith("cuda"):
         try:

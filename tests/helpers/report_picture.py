@@ -1,9 +1,10 @@
 """The README's picture of the HTML report, and the sessions its tests export: real runs without a display.
 
-`record_run` drives the real loop (scripted replies, the qwen2.5-vl parser, the policy, the dry-run driver)
-on a fake desktop-like screen (tests/helpers/fake_screen.py) into the real recorder, then pins every time in
-the folder, so the page is the same on every machine and its times are known. `make_picture` records the
-demo run, exports it and screenshots the page in headless Chromium at a fixed window size:
+Both drive the real loop (scripted replies, the qwen2.5-vl parser, the policy, the dry-run driver) on a fake
+desktop-like screen (tests/helpers/fake_screen.py) into the real recorder. `record_run` then pins every time in
+the folder, so that tests/test_report.py knows the times its page shows. `make_picture` records the demo run
+as it happened (a scripted demo, its header and times as recorded), exports it and screenshots the page in
+headless Chromium at a fixed window size:
 
     python -m tests.helpers.report_picture assets/report.png
 """
@@ -32,10 +33,10 @@ from agent.session.export import export_session
 from sandbox.drivers import DryRunDriver
 from sandbox.executor import Executor
 from sandbox.policy import Policy, PolicyChecker
+from tests.helpers.chromium import CHROMIUM, HEADLESS
 from tests.helpers.desktop_image import FONT_PATHS, desktop_image
 from tests.helpers.fake_screen import FakeScreen
 from tests.helpers.sessions import edit_header, edit_steps
-from tests.test_sessions import CHROMIUM, HEADLESS
 
 FAMILY = get_family("qwen2.5-vl")
 STARTED = "2026-11-26T08:41:28.160+01:00"  # every recorded time is pinned relative to this
@@ -73,6 +74,23 @@ def record_run(
 ) -> Path:
     """Record a run of `replies` on `screen` (a 1920x1080 desktop by default) into `folder`; `header` edits the
     header afterwards (the backend and model a real run would name); every time is pinned. Returns `folder`."""
+    _record(folder, replies, task=task, screen=screen, monitor=monitor, on_executed=on_executed)
+    pin_times(folder)
+    if header:
+        edit_header(folder, **header)
+    return folder
+
+
+def _record(
+    folder: Path,
+    replies: Sequence[str],
+    *,
+    task: str,
+    screen: FakeScreen | None,
+    monitor: int = 0,
+    on_executed: OnExecuted | None = None,
+) -> Path:
+    """The scripted run of `replies`, recorded into `folder` as it happens."""
     screen = screen or FakeScreen(image=desktop_image(1920, 1080))
     policy = Policy()
     executor = Executor(
@@ -94,9 +112,6 @@ def record_run(
             recorder.handle(event)
             if on_executed is not None and isinstance(event, ActionExecuted):
                 on_executed(event, screen)
-    pin_times(folder)
-    if header:
-        edit_header(folder, **header)
     return folder
 
 
@@ -131,7 +146,6 @@ def pin_times(folder: Path) -> None:
 FIELD = (1322, 759, 1704, 783)  # "By Undo:" in desktop_image(1920, 1080)'s Preferences dialog
 WORDS, TICK, OK = (1372, 771), (1179, 804), (1462, 959)  # the field's words, the box under it, the OK button
 DEMO_TASK = 'In Preferences, set "By Undo" to Ada Lovelace, tick "screen redo undo click" and press OK'
-DEMO_HEADER = {"backend": "transformers", "model": "Qwen/Qwen2.5-VL-7B-Instruct"}
 
 
 def _demo_replies() -> list[str]:
@@ -165,8 +179,9 @@ def _demo_screen(event: ActionExecuted, screen: FakeScreen) -> None:
 
 
 def demo_session(folder: Path) -> Path:
-    """The README's run: a triple-click, typing, an unusable reply, a tick and OK in one step, finish."""
-    return record_run(folder, _demo_replies(), task=DEMO_TASK, header=DEMO_HEADER, on_executed=_demo_screen)
+    """The README's run, a scripted demo: a triple-click, typing, an unusable reply, a tick and OK in one step,
+    finish. Its header says so (the scripted backend, no model) and its times are the ones it took."""
+    return _record(folder, _demo_replies(), task=DEMO_TASK, screen=None, on_executed=_demo_screen)
 
 
 def chromium_screenshot(page: Path, out: Path, profile: Path, window: tuple[int, int] = WINDOW_PX) -> None:

@@ -35,7 +35,7 @@ def exclude_from_capture(widget: QWidget) -> bool:
 def _supported() -> bool:
     if sys.platform != "win32":
         return False
-    return bool(sys.getwindowsversion().build >= MIN_WINDOWS_BUILD)  # type: ignore[attr-defined]
+    return bool(sys.getwindowsversion().build >= MIN_WINDOWS_BUILD)  # type: ignore[attr-defined,unused-ignore]
 
 
 def _apply(widget: QWidget) -> bool:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.gui.plain_text import plain_tooltip
 from app.gui.preview import HALO, verdict_colour
-from sandbox.actions import Action, Click, Drag, Move, Scroll, describe
+from sandbox.actions import Action, describe, target_point
 from sandbox.geometry import ModelFrame
 
 ZOOM = 3  # widget px per screenshot px
@@ -65,7 +65,7 @@ class MagnifierView(QWidget):
         if action is None:
             self.clear()
             return
-        point = _point(action, pointer)
+        point = target_point(action, pointer)
         if point is None:
             self._set(message=f"No point on the screen: {describe(action)}")
             return
@@ -166,14 +166,3 @@ class MagnifierView(QWidget):
             painter.drawEllipse(middle, RING_PX, RING_PX)
             for arm in arms:
                 painter.fillRect(arm.adjusted(-grow, -grow, grow, grow), colour)
-
-
-def _point(action: Action, pointer: tuple[int, int] | None) -> tuple[int, int] | None:
-    """Where the action lands: a click's or move's point, a drag's end, a scroll's point (or the pointer)."""
-    if isinstance(action, (Click, Move)):
-        return action.x, action.y
-    if isinstance(action, Drag):
-        return action.to_x, action.to_y
-    if isinstance(action, Scroll):
-        return (action.x, action.y) if action.x is not None and action.y is not None else pointer
-    return None

@@ -45,7 +45,7 @@ class RunMode(QObject):
         self.overlay = ActionOverlay()
         self.hooks = GuiHooks(make_room=self.make_room, clear_the_way=self.clear_the_way)
         self._shown: ActionProposed | None = None  # what the overlay draws now
-        runs.event.connect(self.panel.on_event)
+        runs.run_event.connect(self.panel.on_event)
         runs.approval_needed.connect(self._on_approval_needed)
         runs.countdown.connect(self._on_countdown)
         runs.decided.connect(self._on_decided)
@@ -55,10 +55,6 @@ class RunMode(QObject):
         self.panel.pause_clicked.connect(runs.toggle_pause)
         self.panel.stop_clicked.connect(lambda: runs.stop("stopped from the run panel"))
         self.panel.window_clicked.connect(self._toggle_window)
-
-    @property
-    def active(self) -> bool:
-        return self.panel.isVisible()
 
     def begin(self, request: RunRequest) -> None:
         """The main window steps aside; the panel shows (without taking focus) where it covers least."""

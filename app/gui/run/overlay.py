@@ -41,8 +41,9 @@ from PySide6.QtWidgets import QWidget
 from app.gui.preview import HALO, verdict_colour
 from app.gui.run.capture_exclusion import exclude_from_capture
 from app.gui.run.screen_px import NATIVE_PLATFORMS
-from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe
+from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, describe, target_point
 from sandbox.geometry import Monitor
+from sandbox.text import shorten
 
 OVERLAY_PROPERTY = "deskpilot_overlay"  # set on the overlay's QWindow: deskpilot's own-window tracker skips it
 LINE_PX = 3  # odd, so a line is centred on a pixel
@@ -220,38 +221,39 @@ class _Sketch:
         """Add the strokes for `action`; returns the screen point the crosshair is on (None when none is)."""
         if box is not None:
             self.box(box)
+        point = target_point(action, pointer)  # where it lands; a scroll without a point: where the pointer is
         target: tuple[int, int] | None = None
-        if isinstance(action, Click):
-            target = (action.x, action.y)
-            self.crosshair(target, ring=True)
-            label = _click_label(action)
-            if label:
-                self.label(target, label)
-        elif isinstance(action, Move):
-            target = (action.x, action.y)
-            self.crosshair(target, ring=False)
-        elif isinstance(action, Drag):
-            target = (action.to_x, action.to_y)
-            start = (action.x, action.y) if action.x is not None and action.y is not None else pointer
-            self.crosshair(target, ring=True)
-            if start is not None:
-                self.dot(start)
-                self.arrow(self.device(*start), self.device(*target), stop_short=self.px(RING_PX + 2))
-            else:
-                self.bubble(target, describe(action), beside=True)
-        elif isinstance(action, Scroll):
-            at = (action.x, action.y) if action.x is not None and action.y is not None else pointer
-            if at is not None and self.monitor.contains(*at):
-                target = at
-                self.crosshair(at, ring=False)
-                dx, dy = SCROLL_DIRECTIONS[action.direction]
-                centre, reach = self.device(*at), self.px(ARM_PX + 6)
-                begin = QPoint(centre.x() + dx * reach, centre.y() + dy * reach)
-                end = QPoint(begin.x() + dx * self.px(SCROLL_ARROW_PX), begin.y() + dy * self.px(SCROLL_ARROW_PX))
-                self.arrow(begin, end, stop_short=0)
-            self.bubble(at, describe(action), beside=target is not None)
-        elif isinstance(action, (Type, Hotkey, Wait, Finish)):
-            self.bubble(pointer, describe(action), beside=True, offset=self.px(CURSOR_OFFSET_PX))
+        match action:
+            case Click() if point is not None:
+                target = point
+                self.crosshair(target, ring=True)
+                label = _click_label(action)
+                if label:
+                    self.label(target, label)
+            case Move() if point is not None:
+                target = point
+                self.crosshair(target, ring=False)
+            case Drag() if point is not None:
+                target = point
+                start = (action.x, action.y) if action.x is not None and action.y is not None else pointer
+                self.crosshair(target, ring=True)
+                if start is not None:
+                    self.dot(start)
+                    self.arrow(self.device(*start), self.device(*target), stop_short=self.px(RING_PX + 2))
+                else:
+                    self.bubble(target, describe(action), beside=True)
+            case Scroll():
+                if point is not None and self.monitor.contains(*point):
+                    target = point
+                    self.crosshair(point, ring=False)
+                    dx, dy = SCROLL_DIRECTIONS[action.direction]
+                    centre, reach = self.device(*point), self.px(ARM_PX + 6)
+                    begin = QPoint(centre.x() + dx * reach, centre.y() + dy * reach)
+                    end = QPoint(begin.x() + dx * self.px(SCROLL_ARROW_PX), begin.y() + dy * self.px(SCROLL_ARROW_PX))
+                    self.arrow(begin, end, stop_short=0)
+                self.bubble(point, describe(action), beside=target is not None)
+            case Type() | Hotkey() | Wait() | Finish():
+                self.bubble(pointer, describe(action), beside=True, offset=self.px(CURSOR_OFFSET_PX))
         return target
 
     # -- strokes ----------------------------------------------------------------------------------------
@@ -417,7 +419,7 @@ def _click_label(action: Click) -> str:
 
 def _one_line(text: str) -> str:
     """Model text on one line: line breaks and invisible format characters (bidi overrides) made visible."""
-    text = text if len(text) <= CAPTION_MAX_CHARS else text[: CAPTION_MAX_CHARS - 1] + "…"
+    text = shorten(text, CAPTION_MAX_CHARS)
     shown = []
     for char in text:
         if char in "\r\n":

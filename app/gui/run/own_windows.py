@@ -1,7 +1,7 @@
 """Where deskpilot's own windows are on the screen, as they really are: for the policy (never clicked) and the
 capture (greyed out of what the model sees).
 
-Only the parts that no other application's window covers count (sandbox/stacking.py reads the X stacking
+Only the parts that no other application's window covers count (sandbox/desktops/x11_stacking.py reads the X stacking
 order each time it is asked, from the asking thread): an application lying above deskpilot's window is what
 the person sees there, so the model sees it too and may click it. Left out entirely: the practice board (a
 target on purpose) and the on-screen overlay (input-transparent, and hidden before anything is captured or
@@ -15,13 +15,13 @@ import sys
 import threading
 
 from loguru import logger
-from PySide6.QtGui import QGuiApplication, QWindow
+from PySide6.QtGui import QGuiApplication
 
-from app.gui.run.overlay import OVERLAY_PROPERTY
-from app.gui.run.screen_px import native_scale, to_screen_px  # the on-screen preview: never masked, never in a grab
+from app.desktop import desktop_route
+from app.gui.run.overlay import OVERLAY_PROPERTY  # the on-screen preview: never masked, never in a grab
+from app.gui.run.screen_px import screen_rect
 from sandbox.errors import DriverError
 from sandbox.geometry import Rect
-from sandbox.stacking import Stacking
 
 TARGET_PROPERTY = "deskpilot_target"  # a window of ours that the agent may act on (the practice board)
 EXCLUDED_PROPERTY = "deskpilot_excluded_from_capture"  # the system keeps it out of screenshots
@@ -38,7 +38,7 @@ class OwnWindows:
         self._lock = threading.Lock()
         self._windows: list[tuple[int, Rect, bool]] = []  # X window id (0 off X11), rect, excluded from capture
         self._see_through: list[int] = []  # X ids of the overlay: above everything, yet it covers nothing
-        self._stacking = Stacking() if _x11() else None
+        self._stacking = desktop_route().stacking() if _x11() else None
 
     def __call__(self) -> list[Rect]:
         return self.blocking()
@@ -52,7 +52,11 @@ class OwnWindows:
             if not window.isVisible() or window.property(TARGET_PROPERTY) or window.property(OVERLAY_PROPERTY):
                 continue
             windows.append(
-                (int(window.winId()) if self._stacking else 0, _rect(window), bool(window.property(EXCLUDED_PROPERTY)))
+                (
+                    int(window.winId()) if self._stacking else 0,
+                    screen_rect(window, name="deskpilot"),
+                    bool(window.property(EXCLUDED_PROPERTY)),
+                )
             )
         with self._lock:
             self._windows, self._see_through = windows, see_through
@@ -77,10 +81,3 @@ class OwnWindows:
             logger.warning(f"{exc}; counting deskpilot's windows whole")
             return [rect for _, rect in windows]
         return [Rect(p.x, p.y, p.width, p.height, "deskpilot") for xid, _ in windows for p in parts.get(xid, [])]
-
-
-def _rect(window: QWindow) -> Rect:
-    g = window.frameGeometry()
-    x, y = to_screen_px(g.topLeft(), window.screen())
-    ratio, _ = native_scale(window.screen())
-    return Rect(x, y, round(g.width() * ratio), round(g.height() * ratio), name="deskpilot")

@@ -25,9 +25,10 @@ from agent.events import ActionProposed, ReplyParsed, RunPaused, RunResumed, Ste
 from app.gui.plain_text import plain_label, plain_tooltip
 from app.gui.preview import verdict_colour
 from app.gui.run.own_windows import EXCLUDED_PROPERTY
-from app.gui.run.screen_px import from_screen_px, native_scale, screen_at, to_screen_px
+from app.gui.run.screen_px import from_screen_px, native_scale, screen_at, screen_rect
 from sandbox.actions import Action, action_points, describe
-from sandbox.geometry import Monitor, Rect
+from sandbox.geometry import Monitor
+from sandbox.text import ELLIPSIS, shorten
 
 PANEL_SIZE = (380, 204)  # logical px: task, two lines of thought, the action, the verdict, two rows of buttons
 MARGIN_PX = 16  # from the monitor's edges
@@ -50,7 +51,7 @@ def _elided(text: str, width_chars: int, lines: int) -> str:
         if line:
             out.append(line)
         return "\n".join(out)
-    out[-1] = out[-1][: width_chars - 1] + "…"
+    out[-1] = shorten(out[-1] + ELLIPSIS, width_chars)  # more text follows: the last line ends in the mark
     return "\n".join(out[:lines])
 
 
@@ -215,21 +216,11 @@ class RunPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
 
     # -- where it sits -------------------------------------------------------------------------------
-    def screen_rect(self) -> Rect:
-        """Where the panel is, in screen px (Qt's pixels scaled where the system's are not Qt's)."""
-        g = self.frameGeometry()
-        x, y = to_screen_px(g.topLeft(), self.screen())
-        ratio, _ = native_scale(self.screen())
-        return Rect(x, y, round(g.width() * ratio), round(g.height() * ratio))
-
     def covers(self, action: Action) -> bool:
         """Whether any point of `action` lies on the panel (or its open note box)."""
-        boxes = [self.screen_rect()]
+        boxes = [screen_rect(self)]
         if self.note_box.isVisible():
-            g = self.note_box.frameGeometry()
-            x, y = to_screen_px(g.topLeft(), self.note_box.screen())
-            ratio, _ = native_scale(self.note_box.screen())
-            boxes.append(Rect(x, y, round(g.width() * ratio), round(g.height() * ratio)))
+            boxes.append(screen_rect(self.note_box))
         return any(box.contains(x, y) for x, y in action_points(action) for box in boxes)
 
     def place_away_from(self, point: tuple[int, int] | None, monitor: Monitor) -> bool:

@@ -4,15 +4,16 @@ deskpilot's screen pixels are the system's: X pixels on X11, the desktop's pixel
 own coordinates when a device pixel ratio applies there (QT_SCALE_FACTOR, Windows display scaling), keeping each
 screen's native top-left and scaling from it; where the system itself scales (macOS, Wayland) Qt's pixels are
 the ones deskpilot sees. Every window placed by deskpilot (the run panel, the overlay, the practice board)
-goes through these two functions.
+goes through these functions.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint
-from PySide6.QtGui import QGuiApplication, QScreen
+from PySide6.QtGui import QGuiApplication, QScreen, QWindow
+from PySide6.QtWidgets import QWidget
 
-from sandbox.geometry import Monitor
+from sandbox.geometry import Monitor, Rect
 
 NATIVE_PLATFORMS = ("xcb", "windows")  # where deskpilot's screen px are the system's, not Qt's scaled ones
 
@@ -34,6 +35,14 @@ def from_screen_px(x: int, y: int, screen: QScreen | None) -> QPoint:
     """deskpilot screen px -> a global Qt point (the inverse of to_screen_px)."""
     ratio, origin = native_scale(screen)
     return QPoint(round(origin.x() + (x - origin.x()) / ratio), round(origin.y() + (y - origin.y()) / ratio))
+
+
+def screen_rect(window: QWidget | QWindow, *, name: str = "") -> Rect:
+    """Where a window or widget is, frame included, in screen px (Qt's pixels scaled where the system's are not)."""
+    g = window.frameGeometry()
+    x, y = to_screen_px(g.topLeft(), window.screen())
+    ratio, _ = native_scale(window.screen())
+    return Rect(x, y, round(g.width() * ratio), round(g.height() * ratio), name=name)
 
 
 def screen_at(x: int, y: int) -> QScreen | None:
