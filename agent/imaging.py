@@ -1,4 +1,5 @@
-"""Images on their way to a model: resize to the family's input size, encode for HTTP, fingerprint."""
+"""Images on their way to a model: resize to the family's input size, encode for HTTP (and for the HTML reports),
+fingerprint."""
 
 from __future__ import annotations
 
@@ -37,18 +38,19 @@ def prepare_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(resized)
 
 
-def encode_image(image: Image.Image, fmt: ImageFormat = "jpeg") -> tuple[str, bytes]:
-    """(mime type, bytes) of the image in `fmt`."""
+def encode_image(image: Image.Image, fmt: ImageFormat = "jpeg", *, quality: int = JPEG_QUALITY) -> tuple[str, bytes]:
+    """(mime type, bytes) of the image in `fmt`; a JPEG keeps full-resolution colour (4:4:4) at `quality`."""
     buffer = io.BytesIO()
     if fmt == "png":
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return "image/png", buffer.getvalue()
-    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    image.save(buffer, format="JPEG", quality=quality, subsampling=0)
     return "image/jpeg", buffer.getvalue()
 
 
-def data_url(image: Image.Image, fmt: ImageFormat = "jpeg") -> str:
-    mime, data = encode_image(image, fmt)
+def data_url(image: Image.Image, fmt: ImageFormat = "jpeg", *, quality: int = JPEG_QUALITY) -> str:
+    """The image as a `data:` URL (for a model's HTTP request, or a self-contained page: agent/html_report.py)."""
+    mime, data = encode_image(image, fmt, quality=quality)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 

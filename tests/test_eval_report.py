@@ -19,7 +19,7 @@ from PIL import Image
 
 from agent.evaluation.report import POINT, TARGET
 from tests.helpers import eval_sets
-from tests.test_sessions import CHROMIUM, HEADLESS
+from tests.helpers.chromium import CHROMIUM, HEADLESS
 
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
 HOSTILE = "<img src=x onerror=alert(1)> the Save button"

@@ -219,4 +219,4 @@ def test_opencua_is_not_loaded_in_process() -> None:
     from agent.backends.registry import BackendSettings, make_backend
 
     with pytest.raises(ConfigError, match="serve it .* --backend openai --family opencua"):
-        make_backend(BackendSettings("transformers", model="xlang-ai/OpenCUA-7B"), family=get_family("opencua"))
+        make_backend(BackendSettings(name="transformers", model="xlang-ai/OpenCUA-7B"), family=get_family("opencua"))

@@ -244,7 +244,7 @@ def test_usage_blind_to_the_image_is_refused(fault_server: FaultServer) -> None:
 
 @pytest.mark.parametrize("screen", [(1920, 1080), (2560, 1440), (3840, 2160)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_ollama_preset_is_what_ollama_would_make_of_the_screen(screen: tuple[int, int]) -> None:
-    """anchors-2.md §3: Ollama turns 1920x1080, 2560x1440 and 3840x2160 screens into 1904x1064 images."""
+    """docs/serving.md, the table of servers: Ollama turns 1920x1080, 2560x1440 and 3840x2160 screens into 1904x1064 images."""
     fitted = preset_budget("ollama", QWEN25, screen, pixel_budget(QWEN25))
     size = model_input_size(QWEN25, *screen, min_pixels=fitted.min_pixels, max_pixels=fitted.max_pixels)
     assert size == (1904, 1064)

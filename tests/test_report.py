@@ -24,11 +24,11 @@ from agent.session.records import ActionRecord, StepRecord
 from agent.session.report import COLOURS, CROP_ARM_PX, CROP_PX, CROP_RING_PX, CROP_ZOOM, HALO, html_report
 from sandbox.actions import Action, Click, Drag, Move, Scroll
 from sandbox.geometry import Monitor, ScreenGeometry
+from tests.helpers.chromium import CHROMIUM, HEADLESS
 from tests.helpers.desktop_image import desktop_image
 from tests.helpers.fake_screen import FakeScreen
 from tests.helpers.report_picture import END_S, STEP_S, at, call, make_picture, record_run
 from tests.helpers.sessions import edit_header, edit_steps
-from tests.test_sessions import CHROMIUM, HEADLESS
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "assets" / "report.png"

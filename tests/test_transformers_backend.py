@@ -49,7 +49,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(family_name: str, model_dir: Path, stop: StopFlag, **options: object) -> list[object]:
     family = get_family(family_name)
-    backend = make_backend(BackendSettings("transformers", model=str(model_dir)), family=family)
+    backend = make_backend(BackendSettings(name="transformers", model=str(model_dir)), family=family)
     with ScreenCapture() as capture:
         executor = Executor(checker=PolicyChecker(Policy()), driver=DryRunDriver(), screen=capture.geometry, stop=stop)
         opts = RunOptions(**{"max_new_tokens": 12, "max_failures": 1, "settle_cap_s": 0.2, **options})  # type: ignore[arg-type]
@@ -127,7 +127,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 def fake_run(model_dir: Path, family_name: str, **options: object) -> tuple[list[Any], DryRunDriver]:
     """One real run on a fake 1920x1080 screen with the dry-run driver: nothing is executed anywhere."""
     family = get_family(family_name)
-    backend = make_backend(BackendSettings("transformers", model=str(model_dir)), family=family)
+    backend = make_backend(BackendSettings(name="transformers", model=str(model_dir)), family=family)
     opts = RunOptions(**{"max_new_tokens": 12, "max_failures": 1, "settle_cap_s": 0.1, **options})  # type: ignore[arg-type]
     try:
         return run_on_fake_screen("Click the Submit button.", backend, family, options=opts)

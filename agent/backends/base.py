@@ -2,16 +2,25 @@
 
 A backend gets the step's conversation (agent.prompts), the prepared screenshot and the task, and returns
 the model's raw text. Parsing, policy and execution happen outside, the same for every backend.
+
+The loop types against the `Backend` protocol; the backends themselves derive from `BaseBackend`, whose public
+methods do once what each would otherwise repeat (as mss's `MSSBase.grab` does for its platforms): the stop
+check, the lazy load, the timing of a reply and the lock around `fit`. A backend implements `_load`, `_fit`
+and `_generate`.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from PIL import Image
 
+from agent.errors import BackendError
 from agent.families import Family, PixelBudget
 from agent.prompts import Message, tool_definitions
 from sandbox.stop import StopFlag
@@ -34,6 +43,12 @@ class Capabilities:
     server_options: bool = False  # takes a server preset and an image format (--server, --image-format)
     speed_ups: bool = False  # takes transformers' opt-in speed-ups (--compile, ...)
     runs_on: str = "CPU"  # where its work happens, as the window says it
+
+    @property
+    def takes_family(self) -> bool:
+        """Whether the family is the person's choice, shown and recorded as such (a fixed family is only the
+        syntax the backend writes)."""
+        return self.fixed_family is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +94,7 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelReply:
     raw: str
-    elapsed_s: float
+    elapsed_s: float = 0.0  # seconds the reply took (BaseBackend.generate times it)
     input_tokens: int | None = None
     output_tokens: int | None = None
     image_tokens: int | None = None  # visual tokens of the newest image, where the backend can tell
@@ -105,3 +120,67 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the model (GPU memory, connections)."""
+
+
+class BaseBackend(ABC):
+    """The public side of every backend; subclasses implement `loaded`, `_load`, `_generate`, `close` (and
+    `_fit` where a server may shrink images).
+
+    `load` and `fit` run under one lock (reentrant, `self._lock`, which a subclass may take for its own state):
+    a server's first `fit` probes it once even when several threads ask at once (agent.evaluation.runner), and
+    a lazy load never runs twice."""
+
+    name: str  # set by each backend class, as `capabilities` is
+    capabilities: Capabilities
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool:
+        """Whether `load` has nothing left to do."""
+
+    def load(self, *, progress: ProgressFn | None = None) -> None:
+        """Get ready (download, load weights, connect); idempotent. Raises BackendError."""
+        with self._lock:
+            if not self.loaded:
+                self._load(progress)
+
+    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
+        """See `Backend.fit`; one call at a time."""
+        with self._lock:
+            return self._fit(family, shot, budget, stop)
+
+    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
+        """One reply, its `elapsed_s` the time `_generate` took (a lazy load before it is not counted).
+        StoppedError when `stop` is set before it starts; BackendError for a family this backend cannot write."""
+        fixed = self.capabilities.fixed_family
+        if fixed is not None and request.family.name != fixed:
+            raise BackendError(
+                f"the {self.name} backend answers in {fixed}'s syntax, not {request.family.name}'s: "
+                f"run it with --family {fixed}"
+            )
+        stop.check_stopped()
+        if not self.loaded:
+            self.load()
+        started = time.perf_counter()
+        reply = self._generate(request, stop)
+        return replace(reply, elapsed_s=time.perf_counter() - started)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the model (GPU memory, connections)."""
+
+    @abstractmethod
+    def _load(self, progress: ProgressFn | None) -> None:
+        """The slow part of `load`, called under the lock when not `loaded`."""
+
+    def _fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, stop: StopFlag) -> PixelBudget:
+        """The budget a `shot` is prepared with (under the lock): by default `budget`, what the model reads."""
+        return budget
+
+    @abstractmethod
+    def _generate(self, request: ModelRequest, stop: StopFlag) -> ModelReply:
+        """One reply, after the stop check and the lazy load; its `elapsed_s` is replaced by the time taken.
+        Must give up promptly (StoppedError) once `stop` is set."""

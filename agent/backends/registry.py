@@ -14,6 +14,7 @@ from agent.backends.base import Backend, Capabilities
 from agent.backends.openai.servers import DEFAULT_SERVER, SERVERS
 from agent.errors import ConfigError
 from agent.families import Family, get_family
+from agent.imaging import ImageFormat
 
 # name -> the module and class that implement it (imported when asked: none of them loads a model at import)
 _CLASSES = {
@@ -23,8 +24,10 @@ _CLASSES = {
     "scripted": ("agent.backends.scripted", "ScriptedBackend"),
 }
 BACKENDS = tuple(_CLASSES)
+DEFAULT_BACKEND = "ocr"  # needs no model: what a first run uses
 __all__ = [
     "BACKENDS",
+    "DEFAULT_BACKEND",
     "DEFAULT_SERVER",
     "SERVERS",
     "BackendSettings",
@@ -44,7 +47,7 @@ def capabilities_of(name: str) -> Capabilities:
     return capabilities
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BackendSettings:
     name: str
     model: str | None = None  # transformers: a directory or hub id; openai: the served model name
@@ -52,7 +55,7 @@ class BackendSettings:
     script: Path | None = None  # scripted: a JSONL file
     min_pixels: int | None = None
     max_pixels: int | None = None
-    image_format: str = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
+    image_format: ImageFormat = "jpeg"  # openai: how screenshots travel (jpeg q95 4:4:4, or lossless png)
     server: str = DEFAULT_SERVER  # openai: which server it is (its known image limit), or generic: probed
     # transformers' opt-in speed-ups (agent.backends.transformers.backend; bench/gpu_step.py)
     compile: bool = False
@@ -111,7 +114,7 @@ def make_backend(settings: BackendSettings, *, family: Family) -> Backend:
             model=settings.model,
             server=settings.server,
             max_pixels_given=settings.max_pixels is not None,
-            image_format="png" if settings.image_format == "png" else "jpeg",
+            image_format=settings.image_format,
         )
     if settings.name == "scripted":
         if settings.script is None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, ProgressFn
 from agent.errors import ConfigError, ScriptExhausted
-from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
 
 
@@ -37,28 +36,29 @@ def read_script(path: Path) -> list[str]:
     return replies
 
 
-class ScriptedBackend:
+class ScriptedBackend(BaseBackend):
     name = "scripted"
     capabilities = Capabilities(target="script", named_model=False, runs_on="none (scripted)")
 
     def __init__(self, script: Path | list[str]) -> None:
         """A script file (read and checked now, so a bad file fails before anything runs) or the replies."""
+        super().__init__()
         self._replies = list(script) if isinstance(script, list) else read_script(script)
         self._next = 0
 
-    def load(self, *, progress: ProgressFn | None = None) -> None:
+    @property
+    def loaded(self) -> bool:
+        return True  # the replies were read when it was made
+
+    def _load(self, progress: ProgressFn | None) -> None:
         pass
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
-        return budget  # what deskpilot prepares is what the model reads
-
-    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        stop.check_stopped()
+    def _generate(self, request: ModelRequest, stop: StopFlag) -> ModelReply:
         if self._next >= len(self._replies):
             raise ScriptExhausted(f"the script ran out after {len(self._replies)} replies before the task finished")
         raw = self._replies[self._next]
         self._next += 1
-        return ModelReply(raw=raw, elapsed_s=0.0)
+        return ModelReply(raw=raw)
 
     def close(self) -> None:
         pass

@@ -1,8 +1,9 @@
 """An eval as one self-contained HTML page: the figures, the table by group, and a grid of misses.
 
 Data set text (instructions, file names, group names) and model text (errors, replies) are untrusted: each
-value goes through `_e` (html.escape) on its way into the page; images are decoded and re-encoded; a
-Content-Security-Policy allows nothing but inline style and data: images, and there is no JavaScript.
+value goes through `_e` (agent.html_report.escape) on its way into the page; images are decoded and re-encoded;
+the page's Content-Security-Policy allows nothing but inline style and data: images, and there is no JavaScript
+(agent.html_report).
 
 Each miss shows a crop of the image around its target with the target drawn (box, polygon or circle, blue)
 and the point the backend gave (red crosshair), captioned with the instruction and the exact figures. When
@@ -11,9 +12,6 @@ the point lies outside that crop, a small picture of the whole image shows both.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +19,8 @@ from PIL import Image, ImageDraw
 
 from agent.evaluation.scoring import Result, by_group, tally
 from agent.evaluation.targets import Box, CircleTarget, PolygonTarget, RefusalTarget
+from agent.html_report import escape as _e
+from agent.html_report import facts_html, page, picture_url
 
 MAX_MISSES = 200  # misses drawn; the rest are counted
 CROP_PAD_PX = 48  # image pixels around the target in a miss's crop
@@ -28,20 +28,12 @@ CROP_MIN_PX = (240, 160)  # the least image area a crop shows
 CROP_SHOWN_PX = (360, 240)  # the crop is scaled to fit this (pixels repeated when it is magnified)
 CROP_MAX_ZOOM = 3
 THUMB_WIDTH_PX = 360
-JPEG_QUALITY = 80
 TARGET = (30, 120, 255)
 POINT = (220, 30, 30)
 HALO = (255, 255, 255)
 ARM_PX = 10
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
-*{box-sizing:border-box}body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1240px;padding:18px 24px 40px;color:#1d2126}
-.kicker{margin:0;color:#5f6670;font-size:13px;letter-spacing:.04em;text-transform:uppercase}
-h1{font-size:24px;margin:2px 0 12px;overflow-wrap:anywhere}h2{font-size:18px;margin:22px 0 8px}
-.facts{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 18px}
-.facts div{border:1px solid #d8dce3;border-radius:8px;padding:5px 14px;background:#f6f7f9;min-width:110px}
-.facts dt{font-size:12px;color:#5f6670;letter-spacing:.04em;text-transform:uppercase}
-.facts dd{margin:0;font-size:17px;font-weight:600;overflow-wrap:anywhere}
+h2{font-size:18px;margin:22px 0 8px}
 table.groups{border-collapse:collapse;min-width:420px}table.groups td,table.groups th{border-bottom:1px solid #e1e4e9;padding:3px 10px}
 table.groups th{text-align:left}table.groups td.n{text-align:right;font-variant-numeric:tabular-nums}
 table.groups tr.all td{font-weight:600;border-top:2px solid #9aa1ab}
@@ -52,10 +44,6 @@ figure img.crop{image-rendering:pixelated}
 figcaption{font:13px/1.4 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
 .instruction{font:600 14px/1.4 system-ui,sans-serif}.none{color:#5f6670}
 """
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def html_report(card: dict[str, Any], results: Sequence[Result], *, max_misses: int = MAX_MISSES) -> str:
@@ -71,7 +59,6 @@ def html_report(card: dict[str, Any], results: Sequence[Result], *, max_misses: 
         ("Declined", sum(r.declined for r in results)),
         ("Unusable replies", sum(r.error is not None for r in results)),
     ]
-    fact_html = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts if v is not None)
     misses = [r for r in results if not r.hit]
     shown = misses[:max_misses]
     more = len(misses) - len(shown)
@@ -81,16 +68,13 @@ def html_report(card: dict[str, Any], results: Sequence[Result], *, max_misses: 
     else:
         tail = f'<p class="none">{more} more misses are not drawn.</p>' if more else ""
         grid_html = f'<div class="misses">\n{grid}\n</div>{tail}'
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>deskpilot eval: {_e(card.get('dataset'))}</title><style>{_CSS}</style></head><body>\n"
+    body = (
         f'<p class="kicker">deskpilot grounding eval</p><h1>{_e(card.get("dataset"))}</h1>\n'
-        f'<dl class="facts">{fact_html}</dl>\n'
+        f"{facts_html((k, v) for k, v in facts if v is not None)}\n"
         f"<h2>By group</h2>\n{_groups_html(results)}\n"
-        f'<h2 id="misses">Misses ({len(misses)})</h2>\n{grid_html}\n</body></html>\n'
+        f'<h2 id="misses">Misses ({len(misses)})</h2>\n{grid_html}\n'
     )
+    return page(title=f"deskpilot eval: {card.get('dataset') or ''}", css=_CSS, body=body)
 
 
 def _groups_html(results: Sequence[Result]) -> str:
@@ -111,11 +95,11 @@ def _miss_html(result: Result) -> str:
     with Image.open(sample.image) as opened:
         image = opened.convert("RGB")
     crop, area = _crop(image, result)
-    pictures = [f'<img class="crop" alt="target of sample {result.index}" src="{_data_url(crop, "PNG")}">']
+    pictures = [f'<img class="crop" alt="target of sample {result.index}" src="{picture_url(crop, "png")}">']
     point = result.point
     if point is not None and not _inside(point, area):
         pictures.append(
-            f'<img alt="the whole image of sample {result.index}" src="{_data_url(_thumb(image, result))}">'
+            f'<img alt="the whole image of sample {result.index}" src="{picture_url(_thumb(image, result))}">'
         )
     if result.error is not None:
         answer = f"unusable reply: {result.error}"
@@ -211,9 +195,3 @@ def _draw(
 
 def _inside(point: tuple[int, int], area: Box) -> bool:
     return area[0] <= point[0] < area[2] and area[1] <= point[1] < area[3]
-
-
-def _data_url(image: Image.Image, kind: str = "JPEG") -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format=kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
-    return f"data:image/{kind.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

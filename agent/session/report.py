@@ -1,9 +1,9 @@
 """A session as one self-contained HTML page: no external files, no JavaScript.
 
-A session is untrusted input: every value from it goes through `_e` (html.escape) on its way into the
-page, whatever its type or however it was checked when read; screenshots are decoded from their checked
-PNG bytes (Session.image) and embedded re-encoded; a Content-Security-Policy allows nothing but inline
-style and data: images, so even markup that slipped through could neither run nor fetch.
+A session is untrusted input: every value from it goes through `_e` (agent.html_report.escape) on its way
+into the page, whatever its type or however it was checked when read; screenshots are decoded from their
+checked PNG bytes (Session.image) and embedded re-encoded; the page's Content-Security-Policy allows nothing
+but inline style and data: images (agent.html_report).
 
 Laid out for a person reviewing a run: a summary, a step list that jumps to each step, the details that
 apply to the backend; per step, a magnified crop of the full-resolution screenshot around every point an
@@ -12,20 +12,21 @@ on it (typed text and keys as captions: the browser draws any script, PIL's font
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from PIL import Image, ImageDraw, ImageFont
 
+from agent.backends.base import Capabilities
+from agent.backends.registry import capabilities_of
+from agent.errors import ConfigError
+from agent.html_report import escape as _e
+from agent.html_report import facts_html, page, picture_url
 from agent.session.records import ActionRecord, Header, Session, StepRecord
-from sandbox.actions import Action, Click, Drag, Move, Scroll, describe
+from sandbox.actions import Action, Click, Drag, Move, Scroll, describe, named_points
 
 THUMB_WIDTH_PX = 1024
-JPEG_QUALITY = 80
 COLOURS = {"ran": (0, 170, 60), "refused": (220, 30, 30), "not run": (240, 140, 0), "box": (30, 120, 255)}
 CROSS_PX = 14
 HALO = (255, 255, 255)
@@ -34,26 +35,17 @@ CROP_ZOOM = 3  # each screenshot pixel becomes a 3x3 block (nearest neighbour): 
 CROP_ARM_PX = 33  # crosshair arm in the crop: 11 screenshot pixels each way
 CROP_LINE_PX = (CROP_ZOOM + 2, CROP_ZOOM)  # halo, line: the line is the point's own row and column of pixels
 CROP_RING_PX = 16  # the ring around a click in the crop
-# What a header's fields mean for the backend that wrote it: the OCR grounder has no model, family or image
-# budget (it answers in qwen2.5-vl's syntax, which the header records as the family); a script has no model.
-NO_MODEL_BACKENDS = frozenset({"ocr", "scripted"})
-NO_FAMILY_BACKENDS = frozenset({"ocr"})
+# A recorded backend this deskpilot does not know (a newer one's): its model and family are shown, not hidden
+UNKNOWN_BACKEND = Capabilities(target="model", named_model=True)
 TONES = {"success": "good", "failure": "bad", "refused": "bad", "error": "bad"}  # else "warn"
 _At = Callable[[float, float], tuple[float, float]]  # screen point -> pixel of the picture drawn on
 _Colour = tuple[int, int, int]
 _Segment = tuple[tuple[float, float], tuple[float, float]]
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
-*{box-sizing:border-box}a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1240px;padding:18px 24px 40px;color:#1d2126}
-.kicker{margin:0;color:#5f6670;font-size:13px;letter-spacing:.04em;text-transform:uppercase}
-h1{font-size:24px;margin:2px 0 12px;overflow-wrap:anywhere}h2{font-size:17px;margin:0 0 8px}
+a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}h2{font-size:17px;margin:0 0 8px}
 .outcome{border:1px solid;border-radius:8px;padding:9px 14px;margin:0 0 12px}.outcome p{margin:2px 0}
 .good{background:#ebf7ef;border-color:#98d2ad}.bad{background:#fdeded;border-color:#eca5a5}
-.warn{background:#fff5e3;border-color:#eec57c}.facts{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 18px}
-.facts div{border:1px solid #d8dce3;border-radius:8px;padding:5px 14px;background:#f6f7f9;min-width:110px}
-.facts dt{font-size:12px;color:#5f6670;letter-spacing:.04em;text-transform:uppercase}
-.facts dd{margin:0;font-size:17px;font-weight:600;overflow-wrap:anywhere}
+.warn{background:#fff5e3;border-color:#eec57c}
 .overview{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(460px,100%),1fr));gap:14px 24px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e1e4e9;padding:3px 8px;text-align:left}
 th{font-weight:600;color:#394049;white-space:nowrap;vertical-align:top}td{overflow-wrap:anywhere}
@@ -69,10 +61,6 @@ figcaption{font:13px/1.4 ui-monospace,monospace;margin:4px 0;white-space:pre-wra
 .ran{color:#00843c}.refused{color:#c81e1e}.notrun{color:#b86a00}
 pre{background:#f4f5f7;padding:8px;white-space:pre-wrap;word-break:break-word}
 """
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def _shown(record: ActionRecord) -> Action | None:
@@ -179,18 +167,6 @@ def _arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[flo
     _lines(draw, [(start, end), *((end, tip) for tip in tips)], colour)
 
 
-def _points(action: Action) -> list[tuple[str, tuple[int, int]]]:
-    """The exact screen points an action names, each with which end it is ("" when it has one point)."""
-    if isinstance(action, (Click, Move)):
-        return [("", (action.x, action.y))]
-    if isinstance(action, Drag):
-        start = [] if action.x is None or action.y is None else [("start", (action.x, action.y))]
-        return [*start, ("end", (action.to_x, action.to_y))]
-    if isinstance(action, Scroll) and action.x is not None and action.y is not None:
-        return [("", (action.x, action.y))]
-    return []
-
-
 def _crop(
     shot: Image.Image, step: StepRecord, record: ActionRecord, action: Action, point: tuple[int, int]
 ) -> Image.Image | None:
@@ -233,7 +209,7 @@ def _crops_html(shot: Image.Image, step: StepRecord) -> str:
         action = _shown(record)
         if action is None:
             continue
-        for end, point in _points(action):
+        for end, point in named_points(action):
             what = f"{number}. {describe(action)}" + (f" ({end})" if end else "")
             px, py = step.frame.screen_to_physical(*point)
             pixel = f"screenshot pixel ({px:g}, {py:g})"
@@ -245,18 +221,11 @@ def _crops_html(shot: Image.Image, step: StepRecord) -> str:
                 continue
             figures.append(
                 f'<figure class="crop"><img alt="magnified: {_e(what)}" width="{crop.width}" height="{crop.height}" '
-                f'src="{_data_url(crop, "PNG")}">\n<figcaption class="{state}">{_e(what)}\n{_e(exact)}'
+                f'src="{picture_url(crop, "png")}">\n<figcaption class="{state}">{_e(what)}\n{_e(exact)}'
                 "</figcaption></figure>"
             )
     shown = "".join(figures) or '<p class="nopoint">No action of this step has a point on the screen.</p>'
     return f'<div class="crops">{shown}</div>\n'
-
-
-def _data_url(image: Image.Image, kind: str = "JPEG") -> str:
-    """JPEG for the whole screenshot; PNG for a crop, whose pixels are the point of it."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format=kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
-    return f"data:image/{kind.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _rows(pairs: Iterable[tuple[str, object]]) -> str:
@@ -329,7 +298,7 @@ def _clock(seconds: float, start: datetime | None) -> str:
 def _step_html(session: Session, step: StepRecord, origin: float) -> str:
     """One step's section; every value that came from the session goes through _e (a number too)."""
     shot = session.image(step.screenshot)
-    image = _data_url(_annotate(step, shot))
+    image = picture_url(_annotate(step, shot))
     caption = "\n".join(_action_line(n, a) for n, a in enumerate(step.actions, start=1)) or "(no action)"
     timings = " ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms" for k, v in step.timings.items())
     pauses = "".join(f"<p>{_e(e.reason or e.kind)}</p>" for e in step.events)
@@ -372,17 +341,16 @@ def _summary_html(session: Session) -> str:
         outcome += f"<p><b>Read in part:</b> {_e(session.error)}</p>"
     total = None if not steps else (end.ended if end is not None else steps[-1].ended) - steps[0].started
     facts = [("Steps", len(steps)), ("Total time", "-" if total is None else _duration(total)), ("Backend", h.backend)]
-    if h.model and h.backend not in NO_MODEL_BACKENDS:
+    if h.model and _capabilities(h.backend).named_model:
         facts.append(("Model", h.model))
-    tiles = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
-    return f'<div class="outcome {tone}" id="outcome">{outcome}</div>\n<dl class="facts">{tiles}</dl>\n'
+    return f'<div class="outcome {tone}" id="outcome">{outcome}</div>\n{facts_html(facts)}\n'
 
 
 def _details(h: Header) -> list[tuple[str, object]]:
     """The header's facts that apply to its backend (the summary has the backend and model)."""
     screen = "; ".join(f"{m.width}x{m.height} at ({m.x}, {m.y}) scale {m.scale:g}" for m in h.screen.monitors)
     pixels = f"{h.min_pixels}..{h.max_pixels} (the model image's budget)"
-    family = [] if h.backend in NO_FAMILY_BACKENDS else [("Family", h.family), ("Pixels", pixels)]
+    family = [("Family", h.family), ("Pixels", pixels)] if _capabilities(h.backend).takes_family else []
     return [
         ("Started", h.started),
         *family,
@@ -392,6 +360,15 @@ def _details(h: Header) -> list[tuple[str, object]]:
         ("deskpilot", h.deskpilot_version),
         *((k.replace("_", " ").capitalize(), v) for k, v in h.run.items()),
     ]
+
+
+def _capabilities(backend: str) -> Capabilities:
+    """What the backend a header names can do: which of the header's fields mean something for it (the OCR
+    grounder has no model, family or image budget; a script has no model)."""
+    try:
+        return capabilities_of(backend)
+    except ConfigError:
+        return UNKNOWN_BACKEND
 
 
 def _step_list(session: Session, origin: float) -> str:
@@ -416,14 +393,11 @@ def html_report(session: Session) -> str:
     steps = "\n".join(_step_html(session, step, origin) for step in session.steps)
     start = _start(h)
     when = h.started if start is None else start.strftime("%Y-%m-%d %H:%M:%S ") + (start.tzname() or "")
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>deskpilot session: {_e(h.task)}</title>\n<style>{_CSS}</style></head>\n<body>\n"
+    body = (
         f'<header id="top"><p class="kicker">deskpilot session · {_e(when)}</p>\n<h1>{_e(h.task)}</h1>\n'
         f"{_summary_html(session)}</header>\n"
         f'<div class="overview">{_step_list(session, origin)}\n'
         f'<section class="details"><h2>Details</h2><table>{_rows(_details(h))}</table></section></div>\n'
-        f"{steps}\n</body></html>\n"
+        f"{steps}\n"
     )
+    return page(title=f"deskpilot session: {h.task}", css=_CSS, body=body)

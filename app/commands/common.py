@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from agent.backends.base import Backend
-from agent.backends.registry import BACKENDS, DEFAULT_SERVER, SERVERS, BackendSettings, backend_family, make_backend
+from agent.backends.base import Backend, Capabilities
+from agent.backends.registry import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_SERVER,
+    SERVERS,
+    BackendSettings,
+    backend_family,
+    capabilities_of,
+    make_backend,
+)
 from agent.errors import ConfigError
 from agent.families import FAMILIES, Family, get_family
 
@@ -69,7 +79,10 @@ def add_family_arguments(parser: argparse.ArgumentParser, *, required: bool) -> 
 def add_backend_arguments(parser: argparse.ArgumentParser, *, script_help: str) -> None:
     """The model backend and its family, the same for every command that asks a model (run, calibrate, ...)."""
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="ocr", help="model backend (default: ocr, no model needed)"
+        "--backend",
+        choices=BACKENDS,
+        default=DEFAULT_BACKEND,
+        help=f"model backend (default: {DEFAULT_BACKEND}, no model needed)",
     )
     parser.add_argument(
         "--model", default=None, help="transformers: model directory or Hugging Face id; openai: served model name"
@@ -110,15 +123,20 @@ def add_backend_arguments(parser: argparse.ArgumentParser, *, script_help: str) 
 
 def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
     """The backend (not yet loaded) and the family its replies are read as. ConfigError for a bad combination."""
-    if args.server != DEFAULT_SERVER and args.backend != "openai":
+    capabilities = capabilities_of(args.backend)
+    if args.server != DEFAULT_SERVER and not capabilities.server_options:
         raise ConfigError(
-            f"--server names the server behind --endpoint: it goes with --backend openai, not {args.backend}"
+            "--server names the server behind --endpoint: it goes with "
+            f"{_backends_that(lambda c: c.server_options)}, not {args.backend}"
         )
     speed_ups = [flag for flag, on in _speed_ups(args).items() if on]
-    if speed_ups and args.backend != "transformers":
-        raise ConfigError(f"{', '.join(speed_ups)}: speed-ups of the in-process model, for --backend transformers only")
+    if speed_ups and not capabilities.speed_ups:
+        raise ConfigError(
+            f"{', '.join(speed_ups)}: speed-ups of the in-process model, "
+            f"for {_backends_that(lambda c: c.speed_ups)} only"
+        )
     settings = BackendSettings(
-        args.backend,
+        name=args.backend,
         model=args.model,
         endpoint=args.endpoint,
         script=args.script,
@@ -132,6 +150,11 @@ def backend_from_arguments(args: argparse.Namespace) -> tuple[Backend, Family]:
     )
     family = backend_family(args.backend, args.family)
     return make_backend(settings, family=family), family
+
+
+def _backends_that(can: Callable[[Capabilities], bool]) -> str:
+    """The backends with a capability, as a flag would name them: `--backend openai`."""
+    return " or ".join(f"--backend {name}" for name in BACKENDS if can(capabilities_of(name)))
 
 
 def _speed_ups(args: argparse.Namespace) -> dict[str, bool]:

@@ -42,7 +42,6 @@ from sandbox.stop import StopFlag
 PROGRESS_EVERY_S = 10.0  # a progress line this often when stderr is not a terminal
 BAR_EVERY_S = 0.1  # the terminal's bar is redrawn at most this often
 BAR_WIDTH = 30
-NO_MODEL = frozenset({"ocr", "scripted"})  # backends whose answers do not come from a named model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     for note in dataset.notes:
         say(f"eval: {note}")
     backend, family = backend_from_arguments(args)
+    can = backend.capabilities
     try:
         backend.load()
         model = _model(backend, args)
@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             "model": model,
             "family": family.name,
             **_budget(family, args),
-            "image_format": args.image_format if backend.name == "openai" else None,
-            "server": args.server if backend.name == "openai" else None,
+            "image_format": args.image_format if can.server_options else None,
+            "server": args.server if can.server_options else None,
             "refine": args.refine,
         }
         path = args.predictions or _default_predictions(dataset, run_key(settings))
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         progress = _Progress(len(samples))
         say(
             f"eval: {len(samples)} samples of {dataset.format} {dataset.name}, {backend.name}"
-            + (f" ({family.name})" if backend.name != "ocr" else "")
+            + (f" ({family.name})" if can.takes_family else "")
             + f", {workers} in flight; predictions: {path}"
             + (f" ({done} done earlier)" if done else "")
         )
@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
         "dataset": dataset.name,
         "format": dataset.format,
         "backend": backend.name,
-        "model": None if backend.name in NO_MODEL else model,
-        "family": None if backend.name == "ocr" else family.name,
+        "model": model if can.named_model else None,
+        "family": family.name if can.takes_family else None,
         "refine": args.refine,
     }
     card = {**scorecard(results, **header), "predictions": str(path), "seconds": round(elapsed, 3)}

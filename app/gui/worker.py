@@ -81,7 +81,7 @@ def backend_settings(settings: Settings) -> BackendSettings:
     s = settings
     capabilities = capabilities_of(s.backend)
     return BackendSettings(
-        s.backend,
+        name=s.backend,
         model=s.model if capabilities.target == "model" else None,
         endpoint=s.endpoint if capabilities.target == "endpoint" else None,
         script=Path(s.script) if capabilities.target == "script" and s.script else None,

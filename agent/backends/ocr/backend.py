@@ -16,20 +16,19 @@ so they are kept across runs). A call with step 1 or a new task starts the plan 
 (the loop's word on the previous reply: a refusal, a rejection, the user taking over) means that reply did not
 fully run: its step is done again, on the new screenshot; the loop's own limits (max_failures) end a run that
 keeps failing. Every reply is marked `follows_plan`, so the loop does not take "press tab then press tab" for a
-model stuck repeating itself. Calls are serialised by a lock; one run at a time per instance.
+model stuck repeating itself. Calls are serialised by the backend's lock (agent.backends.base.BaseBackend); one
+run at a time per instance.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from PIL import Image
 
-from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, ProgressFn
 from agent.backends.ocr.engine import RapidEngine
 from agent.backends.ocr.fields import Field, find_field
 from agent.backends.ocr.grammar import (
@@ -46,8 +45,8 @@ from agent.backends.ocr.grammar import (
 from agent.backends.ocr.match import OcrLine, masked, seen_texts, shows_typed
 from agent.backends.ocr.reader import ReadStats, ScreenReader
 from agent.errors import BackendError
-from agent.families import Family, PixelBudget
 from sandbox.stop import StopFlag
+from sandbox.text import shorten
 
 FAMILY = "qwen2.5-vl"
 SHOWN_CHARS = 40  # of a field's text quoted in a failure
@@ -71,7 +70,7 @@ class _Typed:
     field: Field
 
 
-class OcrBackend:
+class OcrBackend(BaseBackend):
     """Follows a literal task step by step by reading the screen; see the module docstring.
 
     `engine`: an engine to share (the benchmark and tests start one and hand it to several backends);
@@ -84,10 +83,10 @@ class OcrBackend:
     )
 
     def __init__(self, *, engine: RapidEngine | None = None, threads: int | None = None) -> None:
+        super().__init__()
         self._threads = threads
         self._engine = engine
         self._reader: ScreenReader | None = ScreenReader(engine) if engine is not None else None
-        self._lock = threading.RLock()
         self._task: str | None = None
         self._plan: Plan | NeedsModel | None = None
         self._next = 0  # index of the next plan step; len(steps) once every step was answered
@@ -101,17 +100,18 @@ class OcrBackend:
         """Seconds the newest reading pass took."""
         return None if self.last_read is None else self.last_read.seconds
 
-    def load(self, *, progress: ProgressFn | None = None) -> None:
-        with self._lock:
-            if self._reader is not None:
-                return
-            if progress:
-                progress("load", 0, 1)
-            engine = RapidEngine(threads=self._threads)
-            engine.warm_up()
-            self._engine, self._reader = engine, ScreenReader(engine)
-            if progress:
-                progress("load", 1, 1)
+    @property
+    def loaded(self) -> bool:
+        return self._reader is not None
+
+    def _load(self, progress: ProgressFn | None) -> None:
+        if progress:
+            progress("load", 0, 1)
+        engine = RapidEngine(threads=self._threads)
+        engine.warm_up()
+        self._engine, self._reader = engine, ScreenReader(engine)
+        if progress:
+            progress("load", 1, 1)
 
     def close(self) -> None:
         with self._lock:
@@ -126,18 +126,8 @@ class OcrBackend:
             self._note(reader)
             return lines
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
-        return budget  # what deskpilot prepares is what the model reads
-
-    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        started = time.perf_counter()
-        if request.family.name != FAMILY:
-            raise BackendError(
-                f"the OCR backend answers in {FAMILY}'s syntax, not {request.family.name}'s: "
-                f"run it with --family {FAMILY}"
-            )
+    def _generate(self, request: ModelRequest, stop: StopFlag) -> ModelReply:
         with self._lock:
-            stop.check_stopped()
             if request.step == 1 or request.task != self._task or self._plan is None:
                 self._task, self._plan, self._next = request.task, parse_task(request.task), 0
                 self._typed = None
@@ -146,7 +136,7 @@ class OcrBackend:
                 note = request.feedback
             self._looked = False
             raw = self._reply(self._plan, note, request.image, stop)
-        return ModelReply(raw=raw, elapsed_s=time.perf_counter() - started, follows_plan=True)
+        return ModelReply(raw=raw, follows_plan=True)
 
     def _ready(self) -> ScreenReader:
         if self._reader is None:
@@ -200,7 +190,7 @@ class OcrBackend:
         if any(masked(text, typed.text) for text in raw):
             return None
         shown = " ".join(texts)
-        shown = f"'{shown[: SHOWN_CHARS - 1]}…'" if len(shown) > SHOWN_CHARS else f"'{shown}'" if shown else "nothing"
+        shown = f"'{shorten(shown, SHOWN_CHARS)}'" if shown else "nothing"
         return _terminate(
             f"Typed {typed.text!r} into '{typed.name}', but that field now shows {shown}: the text did not go "
             "there (another field had the keyboard focus, or the field did not take it).",

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from sandbox.text import shorten
+
 FUZZY_MIN_RATIO = 0.8
 CONFUSION_RATIO = 0.95  # similarity given to texts equal up to OCR confusions (0/O, 1/l/I, rn/m)
 SEEN_LIMIT = 8
@@ -196,7 +198,7 @@ def seen_texts(lines: Sequence[OcrLine], limit: int = SEEN_LIMIT) -> list[str]:
     texts: list[str] = []
     for line in ordered:
         text = " ".join(line.text.split())
-        text = text if len(text) <= SEEN_CHARS else text[: SEEN_CHARS - 1] + "…"
+        text = shorten(text, SEEN_CHARS)
         if text and text not in texts:
             texts.append(text)
     return texts[:limit] + (["..."] if len(texts) > limit else [])

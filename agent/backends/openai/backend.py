@@ -17,7 +17,6 @@ HTTP (deadlines, retries, stopping mid-request, size caps) is agent.backends.ope
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,13 +24,12 @@ import httpx
 from loguru import logger
 from PIL import Image
 
-from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, ProgressFn
 from agent.backends.openai.http import (
     LOAD_TIMEOUT_S,
     REQUEST_TIMEOUT_S,
     Channel,
     DeadlinePassed,
-    check,
     nested,
     normalize_endpoint,
     quote,
@@ -69,7 +67,7 @@ PROBE_GREY = (128, 128, 128)  # the probe images are plain: only their size matt
 PROBE_MAX_TOKENS = 1
 
 
-class OpenAIBackend:
+class OpenAIBackend(BaseBackend):
     """Chat completions over HTTP; retries connection errors, 429 and 5xx with backoff, never a timed-out
     generation (agent.backends.openai.http)."""
 
@@ -97,6 +95,7 @@ class OpenAIBackend:
     ) -> None:
         """`server`: which server this is (agent.backends.openai.servers.SERVERS): its known image limit, or `generic`,
         probed. `max_pixels_given`: the person set --max-pixels, kept unchecked where the server reports no usage."""
+        super().__init__()
         if image_format not in ("png", "jpeg"):
             raise ConfigError(f"image format must be png or jpeg, not {image_format!r}")
         if server not in SERVERS:
@@ -126,10 +125,12 @@ class OpenAIBackend:
         # (family, screenshot size, budget asked for) -> the budget the server keeps, or why there is none
         self._fitted: dict[tuple[str, tuple[int, int], PixelBudget], PixelBudget | Refusal] = {}
 
-    def load(self, *, progress: ProgressFn | None = None) -> None:
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def _load(self, progress: ProgressFn | None) -> None:
         """One GET {endpoint}/models: checks the server is there and, without a model name, picks its first."""
-        if self._loaded:
-            return
         if progress is not None:
             progress("connect", 0, 1)
         url, timeout_s = f"{self.endpoint}/models", min(self.timeout_s, LOAD_TIMEOUT_S)
@@ -157,10 +158,10 @@ class OpenAIBackend:
         if progress is not None:
             progress("connect", 1, 1)
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
+    def _fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, stop: StopFlag) -> PixelBudget:
         """A named server's known limit applied; with `generic`, an absolute-coordinate family's budget probed
         once per screenshot size (agent.backends.openai.servers). Relative families need no probe: a resize does not
-        move their 0-1000 answers."""
+        move their 0-1000 answers. The lock around it (BaseBackend.fit) makes concurrent first calls probe once."""
         if self.server != "generic":
             return preset_budget(self.server, family, shot, budget)
         if family.coords == "relative" or family.fixed_input is not None:
@@ -168,8 +169,7 @@ class OpenAIBackend:
         key = (family.name, shot, budget)
         fitted = self._fitted.get(key)
         if fitted is None:
-            if not self._loaded:
-                self.load()
+            self.load()
             fitted = probe_budget(
                 family, shot, budget, count=lambda size: self._prompt_tokens(size, stop), where=self.endpoint
             )
@@ -188,11 +188,7 @@ class OpenAIBackend:
             raise BackendError(fitted.reason)
         return fitted
 
-    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        started = time.perf_counter()
-        check(stop)
-        if not self._loaded:
-            self.load()
+    def _generate(self, request: ModelRequest, stop: StopFlag) -> ModelReply:
         assert self.model is not None
         body = {
             "model": self.model,
@@ -205,7 +201,7 @@ class OpenAIBackend:
         url = f"{self.endpoint}/chat/completions"
         data = self._complete(url, body, stop=stop, tools=bool(request.tools))
         try:
-            return read_completion(data, url, elapsed_s=time.perf_counter() - started)
+            return read_completion(data, url)
         except RecursionError:
             raise BackendError(nested(url)) from None
 
@@ -283,7 +279,7 @@ class OpenAIBackend:
         return status_problem(url, status, message)
 
 
-def read_completion(data: Any, url: str = "the server", *, elapsed_s: float = 0.0) -> ModelReply:
+def read_completion(data: Any, url: str = "the server") -> ModelReply:
     """The reply in a chat completion; BackendError if it is none. The reasoning channel goes apart, never into
     `raw` (see the top); an oversized one is cut like an oversized reply (agent.parsing.shorten_reply)."""
     if not isinstance(data, dict):
@@ -308,7 +304,6 @@ def read_completion(data: Any, url: str = "the server", *, elapsed_s: float = 0.
     usage = usage if isinstance(usage, dict) else {}
     return ModelReply(
         raw=text,
-        elapsed_s=elapsed_s,
         input_tokens=_count(usage.get("prompt_tokens")),
         output_tokens=_count(usage.get("completion_tokens")),
         reasoning=reasoning,

@@ -7,7 +7,9 @@ passes. A generation that timed out is not sent again: the server may still be g
 would queue behind it. Connection errors, 429 and 5xx are retried, with a warning logged (loguru) before each
 wait. Answers are read as a stream and refused past MAX_RESPONSE_BYTES.
 
-Stopping during a request: each HTTP request runs on a short-lived worker thread while the caller's thread
+Stopping during a request: only a stop ends a model call (a pause is about the user's input while acting, and
+the call acts on nothing), and it ends it at once, mid-request or mid-backoff (StopFlag.sleep with
+pause_interrupts=False). Each HTTP request runs on a short-lived worker thread while the caller's thread
 polls the stop flag every STOP_POLL_S. On a stop the caller raises StoppedError at once and shuts down the
 request's socket (found through httpcore's `trace` extension), which ends the worker's blocked read and tells
 the server the client is gone, so a server that watches for that can drop the generation (`transformers serve`
@@ -35,6 +37,7 @@ from loguru import logger
 from agent.errors import BackendError, ConfigError
 from sandbox.errors import StoppedError
 from sandbox.stop import StopFlag
+from sandbox.text import shorten
 
 API_KEY_ENVS = ("DESKPILOT_API_KEY", "OPENAI_API_KEY", "DASHSCOPE_API_KEY")
 STOP_POLL_S = 0.02
@@ -127,7 +130,7 @@ class Channel:
         BackendError when the deadline passed (never retried), the retries ran out, or the request failed."""
         attempt = 0
         while True:
-            check(stop)
+            stop.check_stopped()  # a pause is about the user's input while acting; a model call acts on nothing
             retry_after = None
             try:
                 answer = self.send("POST", url, content=content, stop=stop, deadline_s=self.timeout_s)
@@ -153,7 +156,7 @@ class Channel:
             logger.warning(
                 "{}: retrying in {} s (attempt {}/{})", happened, f"{delay:.3g}", attempt + 2, self.retries + 1
             )
-            _wait(stop, delay)
+            stop.sleep(delay, pause_interrupts=False)
             attempt += 1
 
     def send(self, method: str, url: str, *, content: bytes | None, stop: StopFlag | None, deadline_s: float) -> Answer:
@@ -298,13 +301,7 @@ def quote(text: str) -> str:
     control characters and bidi overrides shown as escapes (an escape sequence could rewrite the screen)."""
     text = " ".join(text.split())
     text = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
-    return text if len(text) <= ERROR_QUOTE_CHARS else text[: ERROR_QUOTE_CHARS - 3] + "..."
-
-
-def check(stop: StopFlag) -> None:
-    """Only a stop ends a model call: a pause is about the user's input while acting, and the call acts on nothing."""
-    if stop.stopped:
-        raise StoppedError(stop.reason or "stopped")
+    return shorten(text, ERROR_QUOTE_CHARS)
 
 
 def _read_capped(response: httpx.Response, url: str) -> Answer:
@@ -356,14 +353,3 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-def _wait(stop: StopFlag, seconds: float) -> None:
-    """Back off, waking within STOP_POLL_S of a stop (StopFlag.sleep would also end the call on a pause)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        check(stop)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, STOP_POLL_S))

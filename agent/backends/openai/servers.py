@@ -4,7 +4,7 @@ and chat-template options. A server not named (`generic`) is asked, by a probe, 
 Why: Qwen2.5-VL and UI-TARS-1.5 answer in pixels of the image they read. A server that shrinks the screenshot
 (Ollama, LM Studio, llama.cpp, DashScope) makes them answer in the shrunk image, and deskpilot, mapping back from
 the size it sent, would click off target. So deskpilot prepares the screenshot at a size the server keeps, and
-maps back from exactly that size (agent.loop.prepare_for_model), or it does not act. Sources for each limit:
+maps back from exactly that size (agent.picture.prepare_for_model), or it does not act. Sources for each limit:
 docs/serving.md, section "Sources".
 
 The probe (`probe_budget`) sends tiny requests (a fixed text, 1 new token) with plain images: a reference of

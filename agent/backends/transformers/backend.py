@@ -29,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.backends.base import Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, ProgressFn
 from agent.backends.transformers.loading import load_model, load_processor, processed_image_sizes
 from agent.errors import BackendError, ConfigError
-from agent.families import Family, PixelBudget
+from agent.families import Family
 from agent.prompts import ImagePart, Message, TextPart
 from sandbox.stop import StopFlag
 
@@ -78,7 +78,7 @@ def template_arguments(request: ModelRequest) -> dict[str, Any]:
     return arguments
 
 
-class TransformersBackend:
+class TransformersBackend(BaseBackend):
     name = "transformers"
     capabilities = Capabilities(target="model", named_model=True, speed_ups=True)
 
@@ -96,6 +96,7 @@ class TransformersBackend:
         stop_at_call_end: bool = False,
         max_thought_tokens: int | None = None,
     ) -> None:
+        super().__init__()
         if max_thought_tokens is not None and max_thought_tokens <= 0:
             raise ConfigError(f"max_thought_tokens must be positive, not {max_thought_tokens}")
         self.model_name = model
@@ -114,9 +115,11 @@ class TransformersBackend:
         self.last_timing: GenerationTiming | None = None
         self.last_token_ids: tuple[int, ...] = ()  # the last reply's tokens (the bench compares speed-ups by them)
 
-    def load(self, *, progress: ProgressFn | None = None) -> None:
-        if self._model is not None:
-            return
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _load(self, progress: ProgressFn | None) -> None:
         self._processor = load_processor(
             self.model_name,
             min_pixels=self._min_pixels,
@@ -141,13 +144,7 @@ class TransformersBackend:
     def device(self) -> str:
         return str(getattr(self._model, "device", "?"))
 
-    def fit(self, family: Family, shot: tuple[int, int], budget: PixelBudget, *, stop: StopFlag) -> PixelBudget:
-        return budget  # what deskpilot prepares is what the model reads
-
-    def generate(self, request: ModelRequest, *, stop: StopFlag) -> ModelReply:
-        if self._model is None:
-            self.load()
-        stop.check_stopped()
+    def _generate(self, request: ModelRequest, stop: StopFlag) -> ModelReply:
         started = time.perf_counter()
         messages, images = to_hf_messages(request.messages)
         try:
@@ -189,7 +186,6 @@ class TransformersBackend:
         image_tokens = (sizes[-1][0] // factor) * (sizes[-1][1] // factor) if sizes else None
         return ModelReply(
             raw=raw,
-            elapsed_s=time.perf_counter() - started,
             input_tokens=prompt_length,
             output_tokens=int(new_tokens.shape[0]),
             image_tokens=image_tokens,

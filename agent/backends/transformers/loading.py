@@ -24,6 +24,7 @@ from typing import Any
 
 from agent.errors import BackendError, ConfigError
 from agent.families import Family, model_input_size
+from sandbox.text import shorten
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """on_progress(stage, done, total): "download" (bytes), "files" (files fetched), "load" (0 then 1 of 1)."""
@@ -451,4 +452,4 @@ def _line(exc: BaseException) -> str:
     """The first non-empty line of an error, shortened: messages here stay one line."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
+    return shorten(text, MESSAGE_CHARS)
