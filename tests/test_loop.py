@@ -23,6 +23,7 @@ from sandbox.drivers import DryRunDriver, make_driver
 from sandbox.executor import Executor
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
+from tests.helpers.replies import click_reply, finish_reply, type_reply
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -35,62 +36,6 @@ SCREEN = (1920, 1080)
 def capture() -> Iterator[ScreenCapture]:
     with ScreenCapture() as capture:
         yield capture
-
-
-def model_point(family: str, x: int, y: int) -> tuple[int, int]:
-    """Where a model of `family` would write screen point (x, y) of the 1920x1080 Xvfb screen."""
-    fam = get_family(family)
-    if fam.coords == "relative":
-        return round(x / SCREEN[0] * 1000), round(y / SCREEN[1] * 1000)
-    from agent.families import model_input_size
-
-    w, h = model_input_size(fam, *SCREEN)
-    return round(x * w / SCREEN[0]), round(y * h / SCREEN[1])
-
-
-def click_reply(family: str, x: int, y: int) -> str:
-    mx, my = model_point(family, x, y)
-    if family == "qwen3.5":  # the XML form its chat template writes
-        return (
-            "<tool_call>\n<function=computer_use>\n<parameter=action>\nleft_click\n</parameter>\n"
-            f"<parameter=coordinate>\n[{mx}, {my}]\n</parameter>\n</function>\n</tool_call>"
-        )
-    if family in ("qwen2.5-vl", "qwen3-vl", "gui-owl-1.5"):
-        prose = "Action: click Submit.\n" if family == "gui-owl-1.5" else ""  # GUI-Owl says what it does first
-        return f'{prose}<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "left_click", "coordinate": [{mx}, {my}]}}}}\n</tool_call>'
-    if family == "opencua":
-        return f"## Thought:\nSubmit is there.\n\n## Code:\n```python\npyautogui.click(x={mx}, y={my})\n```"
-    if family == "holo2":
-        return json.dumps({"x": mx, "y": my})
-    if family == "ui-venus-1.5":
-        return f"[{mx},{my}]"
-    if family in ("ui-tars", "ui-tars-1.5"):
-        return f"Thought: the Submit button.\nAction: click(start_box='<|box_start|>({mx},{my})<|box_end|>')"
-    if family == "qwen2-vl":
-        return f"<|object_ref_start|>Submit<|object_ref_end|><|box_start|>({mx},{my}),({mx},{my})<|box_end|>"
-    return f"<ref>Submit</ref><box>({mx},{my}),({mx},{my})</box>"
-
-
-def type_reply(family: str, text: str) -> str:
-    if family in ("ui-tars", "ui-tars-1.5"):
-        return f"Thought: type it.\nAction: type(content={json.dumps(text, ensure_ascii=False)})"
-    if family == "opencua":
-        return f"```python\npyautogui.write(message={text!r})\n```"
-    return (
-        "<tool_call>\n"
-        + json.dumps({"name": "computer_use", "arguments": {"action": "type", "text": text}}, ensure_ascii=False)
-        + "\n</tool_call>"
-    )
-
-
-def finish_reply(family: str) -> str:
-    if family in ("ui-tars", "ui-tars-1.5"):
-        return "Thought: done.\nAction: finished(content='done')"
-    if family == "opencua":
-        return "```python\ncomputer.terminate(status='success')\n```"
-    return (
-        '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
-    )
 
 
 def executor(capture: ScreenCapture, driver: object | None = None, policy: Policy | None = None) -> Executor:

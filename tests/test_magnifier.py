@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
+from pytestqt.qtbot import QtBot
 
 from agent.events import ActionProposed, ScreenCaptured
 from agent.parsing import ParsedAction
@@ -121,7 +122,7 @@ POINTS = [
 
 
 @pytest.mark.parametrize(("where", "x", "y"), POINTS, ids=[p[0] for p in POINTS])
-def test_the_crosshair_lands_on_the_magnified_point(qtbot, where: str, x: int, y: int) -> None:  # type: ignore[no-untyped-def]
+def test_the_crosshair_lands_on_the_magnified_point(qtbot: QtBot, where: str, x: int, y: int) -> None:
     view = MagnifierView()
     qtbot.addWidget(view)
     shot = screenshot(1920, 1080, x, y)
@@ -155,7 +156,7 @@ def test_the_crosshair_lands_on_the_magnified_point(qtbot, where: str, x: int, y
         assert abs(cy - area.center().y()) <= ZOOM
 
 
-def test_a_screenshot_smaller_than_the_crop_is_shown_whole_and_centred(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_a_screenshot_smaller_than_the_crop_is_shown_whole_and_centred(qtbot: QtBot) -> None:
     view = MagnifierView()
     qtbot.addWidget(view)
     shot = screenshot(40, 20, 39, 19)
@@ -172,7 +173,7 @@ def test_a_screenshot_smaller_than_the_crop_is_shown_whole_and_centred(qtbot) ->
     assert max(p[0] for p in greys | pixels_of(image, MARKER)) == left + 40 * ZOOM - 1
 
 
-def test_screen_points_go_through_the_frame_to_physical_pixels(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_screen_points_go_through_the_frame_to_physical_pixels(qtbot: QtBot) -> None:
     """A monitor right of another, at scale 2 (a Retina-like one): screen (2020, 50) is physical (200, 100)."""
     view = MagnifierView()
     qtbot.addWidget(view)
@@ -185,7 +186,7 @@ def test_screen_points_go_through_the_frame_to_physical_pixels(qtbot) -> None:  
     assert assert_crosshair_on(image, cx, cy, as_rgb(verdict_colour("confirm"))) == 4
 
 
-def test_verdict_colours_and_drag_and_scroll_points(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_verdict_colours_and_drag_and_scroll_points(qtbot: QtBot) -> None:
     view = MagnifierView()
     qtbot.addWidget(view)
     shot = screenshot(1920, 1080, 700, 400)
@@ -200,7 +201,7 @@ def test_verdict_colours_and_drag_and_scroll_points(qtbot) -> None:  # type: ign
         assert not pixels_of(image, as_rgb(verdict_colour("allow")))
 
 
-def test_actions_without_a_point_show_a_message_instead(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_actions_without_a_point_show_a_message_instead(qtbot: QtBot) -> None:
     view = MagnifierView()
     qtbot.addWidget(view)
     shot = screenshot(1920, 1080, 960, 540)
@@ -223,7 +224,7 @@ def test_actions_without_a_point_show_a_message_instead(qtbot) -> None:  # type:
     assert view.centre is None and not pixels_of(rendered(view), MARKER)
 
 
-def test_the_step_view_magnifies_the_proposal_and_follows_a_moved_target(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_the_step_view_magnifies_the_proposal_and_follows_a_moved_target(qtbot: QtBot) -> None:
     """From the full-resolution screenshot of the step's capture; a picture from elsewhere (an earlier step
     shown from the timeline) or a reset clears it."""
     other = (0, 128, 255)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
+from pytestqt.qtbot import QtBot
 
 from app.gui.preview import verdict_colour
 from app.gui.run.capture_exclusion import exclude_from_capture
@@ -84,7 +85,7 @@ def capture() -> Iterator[ScreenCapture]:
 
 
 @pytest.fixture
-def overlay(qtbot) -> Iterator[ActionOverlay]:  # type: ignore[no-untyped-def]
+def overlay(qtbot: QtBot) -> Iterator[ActionOverlay]:
     shown = ActionOverlay()
     qtbot.addWidget(shown)
     yield shown
@@ -108,7 +109,7 @@ def blank(shot: np.ndarray, rects: list[Rect]) -> np.ndarray:
     return out
 
 
-def settled(capture: ScreenCapture, qtbot, quiet: list[Rect]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def settled(capture: ScreenCapture, qtbot: QtBot, quiet: list[Rect]) -> np.ndarray:
     """A grab equal to the one before it (the target has finished painting)."""
     shots = [grab(capture)]
 
@@ -120,7 +121,7 @@ def settled(capture: ScreenCapture, qtbot, quiet: list[Rect]) -> np.ndarray:  # 
     return shots[-1]
 
 
-def shown_at(capture: ScreenCapture, qtbot, x: int, y: int, colour: tuple[int, int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def shown_at(capture: ScreenCapture, qtbot: QtBot, x: int, y: int, colour: tuple[int, int, int]) -> np.ndarray:
     """Wait for the overlay's first paint to reach the screen (the window maps, then paints on expose)."""
     shots: list[np.ndarray] = []
 
@@ -132,8 +133,8 @@ def shown_at(capture: ScreenCapture, qtbot, x: int, y: int, colour: tuple[int, i
     return shots[-1]
 
 
-def test_a_click_is_drawn_exactly_where_it_lands_and_nowhere_else(  # type: ignore[no-untyped-def]
-    qtbot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+def test_a_click_is_drawn_exactly_where_it_lands_and_nowhere_else(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     xdotool("mousemove", str(AWAY[0]), str(AWAY[1]))
@@ -178,8 +179,8 @@ def test_a_click_is_drawn_exactly_where_it_lands_and_nowhere_else(  # type: igno
     assert input_focus() == focus
 
 
-def test_a_real_click_goes_through_the_overlay_to_the_app_under_it(  # type: ignore[no-untyped-def]
-    qtbot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+def test_a_real_click_goes_through_the_overlay_to_the_app_under_it(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     focus = input_focus()
@@ -196,8 +197,8 @@ def test_a_real_click_goes_through_the_overlay_to_the_app_under_it(  # type: ign
     assert input_focus() == focus
 
 
-def test_a_drag_is_an_arrow_from_its_start_or_the_pointer_to_its_end(  # type: ignore[no-untyped-def]
-    qtbot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+def test_a_drag_is_an_arrow_from_its_start_or_the_pointer_to_its_end(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     canvas = target.colours["canvas"]
@@ -219,8 +220,8 @@ def test_a_drag_is_an_arrow_from_its_start_or_the_pointer_to_its_end(  # type: i
     assert at(shot, *start) == canvas  # the previous drawing is gone
 
 
-def test_typed_text_is_a_caption_beside_the_pointer_or_mid_monitor_and_kept_short(  # type: ignore[no-untyped-def]
-    qtbot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+def test_typed_text_is_a_caption_beside_the_pointer_or_mid_monitor_and_kept_short(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     canvas, bubble = target.colours["canvas"], as_rgb(BUBBLE)
@@ -256,8 +257,8 @@ def test_typed_text_is_a_caption_beside_the_pointer_or_mid_monitor_and_kept_shor
     assert right - left < CAPTION_MAX_PX + 40  # elided, not 500 characters wide
 
 
-def test_a_scroll_has_a_direction_arrow_and_a_refused_click_a_label_in_the_refusal_colour(  # type: ignore[no-untyped-def]
-    qtbot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+def test_a_scroll_has_a_direction_arrow_and_a_refused_click_a_label_in_the_refusal_colour(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
 ) -> None:
     target = target_window(x=60, y=80, width=1000, height=700)
     canvas = target.colours["canvas"]

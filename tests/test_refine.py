@@ -29,15 +29,14 @@ from sandbox.geometry import Monitor, ScreenGeometry
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
 from tests.helpers.fake_screen import FakeScreen
+from tests.helpers.replies import FINISH, tool_call
 
-TERMINATE = (
-    '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
-)
+TERMINATE = FINISH
 
 
 def click(x: float, y: float, action: str = "left_click") -> str:
-    body = {"name": "computer_use", "arguments": {"action": action, "coordinate": [x, y]}}
-    return f"<tool_call>\n{json.dumps(body)}\n</tool_call>"
+    """A click as the model writes it: (x, y) in the model's own coordinates."""
+    return tool_call(action, coordinate=[x, y])
 
 
 def test_the_crop_is_half_the_picture_centred_and_kept_inside() -> None:

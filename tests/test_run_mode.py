@@ -4,7 +4,6 @@ in what the model sees, and a target under the panel is looked at again after th
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QRect
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
 
 from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, ActionRejected, RunFinished, ScreenCaptured
 from agent.families import get_family, model_input_size
@@ -21,6 +22,7 @@ from app.gui.preview import VERDICT_COLOURS
 from app.gui.run.placement import place
 from sandbox.capture import MASK_RGB
 from tests.helpers.gui_window import scripted_windows
+from tests.helpers.replies import FINISH, qwen_click, tool_call
 from tests.helpers.target import TargetWindow
 
 pytestmark = pytest.mark.display
@@ -28,18 +30,6 @@ Factory = Callable[..., TargetWindow]
 MODEL_W, MODEL_H = model_input_size(get_family("qwen2.5-vl"), 1920, 1080)
 RUN_TIMEOUT_MS = 60_000
 PANEL_RGB = (0x20, 0x24, 0x2B)
-
-
-def call(action: str, **arguments: object) -> str:
-    body = json.dumps({"name": "computer_use", "arguments": {"action": action, **arguments}})
-    return f"<tool_call>\n{body}\n</tool_call>"
-
-
-def click(point: tuple[int, int]) -> str:
-    return call("left_click", coordinate=[round(point[0] * MODEL_W / 1920), round(point[1] * MODEL_H / 1080)])
-
-
-FINISH = call("terminate", status="success")
 
 
 def x_focus_pid() -> int | None:
@@ -57,7 +47,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def window_for(qtbot, config: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+def window_for(qtbot: QtBot, config: Path) -> Iterator[Callable[..., MainWindow]]:
     base = {"mode": "auto", "countdown_s": 0.6, "recording_dir": str(config / "sessions")}
     with scripted_windows(qtbot, config, base, place) as make:  # where deskpilot's window opens by itself
         yield make
@@ -71,7 +61,7 @@ def app_over_the_window(target_window: Factory, window: MainWindow) -> TargetWin
     return target
 
 
-def run(qtbot, window: MainWindow, task: str, *, approve: Callable[[], None] | None = None) -> list[object]:  # type: ignore[no-untyped-def]
+def run(qtbot: QtBot, window: MainWindow, task: str, *, approve: Callable[[], None] | None = None) -> list[object]:
     events: list[object] = []
     window.runs.run_event.connect(events.append)
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
@@ -90,14 +80,14 @@ def run(qtbot, window: MainWindow, task: str, *, approve: Callable[[], None] | N
     return events
 
 
-def test_auto_mode_acts_on_an_app_lying_over_deskpilots_window(  # type: ignore[no-untyped-def]
-    qtbot, window_for, target_window: Factory, config: Path
+def test_auto_mode_acts_on_an_app_lying_over_deskpilots_window(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory, config: Path
 ) -> None:
     window = window_for([])
     target = app_over_the_window(target_window, window)
     name, submit = target.centre("Name"), target.centre("Submit")
     window.close()
-    window = window_for([click(name), call("type", text="Ada"), click(submit), FINISH])
+    window = window_for([qwen_click(*name), tool_call("type", text="Ada"), qwen_click(*submit), FINISH])
     subprocess.run(["xdotool", "search", "--pid", str(target.pid), "windowraise"], timeout=10)
     focus_before = x_focus_pid()
     panel_at: dict[int, QRect] = {}  # where the panel was when each step's screen was captured
@@ -136,14 +126,16 @@ def test_auto_mode_acts_on_an_app_lying_over_deskpilots_window(  # type: ignore[
             assert colour not in ring, f"step {number}: the overlay's colour near {(x, y)}"
 
 
-def test_approving_on_the_panel_leaves_the_keyboard_with_the_app(  # type: ignore[no-untyped-def]
-    qtbot, window_for, target_window: Factory
+def test_approving_on_the_panel_leaves_the_keyboard_with_the_app(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory
 ) -> None:
     window = window_for([])
     target = app_over_the_window(target_window, window)
     name, submit = target.centre("Name"), target.centre("Submit")
     window.close()
-    window = window_for([click(name), call("type", text="Lovelace"), click(submit), FINISH], mode="approve")
+    window = window_for(
+        [qwen_click(*name), tool_call("type", text="Lovelace"), qwen_click(*submit), FINISH], mode="approve"
+    )
     subprocess.run(["xdotool", "search", "--pid", str(target.pid), "windowraise"], timeout=10)
     target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name", timeout=10)
     assert x_focus_pid() == target.pid
@@ -162,8 +154,8 @@ def test_approving_on_the_panel_leaves_the_keyboard_with_the_app(  # type: ignor
     target.wait_for(lambda e: e["event"] == "text" and e["widget"] == "Name" and e["text"] == "Lovelace")
 
 
-def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: ignore[no-untyped-def]
-    qtbot, window_for, target_window: Factory
+def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory
 ) -> None:
     window = window_for([])
     panel = window.run_mode.panel
@@ -171,7 +163,7 @@ def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: igno
     under = (screen.right() - 16 - panel.width() // 2, screen.bottom() - 16 - panel.height() // 2)
     target = target_window(x=screen.right() - 1000, y=screen.bottom() - 700, width=990, height=690)
     window.close()
-    window = window_for([click(under), click(under), FINISH])
+    window = window_for([qwen_click(*under), qwen_click(*under), FINISH])
     panel = window.run_mode.panel
     places: list[tuple[int, int]] = []
     window.runs.run_event.connect(lambda e: places.append((panel.x(), panel.y())))
@@ -189,21 +181,21 @@ def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(  # type: igno
     assert target.events("press")  # the click reached the app under where the panel had been
 
 
-def test_a_note_for_the_model_takes_the_keyboard_only_while_it_is_typed(  # type: ignore[no-untyped-def]
-    qtbot, window_for, target_window: Factory
+def test_a_note_for_the_model_takes_the_keyboard_only_while_it_is_typed(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory
 ) -> None:
     window = window_for([])
     target = app_over_the_window(target_window, window)
     cancel, submit = target.centre("Cancel"), target.centre("Submit")
     window.close()
-    window = window_for([click(cancel), click(submit), FINISH], mode="approve")
+    window = window_for([qwen_click(*cancel), qwen_click(*submit), FINISH], mode="approve")
     target.wait_for(lambda e: e["event"] == "focus" and e["widget"] == "Name", timeout=10)
     panel = window.run_mode.panel
     events: list[object] = []
     window.runs.run_event.connect(events.append)
     answered: list[str] = []
 
-    def press(button) -> None:  # type: ignore[no-untyped-def]
+    def press(button: QWidget) -> None:
         centre = button.mapToGlobal(button.rect().center())
         subprocess.run(["xdotool", "mousemove", str(centre.x()), str(centre.y()), "click", "1"], timeout=10)
 

@@ -26,8 +26,8 @@ from agent.session.export import export_session
 from agent.session.report import html_report
 from sandbox.actions import Click, Type
 from sandbox.policy import Policy
+from tests.helpers.chromium import CHROMIUM, HEADLESS
 from tests.helpers.sessions import edit_header, edit_steps, record_session
-from tests.test_sessions import CHROMIUM, HEADLESS
 
 DESKPILOT = Path(sys.executable).with_name("deskpilot")
 MEMORY_LIMIT_BYTES = 2 << 30  # `deskpilot sessions` runs in 1.5 GiB; reading /dev/zero would not

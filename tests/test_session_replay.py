@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.replies import click_reply, finish_reply, type_reply
 from tests.helpers.target import Event, TargetWindow
-from tests.test_loop import click_reply, finish_reply, type_reply
 
 pytestmark = pytest.mark.display
 DESKPILOT = Path(sys.executable).with_name("deskpilot")

@@ -32,19 +32,9 @@ from sandbox.executor import Executor
 from sandbox.geometry import ScreenGeometry
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
-from tests.test_loop import click_reply, finish_reply, type_reply
+from tests.helpers.chromium import CHROMIUM, HEADLESS
+from tests.helpers.replies import click_reply, finish_reply, type_reply
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-HEADLESS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CTRL_ALT_DELETE = (
     '<tool_call>\n{"name": "computer_use", "arguments": {"action": "key", '
     '"keys": ["ctrl", "alt", "delete"]}}\n</tool_call>'

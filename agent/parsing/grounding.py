@@ -1,6 +1,6 @@
 """Qwen2.5-VL / Qwen3-VL grounding answers: a reply that only points is a left click there.
 
-Accepted (model-formats.md §1.3/§1.4): JSON `bbox_2d`/`point_2d` objects or lists (in a ```json fence or
+Accepted (docs/model-formats.md §1): JSON `bbox_2d`/`point_2d` objects or lists (in a ```json fence or
 not, prose after it allowed; `bbox`/`point` keys too, as prompts rename them), a JSON object whose point is
 under `coordinate` or `result` (a common custom schema, with an optional `thought`), a bare `[x, y]` or
 `[x1, y1, x2, y2]`, `<points x1=".." y1=".." alt="..">text</points>`, and plain `x1,y1,x2,y2 label` lines.

@@ -1,6 +1,6 @@
 """UI-TARS (v1.0 and 1.5) replies: `Thought: ...` then `Action: call(arg='...')`.
 
-The calls are read by a small tokenizer, never by eval. Accepted variants (model-formats.md §1.6-1.8, §5.5):
+The calls are read by a small tokenizer, never by eval. Accepted variants (docs/model-formats.md §3, §6):
 `Reflection:`/`Action_Summary:` headers, a full-width `Action：`, `Action:` on the thought's line, several
 `Action:` sections or calls (each becomes an action, in order), box values as `(x,y)`, `[x,y]`,
 `x, y, x, y`, `<|box_start|>(x,y)<|box_end|>`, `<bbox>x1 y1 x2 y2</bbox>`, `<point>x y</point>` (a box

@@ -204,3 +204,24 @@ def osworld_g(folder: Path) -> Built:
     add("refusal probe 1", "refusal", [-1, -1, -1, -1], (5, 5), False)
     (bench / "OSWorld-G.json").write_text(json.dumps(items), encoding="utf-8")
     return Built(folder, cases)
+
+
+def check_card(card: dict[str, Any], cases: list[Case]) -> None:
+    """The scorecard of an eval over `cases`: every result where its case says, and the totals add up."""
+    results = card["results"]
+    assert [r["instruction"] for r in results] == [c.instruction for c in cases]
+    assert [r["index"] for r in results] == list(range(len(cases)))
+    for result, case in zip(results, cases):
+        assert result["point"] == (None if case.point is None else list(case.point)), result
+        assert result["hit"] is case.hit, (result, case)
+        assert result["error"] is None
+    assert card["samples"] == len(cases) and card["hits"] == sum(c.hit for c in cases)
+    assert card["accuracy"] == card["hits"] / card["samples"]
+    assert any(c.hit for c in cases) and not all(c.hit for c in cases)  # the probes make both
+    groups = card["groups"]
+    assert sum(g["samples"] for g in groups.values()) == card["samples"]
+    assert sum(g["hits"] for g in groups.values()) == card["hits"]
+    for name, group in groups.items():
+        members = [r for r in results if r["group"] == name]
+        assert group["samples"] == len(members) and group["hits"] == sum(r["hit"] for r in members)
+        assert group["accuracy"] == group["hits"] / group["samples"]

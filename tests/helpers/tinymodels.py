@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Qwen2/2.5/3-VL token ids start here in the real vocabulary (model-formats.md §1.2); the tiny BPE
+# Qwen2/2.5/3-VL token ids start here in the real vocabulary (docs/model-formats.md §5); the tiny BPE
 # vocabulary comes first, then these tokens in the same order, so their relative layout is real.
 SPECIAL = (  # (content, special) in the order of the real tokenizer_config.json
     ("<|endoftext|>", True),
