@@ -22,7 +22,7 @@ from typing import Any
 import platformdirs
 import tomli_w
 
-from agent.backends.registry import BACKENDS, DEFAULT_SERVER, SERVERS
+from agent.backends.registry import BACKENDS, DEFAULT_BACKEND, DEFAULT_SERVER, SERVERS
 from agent.errors import ConfigError
 from agent.families import FAMILIES
 from agent.refine import REFINE_MODES
@@ -47,7 +47,7 @@ SETTINGS_FILE_LIMIT_BYTES = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    backend: str = "ocr"
+    backend: str = DEFAULT_BACKEND
     model: str = ""
     family: str = "qwen2.5-vl"
     endpoint: str = ""

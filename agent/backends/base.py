@@ -43,6 +43,7 @@ class Capabilities:
     server_options: bool = False  # takes a server preset and an image format (--server, --image-format)
     speed_ups: bool = False  # takes transformers' opt-in speed-ups (--compile, ...)
     runs_on: str = "CPU"  # where its work happens, as the window says it
+    label: str = ""  # what the window's backend picker shows for it
 
     @property
     def takes_family(self) -> bool:

@@ -38,7 +38,7 @@ def read_script(path: Path) -> list[str]:
 
 class ScriptedBackend(BaseBackend):
     name = "scripted"
-    capabilities = Capabilities(target="script", named_model=False, runs_on="none (scripted)")
+    capabilities = Capabilities(target="script", named_model=False, runs_on="none (scripted)", label="Scripted replies")
 
     def __init__(self, script: Path | list[str]) -> None:
         """A script file (read and checked now, so a bad file fails before anything runs) or the replies."""

@@ -7,17 +7,11 @@ from typing import Any
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QWidget
 
 from agent.backends.base import Capabilities
-from agent.backends.registry import capabilities_of
+from agent.backends.registry import BACKENDS, capabilities_of
 from agent.backends.transformers.discovery import find_local_models
 from agent.families import FAMILIES
 from app.settings import Settings
 
-BACKEND_LABELS = {  # the picker's text for each backend the registry knows
-    "ocr": "OCR (built in, no model)",
-    "transformers": "Local model (GPU)",
-    "openai": "OpenAI-compatible server",
-    "scripted": "Scripted replies",
-}
 MODE_LABELS = {"approve": "Approve each step", "auto": "Auto (countdown)", "dry-run": "Dry run"}
 
 
@@ -25,8 +19,8 @@ class ModelPickers(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.backend_combo = QComboBox()
-        for key, label in BACKEND_LABELS.items():
-            self.backend_combo.addItem(label, key)
+        for name in BACKENDS:
+            self.backend_combo.addItem(capabilities_of(name).label, name)
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.setMinimumWidth(160)

@@ -20,6 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from agent.backends.scripted import ScriptedBackend
 from agent.families import get_family, model_input_size
 from app.gui.main_window import MainWindow
 from app.settings import SettingsStore
@@ -51,7 +52,7 @@ def take(folder: Path) -> None:
     work = Path(tempfile.gettempdir()) / "deskpilot-snapshot"  # a fixed name: the picture shows it
     work.mkdir(exist_ok=True)
     script = work / "script.jsonl"
-    overrides = {"backend": "scripted", "script": str(script), "record": False, "mode": "approve"}
+    overrides = {"backend": ScriptedBackend.name, "script": str(script), "record": False, "mode": "approve"}
     window = MainWindow(SettingsStore(work / "s.toml", overrides=overrides))
     screen = QGuiApplication.primaryScreen().geometry()
     window.setGeometry(screen.width() - 900, 0, 900, screen.height() - 40)

@@ -79,7 +79,13 @@ class OcrBackend(BaseBackend):
 
     name = "ocr"
     capabilities = Capabilities(
-        target=None, named_model=False, fixed_family=FAMILY, literal_tasks=True, refines=False, runs_on="CPU (OCR)"
+        target=None,
+        named_model=False,
+        fixed_family=FAMILY,
+        literal_tasks=True,
+        refines=False,
+        runs_on="CPU (OCR)",
+        label="OCR (built in, no model)",
     )
 
     def __init__(self, *, engine: RapidEngine | None = None, threads: int | None = None) -> None:

@@ -73,7 +73,12 @@ class OpenAIBackend(BaseBackend):
 
     name = "openai"
     capabilities = Capabilities(
-        target="endpoint", named_model=True, concurrent=True, server_options=True, runs_on="remote server"
+        target="endpoint",
+        named_model=True,
+        concurrent=True,
+        server_options=True,
+        runs_on="remote server",
+        label="OpenAI-compatible server",
     )
 
     def __init__(

@@ -80,7 +80,7 @@ def template_arguments(request: ModelRequest) -> dict[str, Any]:
 
 class TransformersBackend(BaseBackend):
     name = "transformers"
-    capabilities = Capabilities(target="model", named_model=True, speed_ups=True)
+    capabilities = Capabilities(target="model", named_model=True, speed_ups=True, label="Local model (GPU)")
 
     def __init__(
         self,
