@@ -115,12 +115,15 @@ class Scroll:
 
 _LINE_BREAKS = re.compile(r"\r\n?")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: no character, and not valid UTF-8
 
 
 @dataclass(frozen=True, slots=True)
 class Type:
     """Text typed as it will land: a carriage return is a line break; other control characters are refused
-    (a backspace inside typed text would undo what the policy saw, so `rmx\\b -rf` could type `rm -rf`)."""
+    (a backspace inside typed text would undo what the policy saw, so `rmx\\b -rf` could type `rm -rf`), and
+    so are lone surrogates (what a driver would type for one is anyone's guess, and no record could hold it;
+    replies are made valid where they enter, so one reaching here is refused, not repaired)."""
 
     text: str
     kind: Literal["type"] = "type"
@@ -134,6 +137,12 @@ class Type:
             raise ActionError(
                 f"text holds the control character {control.group(0)!r} at {control.start()}: only line breaks "
                 "and tabs can be typed (press other keys with a hotkey)"
+            )
+        surrogate = _SURROGATE.search(text)
+        if surrogate is not None:
+            raise ActionError(
+                f"text holds a lone surrogate {surrogate.group(0)!r} at {surrogate.start()}: half of a UTF-16 pair "
+                "is not a character and cannot be typed"
             )
         object.__setattr__(self, "text", text)
 

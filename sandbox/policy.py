@@ -1,9 +1,11 @@
 """The policy: what the agent may do on this desktop, decided as values (Allow, Deny, Confirm).
 
 A `Policy` is immutable configuration, loaded once at the edge (--policy FILE, else the user's file, else
-the bundled assets/policy.toml, whose values equal `Policy()`). A `PolicyChecker` holds the only state:
-the rate limit's memory of executed actions. Deny rules are checked first (the first deny wins), then
-confirm rules. Points inside deskpilot's own windows are always denied, whatever the policy says.
+the bundled assets/policy.toml, whose values equal `Policy()`). A `PolicyChecker` holds the only state,
+its memory of executed actions: for the rate limit, the end of the text typed so far (by `type` and by keys
+that type one character, which the text rules read as one text), and how many such keys came in a row.
+Deny rules are checked first (the first deny wins), then confirm rules. Points inside deskpilot's own
+windows are always denied, whatever the policy says.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import hashlib
 import json
 import math
 import re
-import sys
 import threading
 import time
 from collections import deque
@@ -26,11 +27,6 @@ from sandbox.errors import KeyNameError, PolicyError
 from sandbox.geometry import Rect, ScreenGeometry
 from sandbox.keys import MODIFIERS, normalize_combo, pressed_keys, split_combo
 from sandbox.text import shorten
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 
 RATE_WINDOW_S = 60.0
 UNMETERED_KINDS = frozenset({"wait", "finish"})  # not input: neither counted nor limited by the rate
@@ -51,38 +47,101 @@ DEFAULT_FORBIDDEN_HOTKEYS: tuple[str, ...] = (
     "ctrl+alt+escape",
 )
 DEFAULT_CONFIRM_HOTKEYS: tuple[str, ...] = ("alt+f4", "ctrl+w", "ctrl+q", "shift+delete", "ctrl+shift+escape")
-DEFAULT_TEXT_DENY: tuple[str, ...] = (r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----",)
+# A private key's BEGIN line, however its dashes and words are spaced (----- BEGIN RSA PRIVATE KEY -----).
+DEFAULT_TEXT_DENY: tuple[str, ...] = (r"(?:-[ \t]*){3,}BEGIN\s+(?:[A-Z0-9]+\s+)*?PRIVATE\s+KEY\b",)
+_SHELLS = r"(?:(?:ba|da|z|k|fi)?sh)"
 _RUNNERS = r"(?:(?:ba|da|z|k|fi)?sh|python[0-9.]*|perl|ruby|node)"  # programs that run what they are given
 _PREFIXES = r"(?:(?:sudo|env|exec|command|nohup|time)\b(?:\s+-\S+)*\s+)*"  # sudo -E bash, env sh, exec ...
+_PATH = r"(?:[\w.~-]*/)*"  # /bin/, ./, ~/.local/bin/ before a program's name
+_COMMAND_START = r"(?:^|[\n;&|(`]|\$\()[ \t]*"  # the start of the text, or after ; & | ( ` $(
+_RECURSIVE_OR_FORCE = r"-(?:[a-z]*[rf]|-recursive\b|-force\b)"  # an option that makes rm delete everything
+_ARGUMENTS = r"(?:[^\s;&|]+[ \t]+){0,16}?"  # up to 16 arguments before the one that matters
+_HOME = r"(?:~|\$\{?HOME\}?|/home/[^/\s]+|/root)"
+_QUOTE = "[\"']?"  # an optional quote: 'rm', "$x"
+# Windows commands (cmd, PowerShell, SQL) ignore case, so their rules ignore it too: (?i:...) holds even with
+# `case_sensitive = true`, and unlike a leading (?i) it leaves the pattern's own flags (what a file records) alone.
 DEFAULT_TEXT_CONFIRM: tuple[str, ...] = (
-    r"\brm[ \t]+(?:[^\s;&|]+[ \t]+){0,16}?-(?:[a-z]*[rf]|-recursive\b|-force\b)",
-    rf"\b(?:curl|wget|fetch)\b[^\n;]*\|\s*{_PREFIXES}(?:[\w.~-]*/)*{_RUNNERS}\b",
-    rf"\b(?:curl|wget)\b[^\n;&|]*[;&|\n]\s*{_PREFIXES}(?:[\w.~-]*/)*{_RUNNERS}\s+\S",
-    rf"\b{_RUNNERS}\b[^\n]*(?:\$\(|<\(|`)\s*(?:curl|wget)\b",
-    r"\b(?:iwr|irm|curl|wget|Invoke-WebRequest|Invoke-RestMethod)\b[^\n]*\|\s*(?:iex|Invoke-Expression)\b",
-    r"\b(?:iex|Invoke-Expression)\b[^\n]*\b(?:DownloadString|iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b",
+    rf"\brm[ \t]+{_ARGUMENTS}{_RECURSIVE_OR_FORCE}",
+    rf"\brm[ \t]+{_ARGUMENTS}{_QUOTE}\$",  # rm $R ~: an argument from a variable may be -rf
+    rf"\b(?:curl|wget|fetch)\b[^\n;]*\|\s*{_PREFIXES}{_PATH}{_RUNNERS}\b",
+    # anything piped into a shell: base64 -d | sh, xxd -r | bash, | busybox sh, | xargs sh -c
+    rf"\|\s*{_PREFIXES}(?:{_PATH}{_SHELLS}\b|busybox\s+{_SHELLS}\b|xargs\b[^\n;&|]*\b{_SHELLS}\s+-[a-z]*c)",
+    rf"\b(?:curl|wget)\b[^\n;&|]*(?:&&|\|\||[;&|\n])\s*{_PREFIXES}(?:{_PATH}{_RUNNERS}|source|\.)\s+\S",
+    rf"(?:\b(?:{_RUNNERS}|source|eval)\b|(?:^|[\s;&|(])\.\s)[^\n]*(?:\$\(|<\(|`)\s*(?:curl|wget|fetch)\b",
+    rf"{_COMMAND_START}{_PREFIXES}{_QUOTE}(?:\$\(|`)\s*(?:curl|wget|fetch)\b",  # $(curl x): its output runs
+    rf"{_COMMAND_START}{_PREFIXES}{_QUOTE}\$\{{?\w+\}}?{_QUOTE}[ \t]+{_ARGUMENTS}{_RECURSIVE_OR_FORCE}",  # $x -rf ~
+    rf"(?:^|[\s;&|(])[a-z_]\w*={_QUOTE}(?:rm|shred|mkfs[\w.]*|dd|wipefs|{_SHELLS}){_QUOTE}(?=$|[\s;&|)])",  # x=rm
+    r"\b(?:nc|ncat|netcat)\b[^\n;&|]*\s(?:-[a-z]*[ec]|--(?:sh-)?exec\b)",  # nc -e /bin/sh: a reverse shell
+    r"/dev/(?:tcp|udp)/",
+    r"\bsocat\b[^\n]*\b(?:exec|system):",
+    r"(?i:\b(?:iwr|irm|curl|wget|Invoke-WebRequest|Invoke-RestMethod)\b[^\n]*\|\s*(?:iex|Invoke-Expression)\b)",
+    r"(?i:\b(?:iex|Invoke-Expression)\b[^\n]*\b(?:DownloadString|iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b)",
     r"\b(?:mkfs|wipefs)\b",
     r"\bdd\b[^\n]*\b(?:if|of)=",
     r">\s*/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk)",
     r"\bfind\b[^\n]*\s-delete\b",
+    rf"\bfind\b[^\n]*\s-(?:exec|execdir|ok|okdir)\s+{_PATH}(?:rm|rmdir|shred|unlink|{_SHELLS})\b",
+    rf"\|\s*xargs\b(?:\s+-\S+)*\s+{_PATH}(?:rm|shred|unlink)\b",
+    r"\b(?:python[0-9.]*|perl|ruby|node|php)\b[^\n]*?\s-[a-z]*[ce]\b[^\n]*\b(?:rmtree|removedirs|remove|unlink|rmdir"
+    r"|rm_rf|rm_r|rimraf|rmSync|rmdirSync|system|popen|subprocess|spawn\w*|exec\w*)\b",  # python3 -c '...rmtree...'
+    r"\bmv\b[^\n;&|]*\s/dev/null\b",
+    rf"\bmv\s+(?:-\S+\s+)*(?:{_HOME}|/)/?\*?(?=\s)",  # mv ~ elsewhere
+    rf">\s*{_HOME}/\.(?:bash\w*|zsh\w*|z?profile|z?login|cshrc|tcshrc|ssh\b|config/autostart\b|xinitrc|xprofile"
+    r"|xsession\w*)",  # > ~/.bashrc, >> ~/.profile: emptied, or a command that runs at every login
+    r">\s*/(?:etc|boot)/",
+    r"\bkill\s+(?:-\S+\s+)*(?:--\s+)?-1(?=\s*(?:$|[\n;&|)]))",  # kill -9 -1: every process
+    r"\bcrontab\s+(?:-\S+\s+)*-[a-z]*r\b",
     r"\bch(?:mod|own|grp)\b[^\n]*\s(?:-[a-z]*R|--recursive)\b",
     r"(?<![\w:])([\w:]+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&",
-    rf"(?:^|[\n;&|(`]|\$\()[ \t]*{_PREFIXES}(?:[\w.~-]*/)*(?:shutdown|poweroff|reboot|halt)"
+    rf"{_COMMAND_START}{_PREFIXES}{_PATH}(?:shutdown|poweroff|reboot|halt)"
     r"(?:\s+[-/]|\s+now\b|\s*(?:$|[\n;&|)`]))",
     r"\bsystemctl\s+(?:-\S+\s+)*(?:poweroff|reboot|halt|kexec)\b",
-    rf"(?:^|[\n;&|(`]|\$\()[ \t]*{_PREFIXES}(?:[\w.~-]*/)*(?:tel)?init\s+[06]\b",
+    rf"{_COMMAND_START}{_PREFIXES}{_PATH}(?:tel)?init\s+[06]\b",
     r"\bgit\s+(?:reset\s+(?:\S+\s+)*?--hard|clean\s+(?:\S+\s+)*?-[a-z]*f|push\s+(?:\S+\s+)*?(?:-f\b|--force|\+\S))",
-    r"\b(?:drop\s+(?:table|database|schema)|truncate\s+table)\b",
-    r"\b(?:del|erase|rd|rmdir)\b[^\n]*\s/[sfq]\b",
-    r"\bformat(?:\.com)?\s+[a-z]:",
-    r"\bRemove-Item\b[^\n]*\s-(?:Recurse|Force)\b",
-    r"\b(?:Stop-Computer|Restart-Computer|diskpart|bcdedit|vssadmin)\b|\breg(?:\.exe)?\s+delete\b",
+    r"(?i:\b(?:drop\s+(?:table|database|schema)|truncate\s+table)\b)",
+    r"(?i:\b(?:del|erase|rd|rmdir)\b[^\n]*\s/[sfq]\b)",
+    r"(?i:\bformat(?:\.com)?\s+[a-z]:)",
+    r"(?i:\bRemove-Item\b[^\n]*\s-(?:Recurse|Force)\b)",
+    r"(?i:\b(?:Stop-Computer|Restart-Computer|diskpart|bcdedit|vssadmin)\b|\breg(?:\.exe)?\s+delete\b)",
 )
 # Text rules are also tried on the text with shell quoting taken off ('rm', r\m, rm${IFS}-rf, a backslash-newline),
-# and on the end of what was typed before joined to the new text (a command split over two `type` actions).
+# and on the end of what was typed before joined to the new text (a command split over several actions).
+# A key press that types one character (r, shift+a, |, space, enter, tab) is text too: it is checked like a
+# `type` of that character and joins the same tail, and backspace takes the tail's last character back off.
 _LINE_CONTINUATION = re.compile(r"\\\n")
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 TYPED_TAIL_CHARS = 256
+# Keys in a row that type (or backspace) one character each: the 9th and every later one of a run needs
+# confirmation (a model spelling text key by key; `type` is the way to type). Waits and other hotkeys do not
+# end a run; a `type`, click, move, drag or scroll does. The loop does not tell the checker where a step
+# ends, so a run is counted over executed actions and may span steps (it holds at least one step's run).
+MAX_KEYS_IN_A_ROW = 8
+_NAMED_CHARACTERS = {"space": " ", "enter": "\n", "tab": "\t"}
+# The policy's view of Shift on a character key: a US layout (shift+1 types !).
+_SHIFTED = dict(zip("`1234567890-=[]\\;',./", '~!@#$%^&*()_+{}|:"<>?', strict=True))
+
+
+def typed_character(keys: Sequence[str]) -> str | None:
+    """The character a hotkey types, if it types one: a character key alone or with Shift (shift+a -> "A",
+    shift+1 -> "!"), space, enter ("\\n") or tab ("\\t") alone; None for anything else (ctrl+c, shift+tab, f5)."""
+    shift = "shift" in keys
+    rest = [k for k in keys if k != "shift"]
+    if len(rest) != 1 or (shift and len(keys) != 2):
+        return None
+    key = rest[0]
+    if key in _NAMED_CHARACTERS:
+        return None if shift and key == "tab" else _NAMED_CHARACTERS[key]
+    if len(key) != 1 or key in MODIFIERS:
+        return None
+    if not shift:
+        return key
+    shifted = _SHIFTED.get(key, key.upper())
+    return shifted if len(shifted) == 1 else key  # "ß".upper() is "SS": not what one key types
+
+
+def _edits_typed_text(action: Action) -> bool:
+    """A key press that types one character or takes one back (backspace): a key of a run."""
+    return isinstance(action, Hotkey) and (action.keys == ("backspace",) or typed_character(action.keys) is not None)
 
 
 def parse_combo(text: str) -> frozenset[str]:
@@ -221,6 +280,15 @@ def _matched(text: str, patterns: Sequence[re.Pattern[str]], where: str, *, type
     return None
 
 
+def _text_of(action: Action) -> str | None:
+    """The text an action types, for the text rules: a `type`'s text, or a key press's one character."""
+    if isinstance(action, Type):
+        return action.text
+    if isinstance(action, Hotkey):
+        return typed_character(action.keys)
+    return None
+
+
 def _named(rect: Rect) -> str:
     return f" {rect.name!r}" if rect.name else ""
 
@@ -232,24 +300,39 @@ class PolicyChecker:
         self.policy = policy
         self._clock = clock
         self._times: deque[float] = deque()
-        self._typed = ""  # the end of the text typed so far (text rules look across two `type` actions)
+        self._typed = ""  # the end of the text typed so far (text rules look across actions)
+        self._keys_in_a_row = 0  # key presses in a row that typed or took back one character each
         self._lock = threading.Lock()
 
     def record(self, action: Action) -> None:
         """Count an executed action toward the rate limit (waits and finishes are not input; not counted),
-        and remember the end of what was typed."""
+        remember the end of what was typed (by `type` and by one-character key presses), and count the keys
+        typed in a row."""
         if action.kind in UNMETERED_KINDS:
             return
         with self._lock:
             now = self._clock()
             self._forget(now)
             self._times.append(now)
+            if isinstance(action, Hotkey):
+                character = typed_character(action.keys)
+                if character is not None:
+                    self._typed = (self._typed + character)[-TYPED_TAIL_CHARS:]
+                elif action.keys == ("backspace",):
+                    self._typed = self._typed[:-1]
+                self._keys_in_a_row += 1 if _edits_typed_text(action) else 0
+                return
             if isinstance(action, Type):
                 self._typed = (self._typed + action.text)[-TYPED_TAIL_CHARS:]
+            self._keys_in_a_row = 0
 
     def _typed_before(self) -> str:
         with self._lock:
             return self._typed
+
+    def _keys_before(self) -> int:
+        with self._lock:
+            return self._keys_in_a_row
 
     def recent_count(self) -> int:
         """Actions recorded in the last RATE_WINDOW_S seconds."""
@@ -279,10 +362,11 @@ class PolicyChecker:
             rule = _first_subset(pressed_keys(action.keys), p.forbidden_hotkeys)
             if rule is not None:
                 return Deny("forbidden_hotkey", _hotkey_reason(action.keys, rule, "is forbidden"))
-        if isinstance(action, Type):
-            if len(action.text) > p.max_text_length:
-                return Deny("text_length", f"text is {len(action.text)} characters, more than {p.max_text_length}")
-            hit = _matched(action.text, p.text_deny, "text.deny", typed_before=self._typed_before())
+        if isinstance(action, Type) and len(action.text) > p.max_text_length:
+            return Deny("text_length", f"text is {len(action.text)} characters, more than {p.max_text_length}")
+        text = _text_of(action)
+        if text is not None:
+            hit = _matched(text, p.text_deny, "text.deny", typed_before=self._typed_before())
             if hit:
                 return Deny("text_deny", f"text contains {hit}, which is forbidden")
         if isinstance(action, Drag) and action.x is not None and action.y is not None:
@@ -338,8 +422,18 @@ class PolicyChecker:
             rule = _first_subset(pressed_keys(action.keys), self.policy.confirm_hotkeys)
             if rule is not None:
                 return Confirm("confirm_hotkey", _hotkey_reason(action.keys, rule, "needs confirmation"))
-        if isinstance(action, Type):
-            hit = _matched(action.text, self.policy.text_confirm, "text.confirm", typed_before=self._typed_before())
+        text = _text_of(action)
+        if text is not None:
+            hit = _matched(text, self.policy.text_confirm, "text.confirm", typed_before=self._typed_before())
             if hit:
                 return Confirm("text_confirm", f"text contains {hit}, which needs confirmation")
+        if _edits_typed_text(action):
+            count = self._keys_before() + 1
+            if count > MAX_KEYS_IN_A_ROW:
+                typed = (self._typed_before() + (text or ""))[-_SHOWN_MATCH_CHARS:]
+                return Confirm(
+                    "text_confirm",
+                    f"{count} key presses in a row each type one character (the text ends {typed!r}); "
+                    f"more than {MAX_KEYS_IN_A_ROW} in a row need confirmation (type text with a type action)",
+                )
         return None

@@ -39,7 +39,7 @@ actions = st.one_of(
             st.integers(1, 50),
         )
     ),
-    st.builds(Type, st.text(st.characters(blacklist_categories=("Cc",)) | st.sampled_from("\n\t"), min_size=1)),
+    st.builds(Type, st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from("\n\t"), min_size=1)),
     st.builds(Hotkey, st.sampled_from([("ctrl", "s"), ("alt", "f4"), ("enter",), ("super",), ("ctrl", "shift", "t")])),
     st.builds(Wait, st.floats(0, 3600)),
     st.builds(Finish, st.sampled_from(["success", "failure"]), st.one_of(st.none(), st.text())),
@@ -156,6 +156,17 @@ def test_text_is_what_will_land() -> None:
             Type(text)
     assert Type("echo hi\rshutdown now\r\n").text == "echo hi\nshutdown now\n"  # \r lands as a line break
     assert Type("tab\there\nnext").text == "tab\there\nnext"
+
+
+@pytest.mark.parametrize("text", ["ab\ud800cd", "\udfff", "half an emoji \ud83d", "\ude00 the other half"])
+def test_a_lone_surrogate_is_refused(text: str) -> None:
+    """redteam N4: Type("ab\\ud800cd") was allowed and typed; Tk received 'ab\\udced\\udca0\\udc80cd'."""
+    with pytest.raises(ActionError, match="lone surrogate") as caught:
+        Type(text)
+    assert "cannot be typed" in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(ActionError, match=r"^type: text holds a lone surrogate"):
+        action_from_json({"kind": "type", "text": text})
+    assert Type("an emoji \U0001f642 whole").text == "an emoji \U0001f642 whole"  # a pair, as one character
 
 
 def test_describe_is_readable() -> None:

@@ -1,9 +1,11 @@
-"""Only the visible parts of deskpilot's windows count: rectangle arithmetic, and the real X stacking order."""
+"""Only the visible parts of deskpilot's windows count: rectangle arithmetic, and the real X stacking order
+(a window above covers only where it takes clicks: its SHAPE input region within its bounding region)."""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given
@@ -56,3 +58,74 @@ def test_a_window_lying_above_takes_its_part_away(target_window: Factory) -> Non
     assert stacking.visible_parts([low])[low] == [Rect(100, 100, 800, 600)]
     upper.close()
     assert stacking.visible_parts([up])[up] == []  # gone
+
+
+Pieces = list[tuple[int, int, int, int]]
+
+
+@contextmanager
+def overlay(
+    x: int, y: int, width: int, height: int, *, clicks: Pieces | None = None, shown: Pieces | None = None
+) -> Iterator[int]:
+    """An override-redirect window on top of everything, as screen annotators and game overlays make: `clicks`
+    sets its SHAPE input region, `shown` its bounding region (window-relative pieces; [] is empty, None unshaped)."""
+    from Xlib import X, display
+    from Xlib.ext import shape
+
+    connection = display.Display()
+    screen = connection.screen()
+    window = screen.root.create_window(
+        x, y, width, height, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+        override_redirect=True, background_pixel=screen.black_pixel,
+    )  # fmt: skip
+    for kind, pieces in ((shape.SK.Input, clicks), (shape.SK.Bounding, shown)):
+        if pieces is not None:
+            window.shape_rectangles(shape.SO.Set, kind, X.Unsorted, 0, 0, pieces)
+    window.map()
+    connection.sync()
+    try:
+        yield window.id
+    finally:
+        window.destroy()
+        connection.sync()
+        connection.close()
+
+
+def area(parts: list[Rect]) -> int:
+    return sum(p.width * p.height for p in parts)
+
+
+@pytest.mark.display
+def test_click_through_and_invisible_windows_cover_nothing(target_window: Factory) -> None:
+    """redteam N5: an override-redirect window with an empty input (and bounding) shape lying over deskpilot's
+    window took it away whole ({WID: []}): the own_window denial and the mask went, while a click there
+    reached deskpilot's button."""
+    ours = x_window(target_window(x=100, y=100, width=400, height=300, title="ours"))
+    stacking = X11Stacking()
+    whole = stacking.visible_parts([ours])
+    assert whole[ours][0].x == 100 and whole[ours][0].y == 100 and len(whole[ours]) == 1  # nothing above it yet
+    with overlay(0, 0, 1000, 800, clicks=[], shown=[]):  # the red team's ghost: invisible and click-through
+        assert stacking.visible_parts([ours]) == whole
+    with overlay(0, 0, 1000, 800, clicks=[]):  # seen, yet clicks pass through it to deskpilot's window
+        assert stacking.visible_parts([ours]) == whole
+    with overlay(0, 0, 1000, 800, shown=[]):  # nothing shown: the input region is clipped to nothing too
+        assert stacking.visible_parts([ours]) == whole
+    with overlay(0, 0, 1000, 800):  # an ordinary window on top takes the clicks: ours is covered
+        assert stacking.visible_parts([ours]) == {ours: []}
+
+
+@pytest.mark.display
+def test_a_shaped_window_covers_only_where_it_takes_clicks(target_window: Factory) -> None:
+    ours = x_window(target_window(x=100, y=100, width=400, height=300, title="ours"))
+    stacking = X11Stacking()
+    [whole] = stacking.visible_parts([ours])[ours]
+    # clicks taken only in a 100x100 square whose window-relative corner (150, 150) is (150, 150) on screen
+    with overlay(0, 0, 1000, 800, clicks=[(150, 150, 100, 100)]):
+        parts = stacking.visible_parts([ours])[ours]
+        assert subtract(whole, [Rect(150, 150, 100, 100)]) == parts
+        assert area(parts) == area([whole]) - 100 * 100
+        assert not any(p.contains(200, 200) for p in parts) and any(p.contains(120, 120) for p in parts)
+    # input wider than the bounding shape: only where both are (the server clips input to the bounding region)
+    with overlay(50, 50, 1000, 800, clicks=[(0, 0, 300, 300)], shown=[(100, 100, 500, 500)]):
+        parts = stacking.visible_parts([ours])[ours]  # screen (150, 150)-(350, 350) within ours
+        assert subtract(whole, [Rect(150, 150, 200, 200)]) == parts
