@@ -101,6 +101,9 @@ class ModelReply:
     image_tokens: int | None = None  # visual tokens of the newest image, where the backend can tell
     reasoning: str | None = None  # a server's separate reasoning channel: shown as the thought, never parsed
     follows_plan: bool = False  # a step of a plan the backend follows: repeating an action is intended (ocr)
+    # what the backend looked for is not on this picture yet: the loop waits for the screen to change and settle
+    # (the after-action wait) and asks once more with a fresh picture before it acts on this reply (ocr)
+    look_again: bool = False
 
 
 class Backend(Protocol):
