@@ -2,23 +2,24 @@
 
 A driver does one primitive at a time (move, press, release, one click, one wheel notch, one key, a
 short piece of text); the executor composes actions from them and checks the stop flag before each.
-Hardware libraries are imported inside the drivers: pyautogui and pynput fail at import without a display.
+On X11 every event goes through XTest (sandbox/desktops/x11_input.py), whichever driver is named: events sent
+with XSendEvent, as pynput sends keys, are ignored by xterm and by a GTK3 entry without a window manager.
+Hardware libraries are imported inside the drivers: pyautogui, pynput and Xlib fail at import without a display.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sandbox.actions import Button, Direction
+from sandbox.desktops.x11_input import POINTER_BUTTONS, XInputError, XTestInput, xtest_input
 from sandbox.display import on_display
 from sandbox.errors import DriverError, FailSafeError, first_line
-from sandbox.xunicode import typer_for
 
 FAILSAFE_REASON = "failsafe: the pointer was moved into a screen corner"
 PYAUTOGUI_PAUSE_S = 0.0  # pyautogui sleeps 0.1 s after every call by default; the executor paces instead
@@ -151,21 +152,76 @@ def _x_display(display: str | None) -> str | None:
     return name
 
 
+class XTestDriver:
+    """Mouse and keyboard through XTest on X11 (sandbox/desktops/x11_input.py): the `pynput` driver there.
+
+    pynput sends keys with XSendEvent, which xterm and a GTK3 entry without a window manager ignore; the name
+    stays, as the settings and the command line know it.
+    """
+
+    def __init__(self, *, name: str = "pynput", display: str | None = None) -> None:
+        """`display`: the X display to act on (default $DISPLAY)."""
+        self.name = name
+        self.display = _x_display(display)
+        self._input = _xtest(self.display)
+
+    def position(self) -> tuple[int, int]:
+        return self._input.position()
+
+    def move(self, x: int, y: int) -> None:
+        self._input.move(x, y)
+
+    def button_down(self, button: Button) -> None:
+        self._input.button(POINTER_BUTTONS[button], down=True)
+
+    def button_up(self, button: Button) -> None:
+        self._input.button(POINTER_BUTTONS[button], down=False)
+
+    def click(self, button: Button) -> None:
+        self.button_down(button)
+        self.button_up(button)
+
+    def scroll(self, direction: Direction, notches: int) -> None:
+        self._input.wheel(direction, notches)
+
+    def key_down(self, key: str) -> None:
+        _xtest_key(self._input.key_down, key)
+
+    def key_up(self, key: str) -> None:
+        _xtest_key(self._input.key_up, key)
+
+    def type_text(self, text: str) -> None:
+        _xtest_key(self._input.type_text, text)
+
+
+def _xtest(display: str | None) -> XTestInput:
+    """The process's XTest input on `display`, its failure to start as a DriverError."""
+    try:
+        return xtest_input(display)
+    except XInputError as exc:
+        raise DriverError(f"cannot start XTest input: {first_line(exc)}") from exc
+
+
+def _xtest_key(press: Callable[[str], None], what: str) -> None:
+    """A key or text call of XTestInput, a key it has no keysym for (or no spare keycode) as a DriverError."""
+    try:
+        press(what)
+    except XInputError as exc:
+        raise DriverError(first_line(exc)) from exc
+
+
 class PynputDriver:
-    """Mouse and keyboard through pynput (types any Unicode text on X11, Windows and macOS)."""
+    """Mouse and keyboard through pynput, off X11 (Windows, macOS): it types any Unicode text there."""
 
     name = "pynput"
 
-    def __init__(self, *, display: str | None = None) -> None:
-        """`display`: the X display to act on (default $DISPLAY)."""
-        self.display = _x_display(display)
+    def __init__(self) -> None:
         try:
-            with on_display(self.display):
-                from pynput import keyboard, mouse
+            from pynput import keyboard, mouse
 
-                self._mouse = mouse.Controller()
-                self._keyboard = keyboard.Controller()
-        except Exception as exc:  # Xlib errors, missing accessibility permission, ...
+            self._mouse = mouse.Controller()
+            self._keyboard = keyboard.Controller()
+        except Exception as exc:  # missing accessibility permission, ...
             raise DriverError(f"cannot start the pynput driver: {first_line(exc)}") from exc
         self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
         self._keys = keyboard.Key
@@ -205,26 +261,17 @@ class PynputDriver:
         self._keyboard.release(self._key(key))
 
     def type_text(self, text: str) -> None:
-        """Type text exactly. On X11, characters outside plain ASCII go through XUnicodeTyper."""
-        if self.display is None:
-            self._keyboard.type(text)
-            return
-        for run in re.findall(r"[\x20-\x7e\n\t]+|[^\x20-\x7e\n\t]+", text):
-            if run[0].isascii():
-                self._keyboard.type(run)
-                continue
-            typer = typer_for(self.display)
-            for char in run:
-                typer.type_char(char)
+        self._keyboard.type(text)
 
 
 class PyAutoGUIDriver:
     """The mouse through pyautogui (FAILSAFE on: the pointer in a screen corner ends the run, FailSafeError); the
     keyboard too on Windows and macOS for plain ASCII.
 
-    Keys and text go through pynput instead where pyautogui gets them wrong: everything on X11, where its
-    keysym table presses '<' with Shift and so types '>' (the key that holds '<' also holds '>'), and text
-    that is not plain ASCII everywhere, which pyautogui silently drops.
+    On X11 pyautogui's mouse is XTest already; keys and text go through XTestInput (sandbox/desktops/x11_input.py),
+    as pyautogui's own X11 keysym table presses '<' with Shift and so types '>' (the key that holds '<' also holds
+    '>'), and it cannot type a character the layout lacks. Elsewhere, text that is not plain ASCII goes through
+    pynput, as pyautogui silently drops it.
     """
 
     name = "pyautogui"
@@ -245,11 +292,13 @@ class PyAutoGUIDriver:
         pyautogui.PAUSE = PYAUTOGUI_PAUSE_S
         pyautogui.FAILSAFE = True
         self._gui = pyautogui
-        self._pynput: PynputDriver | None = PynputDriver(display=self.display) if _is_x11() else None
+        self._xtest: XTestDriver | None = XTestDriver(name=self.name, display=self.display) if _is_x11() else None
+        self._pynput: PynputDriver | None = None
 
-    def _keyboard(self) -> PynputDriver:
+    def _unicode_keyboard(self) -> PynputDriver:
+        """pynput off X11, for text that is not plain ASCII (made on first use)."""
         if self._pynput is None:
-            self._pynput = PynputDriver(display=self.display)
+            self._pynput = PynputDriver()
         return self._pynput
 
     @contextlib.contextmanager
@@ -288,25 +337,27 @@ class PyAutoGUIDriver:
                 self._gui.hscroll(notches if direction == "right" else -notches, _pause=False)
 
     def key_down(self, key: str) -> None:
-        if _is_x11():
-            self._keyboard().key_down(key)
+        if self._xtest is not None:
+            self._xtest.key_down(key)
             return
         with self._failsafe():
             self._gui.keyDown(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def key_up(self, key: str) -> None:
-        if _is_x11():
-            self._keyboard().key_up(key)
+        if self._xtest is not None:
+            self._xtest.key_up(key)
             return
         with self._failsafe():
             self._gui.keyUp(PYAUTOGUI_KEYS.get(key, key), _pause=False)
 
     def type_text(self, text: str) -> None:
-        if text.isascii() and not _is_x11():
+        if self._xtest is not None:
+            self._xtest.type_text(text)
+        elif text.isascii():
             with self._failsafe():
                 self._gui.write(text, interval=0, _pause=False)
         else:
-            self._keyboard().type_text(text)
+            self._unicode_keyboard().type_text(text)
 
 
 def _pyautogui_display(module: Any) -> str | None:
@@ -319,11 +370,12 @@ def _pyautogui_display(module: Any) -> str | None:
 
 
 def make_driver(name: str, *, display: str | None = None) -> InputDriver:
-    """A driver by name: pyautogui (default), pynput, or dry-run; `display` (X11): where it acts, default $DISPLAY."""
+    """A driver by name: pyautogui (default), pynput (XTest on X11), or dry-run; `display` (X11): where it acts,
+    default $DISPLAY."""
     if name == "pyautogui":
         return PyAutoGUIDriver(display=display)
     if name == "pynput":
-        return PynputDriver(display=display)
+        return XTestDriver(display=display) if _is_x11() else PynputDriver()
     if name == DRY_RUN_DRIVER:
         return DryRunDriver()
     raise DriverError(f"unknown input driver {name!r} (known: {', '.join(DRIVER_NAMES)})")

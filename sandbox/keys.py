@@ -94,7 +94,8 @@ _SIDE_SUFFIX = re.compile(r"^(.+?)[_-]?[lr]$")
 _SIDED = {"control", "ctrl", "alt", "shift", "super", "meta", "hyper", "cmd", "win", "option"}
 
 
-# Characters typed with Shift on a US layout: a hotkey holding one presses Shift too (pynput and pyautogui add it)
+# Characters typed with Shift on a US layout: a hotkey holding one presses Shift too (the drivers add the Shift of
+# the character's level, sandbox/desktops/x11_input.py on X11)
 SHIFTED_CHARACTERS = frozenset('~!@#$%^&*()_+{}|:"<>?')
 _CONTROL_NAMES = {"\b": "backspace", "\t": "tab", "\n": "enter", "\r": "enter", "\x1b": "esc", "\x7f": "delete"}
 

@@ -9,20 +9,23 @@ The script runs outside the sandbox, so the sandbox's policy is applied here, on
 against the CURRENT policy on the recorded screen, as replay checks it, at the recording's pace (rate limit,
 text typed before); what the policy denies or wants confirmed is left out, as a comment naming the rule.
 
-It types as deskpilot's drivers do (sandbox/drivers.py, sandbox/xunicode.py): on X11 every key and text
-through pynput (pyautogui's X11 table types '<' as '>'), and each character that is not plain ASCII
-through a spare keycode mapped to it (pynput's own fallback typed U+202E as the previous character);
-elsewhere pyautogui for plain ASCII text and for hotkeys, pynput for other text.
+It types through the executor's own code: on X11 the script carries a copy of sandbox/desktops/x11_input.py,
+made from that file when the script is written, and every key and character goes through it (XTest, the
+levels of the live keymap, spare keycodes for what the layout lacks), as sandbox/drivers.py sends them;
+elsewhere pyautogui for plain ASCII text and for hotkeys, pynput for other text, as the pyautogui driver does.
+The pointer goes through pyautogui (XTest on X11) for its corner fail-safe.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from agent.session.records import Session
 from agent.session.replay import MAX_PAUSE_S, PlannedAction, plan
 from sandbox.actions import Action, Click, Drag, Hotkey, Move, Scroll, Type, Wait, describe
-from sandbox.drivers import PYAUTOGUI_KEYS, PYNPUT_KEYS  # the drivers' own key tables: press what they press
+from sandbox.desktops import x11_input
+from sandbox.drivers import PYAUTOGUI_KEYS  # the pyautogui driver's key table: press what it presses
 from sandbox.policy import Allow, Deny, Policy, PolicyChecker, Verdict
 
 _HEAD = r'''#!/usr/bin/env python3
@@ -37,15 +40,16 @@ denied or wanted confirmed is left out, with a comment naming the rule. SESSION 
 
 It first checks that the monitors are laid out as when the session was recorded and refuses otherwise (the
 coordinates would land elsewhere); it does not compare what is on the screen (`deskpilot replay` does).
-It types as deskpilot does: on Linux (X11) every key and text through pynput, and each character that is
-not plain ASCII through a spare keycode mapped to it (XTest); elsewhere pyautogui types plain ASCII and
-presses hotkeys, pynput types the rest. Needs pyautogui and pynput (with python-xlib on Linux), and mss to
-check every monitor (without it only the size of the whole screen is checked).
+It types as deskpilot does, through a copy of deskpilot's own X11 input code below: on Linux (X11) every
+key and character through XTest, with the Shift and AltGr levels of the live keymap, and a character the
+layout lacks through a spare keycode mapped to it; elsewhere pyautogui types plain ASCII and presses hotkeys,
+pynput types the rest. Needs pyautogui (with python-xlib on Linux; pynput elsewhere), and mss to check
+every monitor (without it only the size of the whole screen is checked).
 """
 
+from __future__ import annotations
+
 import argparse
-import atexit
-import re
 import sys
 import time
 
@@ -59,12 +63,9 @@ _BODY = r'''MOVE_SETTLE_S = 0.02  # after moving onto a target, before pressing:
 CLICK_INTERVAL_S = 0.04
 DRAG_DURATION_S = 0.3
 KEY_GAP_S = 0.01  # between the keys of a hotkey
-CHAR_GAP_S = 0.005  # after each character typed through a spare keycode
-MIN_REUSE_S = 0.3  # a spare keycode is remapped only this long after its last use
 LINUX = sys.platform.startswith("linux")
-TEXT_RUNS = re.compile(r"[\x20-\x7e\n\t]+|[^\x20-\x7e\n\t]+")  # plain ASCII (pynput types it), or not
 options = argparse.Namespace(speed=1.0, dry_run=False)
-devices = {}  # pynput's keyboard and the spare-keycode typer, made on first use
+devices = {}  # pynput's keyboard off Linux, made on first use
 
 
 def screen_monitors():
@@ -118,89 +119,22 @@ def click(x, y, button, count):
 
 
 def keyboard():
-    """pynput's keyboard, made on first use (it needs the display)."""
+    """pynput's keyboard off Linux, for text that is not plain ASCII (made on first use: it needs the display)."""
     if "keyboard" not in devices:
-        from pynput.keyboard import Controller, Key
+        from pynput.keyboard import Controller
 
-        devices["keyboard"], devices["Key"] = Controller(), Key
+        devices["keyboard"] = Controller()
     return devices["keyboard"]
-
-
-def pynput_key(name):
-    """pynput's key for a deskpilot key name (a single character stands for itself)."""
-    keyboard()
-    attribute = PYNPUT_KEYS.get(name)
-    return name if attribute is None else getattr(devices["Key"], attribute)
-
-
-class SpareKeycodeTyper:
-    """Types characters the keyboard layout lacks, on X11. Each gets a spare keycode (one with no symbols),
-    mapped to the character's keysym on all four levels, pressed and released through XTest. Keycodes
-    rotate, and one is remapped only MIN_REUSE_S after its last use: an application reads a new mapping
-    when it handles MappingNotify, which can come after the next change. Borrowed keycodes go back at exit.
-    """
-
-    def __init__(self):
-        from Xlib import X, display
-        from Xlib.ext import xtest
-
-        self.X, self.xtest = X, xtest
-        self.display = display.Display()
-        low, high = self.display.display.info.min_keycode, self.display.display.info.max_keycode
-        mapping = self.display.get_keyboard_mapping(low, high - low + 1)
-        # keycode 8 is the lowest X allows, but many clients ignore it
-        self.spare = [low + i for i, symbols in enumerate(mapping) if not any(symbols) and low + i > 8]
-        if not self.spare:
-            raise RuntimeError("no spare keycode to type text that is not plain ASCII (the keyboard map is full)")
-        self.last_use = dict.fromkeys(self.spare, 0.0)
-        self.turn = 0
-        atexit.register(self.close)
-
-    def type_char(self, char):
-        keycode = self.spare[self.turn % len(self.spare)]
-        self.turn += 1
-        wait = MIN_REUSE_S - (time.monotonic() - self.last_use[keycode])
-        if wait > 0:
-            time.sleep(wait)
-        code = ord(char)
-        keysym = code if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF else 0x01000000 | code
-        self.display.change_keyboard_mapping(keycode, [(keysym,) * 4])
-        self.display.sync()
-        self.xtest.fake_input(self.display, self.X.KeyPress, keycode)
-        self.xtest.fake_input(self.display, self.X.KeyRelease, keycode)
-        self.display.sync()
-        self.last_use[keycode] = time.monotonic()
-        time.sleep(CHAR_GAP_S)
-
-    def close(self):
-        used = [keycode for keycode, last in self.last_use.items() if last]
-        if not used:
-            return
-        time.sleep(MIN_REUSE_S)  # applications read the last character before its keycode goes
-        try:
-            for keycode in used:
-                self.display.change_keyboard_mapping(keycode, [(0,) * 4])
-            self.display.sync()
-        except Exception:  # the display may already be gone at exit
-            pass
 
 
 def type_text(text):
     """Types `text` exactly, the way deskpilot's drivers do."""
-    if not LINUX:
-        if text.isascii():
-            pyautogui.write(text, interval=0)
-        else:
-            keyboard().type(text)
-        return
-    for run in TEXT_RUNS.findall(text):
-        if run[0].isascii():
-            keyboard().type(run)
-            continue
-        if "typer" not in devices:
-            devices["typer"] = SpareKeycodeTyper()
-        for char in run:
-            devices["typer"].type_char(char)
+    if LINUX:
+        xtest_input().type_text(text)
+    elif text.isascii():
+        pyautogui.write(text, interval=0)
+    else:
+        keyboard().type(text)
 
 
 def hotkey(*names):
@@ -211,12 +145,12 @@ def hotkey(*names):
     held = []
     try:
         for name in names:
-            keyboard().press(pynput_key(name))
+            xtest_input().key_down(name)
             held.append(name)
             time.sleep(KEY_GAP_S)
     finally:
         for name in reversed(held):
-            keyboard().release(pynput_key(name))
+            xtest_input().key_up(name)
 
 
 def main():
@@ -308,14 +242,19 @@ def _constants(session: Session) -> list[str]:
         "}",
         f"RECORDED_MONITORS = {monitors!r}  # (x, y, width, height) of each monitor, logical pixels",
         f"MAX_PAUSE_S = {MAX_PAUSE_S!r}  # a longer recorded pause is cut to this",
-        f"PYNPUT_KEYS = {PYNPUT_KEYS!r}  # deskpilot key name -> pynput Key attribute (the pynput driver's)",
         f"PYAUTOGUI_KEYS = {PYAUTOGUI_KEYS!r}  # deskpilot key name -> pyautogui key name (the pyautogui driver's)",
     ]
 
 
+def _x11_input_source() -> str:
+    """sandbox/desktops/x11_input.py as the script carries it: its future import is the script's own, at the top."""
+    source = inspect.getsource(x11_input).replace("from __future__ import annotations\n", "")
+    return f"# --- deskpilot's X11 input (sandbox/desktops/x11_input.py), copied as is ---\n\n{source.strip()}\n\n"
+
+
 def script_plan(session: Session, *, policy: Policy) -> ScriptPlan:
     """The script's source, and what went into it."""
-    lines = [_HEAD, *_constants(session), _BODY.rstrip("\n")]
+    lines = [_HEAD, *_constants(session), _x11_input_source(), _BODY.rstrip("\n")]
     previous_end: float | None = None
     steps: set[int] = set()
     checked = _checked(session, policy)

@@ -2,7 +2,9 @@
 
 - `base.py`: what a desktop offers: its screen (monitors, scales, grabs, the pointer), input drivers (pointer,
   keys, text), the stacking order of windows, the stop-key route and the watch on the person's own input.
-- `x11.py`: X11, composed of the mss capture, the pynput/pyautogui drivers and the pynput listeners.
+- `x11.py`: X11, composed of the mss capture, the input drivers and the pynput listeners.
+- `x11_input.py`: every X11 key press, character and pointer event through XTest (never XSendEvent), characters
+  missing from the keymap through a spare keycode; the executor and the Python export type through it.
 - `x11_stacking.py`: which parts of deskpilot's X windows are really visible.
 - `dry_run.py`: no display at all: one fixed monitor, input only recorded (`act --dry-run --screen`).
 

@@ -1,15 +1,16 @@
 """The X11 desktop: deskpilot's first route, composed of the parts that already speak X.
 
 - capture: mss on the acting display, the pointer read with Xlib (sandbox/capture.py);
-- input: pyautogui or pynput connected to the acting display, Unicode text through spare keycodes
-  (sandbox/drivers.py, sandbox/xunicode.py);
+- input: XTest on the acting display for every key, character and pointer event, whichever driver is named
+  (pyautogui keeps its corner fail-safe for the pointer), characters the layout lacks through spare keycodes
+  (sandbox/drivers.py, sandbox/desktops/x11_input.py);
 - stacking: the X stacking order of the acting display (sandbox/desktops/x11_stacking.py);
 - the stop key: pynput on the person's OWN display ($DISPLAY), even when the agent acts on a nested one
   (`--isolated`, sandbox/display.py): a key pressed on their desktop must always stop the run;
 - the person's input: pynput listeners on the acting display (sandbox/stop.py).
 These parts are cross-platform where their libraries are (mss, pynput, pyautogui), so Windows and macOS go
 through this route too until each has its own; the X-only steps (display names, the Xlib pointer, the stacking
-order, Unicode keycodes) are skipped there.
+order, XTest) are skipped there.
 """
 
 from __future__ import annotations
