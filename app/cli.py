@@ -44,6 +44,8 @@ COMMANDS: dict[str, str] = {
     "replay": "replay",
     "export": "export",
     "sessions": "sessions",
+    "inspect": "inspect",
+    "mcp": "mcp",
 }
 
 
