@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loguru import logger
 
 from agent.backends.base import ModelRequest
 from agent.backends.openai.backend import OpenAIBackend
@@ -190,6 +191,24 @@ def test_a_relative_family_sends_no_probe() -> None:
     read = server.steps()[0][-1]
     assert read.used != read.sent  # shrunk, and still on target: 0-1000 does not move with the image
     assert_on_target(events, target, screen, (1000, 1000))
+
+
+def test_the_probe_says_what_it_is_doing_before_each_request() -> None:
+    """Each probe request may take a slow server its whole deadline: a line says what is being asked first."""
+    said: list[tuple[str, int]] = []  # each line logged, and how many probes the server had had by then
+    with ShrinkingServer() as server:
+        model = backend(server.url)
+        sink = logger.add(
+            lambda m: said.append((m.record["message"], len(server.probes()))), level="INFO", format="{message}"
+        )
+        try:
+            model.fit(QWEN25, (2560, 1440), pixel_budget(QWEN25), stop=StopFlag())
+        finally:
+            logger.remove(sink)
+        assert len(server.probes()) == 3
+    where = f"the server at {model.endpoint} keeps for qwen2.5-vl"
+    checking = [(line, seen) for line, seen in said if line.startswith("checking")]
+    assert checking == [(f"checking how large an image {where} (request {k} of at most 3)", k - 1) for k in (1, 2, 3)]
 
 
 def test_the_probe_runs_once_per_screen_size_and_a_refusal_is_kept() -> None:
@@ -400,3 +419,7 @@ def test_deskpilot_run_clicks_submit_through_a_shrinking_server(target_window: C
     read = server.steps()[0][-1]
     assert read.sent == read.used != model_input_size(QWEN25, 1920, 1080)  # lowered, and kept by the server
     assert "shrinks larger screenshots" in out.stderr  # the person is told
+    lines = out.stderr.splitlines()  # and is told what the probe does while it runs, before step 1
+    checking = [n for n, line in enumerate(lines) if line.startswith("checking how large an image the server")]
+    assert [lines[n].rpartition(" (")[2] for n in checking] == [f"request {k} of at most 3)" for k in (1, 2, 3)]
+    assert max(checking) < min(n for n, line in enumerate(lines) if line.startswith("step 1:"))

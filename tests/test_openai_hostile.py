@@ -214,6 +214,17 @@ def test_unparseable_tool_call_arguments_stay_one_refused_call(server: FaultServ
         parse_reply(raw, family=FAMILY, frame=model_frame(FAMILY, *SCREEN))
 
 
+DOUBLED = '{"action": "left_click", "coordinate": [100, 100], "action": "key", "keys": ["ctrl", "w"]}'
+
+
+def test_a_key_named_twice_in_structured_arguments_is_refused(server: FaultServer) -> None:
+    """Arguments the server split off into `tool_calls` are read as strictly as reply text: no "last one wins"."""
+    server.chat(reply(body=completion("", tool_calls=[{"function": {"name": "computer_use", "arguments": DOUBLED}}])))
+    raw = backend(server.url).generate(request(), stop=StopFlag()).raw
+    with pytest.raises(ParseError, match="the key 'action' appears twice"):
+        parse_reply(raw, family=FAMILY, frame=model_frame(FAMILY, *SCREEN))
+
+
 # -- the same through the whole loop: a still screen, the dry-run driver, the default policy -------------
 
 
@@ -250,6 +261,14 @@ def test_a_call_smuggled_into_the_reasoning_runs_nothing(server: FaultServer) ->
     assert parsed.thought is not None and "plan" in parsed.thought  # shown as the thought
     [replied] = [e for e in events if isinstance(e, ModelReplied)]
     assert replied.raw == FINISH and replied.reasoning == SMUGGLED
+
+
+def test_a_key_named_twice_in_structured_arguments_presses_nothing(server: FaultServer) -> None:
+    call = {"function": {"name": "computer_use", "arguments": DOUBLED}}
+    server.chat(reply(body=completion("", tool_calls=[call])), reply(body=completion(FINISH)))
+    events, driver = run(backend(server.url, server="vllm"))
+    assert driver.calls == []  # neither the click nor ctrl+w
+    assert any(isinstance(e, ParseFailed) and "appears twice" in e.error for e in events)
 
 
 def test_an_oversized_reply_is_sent_back_cut(server: FaultServer) -> None:

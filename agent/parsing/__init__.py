@@ -2,12 +2,14 @@
 
 `parse_reply` strips thinking (kept as the thought, never parsed), reads the family's syntax into
 proposals in model space, then converts every coordinate through the frame (sandbox.geometry). Anything
-that is not well formed raises ParseError quoting the offending part; nothing is guessed.
+that is not well formed raises ParseError quoting the offending part; nothing is guessed. Text enters
+deskpilot here, so what comes out is valid UTF-8: a lone surrogate becomes U+FFFD, and the reply says how
+many there were (ParsedReply.repaired).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.errors import ParseError
@@ -43,6 +45,7 @@ from sandbox.actions import (
 )
 from sandbox.errors import ActionError, GeometryError
 from sandbox.geometry import ModelFrame
+from sandbox.text import valid_text
 
 MAX_REPLY_CHARS = 200_000
 KEPT_REPLY_CHARS = 4000  # of an oversized reply, this much is recorded and shown to the model again
@@ -71,32 +74,69 @@ class ParsedAction:
 class ParsedReply:
     thought: str | None
     actions: tuple[ParsedAction, ...]
+    # lone surrogates (half of a UTF-16 pair: half an emoji, a JSON `\ud800`) that were replaced with U+FFFD:
+    # no file, terminal or server takes them (sandbox.text.valid_text); 0 for a reply that had none
+    repaired: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"thought": self.thought, "actions": [action_to_json(p.action) for p in self.actions]}
+        out: dict[str, Any] = {"thought": self.thought, "actions": [action_to_json(p.action) for p in self.actions]}
+        if self.repaired:
+            out["repaired"] = self.repaired
+        return out
 
 
 def parse_reply(raw: str, *, family: Family, frame: ModelFrame) -> ParsedReply:
-    """Parse one raw model reply of `family` for the screenshot described by `frame`."""
+    """Parse one raw model reply of `family` for the screenshot described by `frame`. Everything it returns or
+    raises is valid text (see ParsedReply.repaired)."""
     if not isinstance(raw, str):
         raise ParseError(f"a reply must be text, got {type(raw).__name__}")
     if len(raw) > MAX_REPLY_CHARS:
         raise ParseError(f"reply is {len(raw)} characters, more than {MAX_REPLY_CHARS}")
-    thinking, answer = split_thinking(raw)
-    if not answer:
-        raise ParseError("empty reply" if not raw.strip() else f"reply has thinking but no answer: {quote(raw)}")
+    raw, repaired = valid_text(raw)
     try:
-        prose, proposals = _SYNTAXES[family.syntax](answer)
-    except RecursionError:  # JSON (or brackets) nested deeper than Python's stack: never a crash, never a guess
-        raise ParseError(f"the reply is nested too deeply to read: {quote(answer)}") from None
-    if not proposals:
-        raise ParseError(f"no action found in {quote(answer)}")
-    thought = "\n".join(t for t in (thinking, prose) if t) or None
-    return ParsedReply(thought=thought, actions=tuple(_convert(p, frame) for p in proposals))
+        thinking, answer = split_thinking(raw)
+        if not answer:
+            raise ParseError("empty reply" if not raw.strip() else f"reply has thinking but no answer: {quote(raw)}")
+        try:
+            prose, proposals = _SYNTAXES[family.syntax](answer)
+        except RecursionError:  # JSON (or brackets) nested deeper than Python's stack: never a crash, never a guess
+            raise ParseError(f"the reply is nested too deeply to read: {quote(answer)}") from None
+        if not proposals:
+            raise ParseError(f"no action found in {quote(answer)}")
+        thought, in_thought = valid_text("\n".join(t for t in (thinking, prose) if t))
+        valid = [_valid(p) for p in proposals]
+        actions = tuple(_convert(p, frame) for p, _ in valid)
+    except ParseError as exc:  # quote() escapes a surrogate, but a message may name a decoded value otherwise
+        message, bad = valid_text(str(exc))
+        if bad:
+            raise ParseError(message) from None
+        raise
+    repaired += in_thought + sum(count for _, count in valid)
+    return ParsedReply(thought=thought or None, actions=actions, repaired=repaired)
+
+
+def _valid(proposal: Proposal) -> tuple[Proposal, int]:
+    """`proposal` with valid text, and the lone surrogates replaced in what it does (its typed text and answer;
+    an escape such as JSON's `\\ud800` decodes to one); in a key name one is an error, as the key is unknown.
+    Its source is made valid without counting: it is the reply's own text, or a JSON rendering of the rest."""
+    if isinstance(proposal, ProposedHotkey) and any(valid_text(key)[1] for key in proposal.keys):
+        raise ParseError(f"a key name holds a lone surrogate (half of a UTF-16 pair) in {quote(proposal.source)}")
+    changes: dict[str, Any] = {}
+    replaced = 0
+    for name in ("source", "text", "answer"):
+        value = getattr(proposal, name, None)
+        if isinstance(value, str):
+            fixed, count = valid_text(value)
+            if count:
+                changes[name] = fixed
+                replaced += 0 if name == "source" else count
+    return (replace(proposal, **changes) if changes else proposal), replaced
 
 
 def shorten_reply(raw: str) -> str:
-    """An oversized reply cut to its first KEPT_REPLY_CHARS, saying so; a reply within the limit as it is."""
+    """A reply as it is recorded and sent back to the model: valid text (lone surrogates replaced, as
+    parse_reply does), and an oversized one cut to its first KEPT_REPLY_CHARS, saying so."""
+    raw = valid_text(raw)[0]
     if len(raw) <= MAX_REPLY_CHARS:
         return raw
     return f"{raw[:KEPT_REPLY_CHARS]}\n[... cut by deskpilot: the reply was {len(raw)} characters]"

@@ -7,7 +7,11 @@ under `coordinate` or `result` (a common custom schema, with an optional `though
 An object with numeric `x` and `y` is a point too (Holo2's `{"x": 552, "y": 404}`).
 `parse_point` reads the grounding-only fine-tunes (syntax "point-json": Holo2, UI-Venus-1.5): the above, plus
 UI-Venus' `[x1,y1],[x2,y2]` box and its `[-1,-1]`, which means the model found no such element (the run
-ends as a failure saying so, nothing is clicked).
+ends as a failure saying so, nothing is clicked); more points than that are an error, not the first one taken.
+`parse_answer` reads a tool-call family's reply that has no `<tool_call>` (agent/parsing/toolcall.py), where
+prose, or an action written without its wrapper, may hold an `[x, y]` that is no place to click: only a pure
+grounding answer is taken (a JSON value at the start of the reply or in a fence, whose objects have no
+`action`; a bare list, `<points>` or box lines with nothing around them).
 Repairs (documented and tested): when the JSON is broken (a stray `{`), the `"bbox_2d": [..]` entries are
 read one by one; stray spaces inside `< points ... >` tags are allowed.
 """
@@ -60,7 +64,70 @@ def parse_point(text: str) -> tuple[str | None, list[Proposal]]:
         x1, y1 = (float(n) for n in pairs[0].groups())
         x2, y2 = (float(n) for n in pairs[1].groups())
         return None, [click_at_box((x1, y1, x2, y2), stripped)]
+    if len(pairs) >= 2:  # more points than one answer holds: which one was meant is a guess
+        raise ParseError(
+            f"{len(pairs)} points where one point or one box [x1,y1],[x2,y2] was expected in {quote(stripped)}"
+        )
     return parse(text)
+
+
+def parse_answer(text: str) -> tuple[str | None, list[Proposal]]:
+    """A reply of a tool-call family without `<tool_call>`: accepted only as a pure grounding answer (see the
+    top; docs/CONTRACT.md), never as a click guessed from a reply that meant something else. A JSON value at
+    the start of the reply or in a fence whose objects carry a point or box and no `action`; a bare list only
+    on its own; `<points>` tags or `x1,y1,x2,y2 label` lines with nothing else around them."""
+    stripped = text.strip()
+    if not stripped:
+        raise ParseError("empty reply")
+    if "<function=" in stripped:
+        raise ParseError(f"a tool call without <tool_call>: {quote(stripped)}")
+    fenced = _FENCE.search(stripped)
+    candidate = fenced.group(1).strip() if fenced else stripped
+    around = (stripped[: fenced.start()] + stripped[fenced.end() :]).strip() if fenced else ""
+    if candidate.startswith(("[", "{")):
+        return _answer_json(candidate, alone=not around, whole=stripped)
+    if fenced is None and _only(_XML_POINTS, stripped):
+        return None, [p for m in _XML_POINTS.finditer(stripped) for p in _from_xml(m)]
+    if fenced is None and _only(_PLAIN_BOX, stripped):
+        return parse(stripped)
+    if _TWO_POINTS.search(stripped) or _first_json(stripped) is not None:
+        raise ParseError(
+            "a point in prose is no answer (a tool call goes in <tool_call>...</tool_call>; a grounding answer "
+            f"is a JSON value with bbox_2d or point_2d at the start of the reply): {quote(stripped)}"
+        )
+    raise ParseError(f"no tool call or grounding found in {quote(stripped)}")
+
+
+def _answer_json(candidate: str, *, alone: bool, whole: str) -> tuple[str | None, list[Proposal]]:
+    """`candidate` (the reply, or its fence's content) starts with a JSON value; `alone`: no prose outside the
+    fence; `whole`: the reply, as error messages quote it."""
+    try:
+        value, end = STRICT_JSON.raw_decode(candidate)
+    except DuplicateKeyError as exc:
+        raise ParseError(f"the grounding JSON is not usable ({exc}): {quote(candidate)}") from None
+    except json.JSONDecodeError:
+        if re.search(r'"action"\s*:', candidate):
+            raise ParseError(f"a tool call without <tool_call>: {quote(candidate)}") from None
+        keyed = list(_KEYED_LIST.finditer(candidate))
+        if not keyed:
+            raise ParseError(f"the grounding JSON is not valid: {quote(candidate)}") from None
+        return None, [_from_keyed(m.group(1), m.group(2), m.group(0)) for m in keyed]  # repair: see the top
+    objects = value if isinstance(value, list) else [value]
+    if any(isinstance(o, dict) and ("action" in o or {"name", "arguments"} <= o.keys()) for o in objects):
+        raise ParseError(f"a tool call without <tool_call>: {quote(candidate)}")
+    after = candidate[end:].strip()
+    if isinstance(value, list) and not any(isinstance(o, dict) for o in objects):  # a bare [x, y]: only alone
+        if after or not alone:
+            raise ParseError(f"a bare list with text around it is no answer: {quote(whole)}")
+    elif re.search(r"[\[{]", after):
+        raise ParseError(f"more after the grounding answer: {quote(after)}")
+    thought = value.get("thought") if isinstance(value, dict) and isinstance(value.get("thought"), str) else None
+    return thought, _from_json(value, candidate[:end])
+
+
+def _only(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether `text` is nothing but matches of `pattern` (and whitespace), at least one."""
+    return bool(pattern.search(text)) and not pattern.sub("", text).strip()
 
 
 def parse(text: str) -> tuple[str | None, list[Proposal]]:

@@ -132,6 +132,13 @@ class _Arguments:
             raise ParseError(f"{name} is needed in {quote(self.source)}")
         return to_number(value, name, self.source)
 
+    def whole(self, name: str, default: int | None = None) -> int:
+        """A count (clicks, presses): a whole number, never a fraction rounded into one."""
+        number = self.number(name, default)
+        if not number.is_integer():
+            raise ParseError(f"{name} must be a whole number, got {self.values[name]!r} in {quote(self.source)}")
+        return int(number)
+
 
 def _click(function: str, args: _Arguments) -> list[Proposal]:
     button, count = _CLICKS[function.split(".", 1)[1]]
@@ -140,14 +147,14 @@ def _click(function: str, args: _Arguments) -> list[Proposal]:
         if written not in _BUTTONS:
             raise ParseError(f"button must be left, right or middle, got {written!r} in {quote(args.source)}")
         button = _BUTTONS[written]
-        count = int(args.number("clicks", 1))
+        count = args.whole("clicks", 1)
         if count not in (1, 2, 3):
             raise ParseError(f"clicks must be 1, 2 or 3 in {quote(args.source)}")
     return [ProposedClick(source=args.source, point=args.point(), button=button, count=count)]
 
 
 def _scroll(function: str, args: _Arguments) -> list[Proposal]:
-    clicks = args.number("clicks")
+    clicks = args.whole("clicks")
     if clicks == 0:
         raise ParseError(f"scroll needs a non-zero clicks in {quote(args.source)}")
     direction: Direction
@@ -156,7 +163,7 @@ def _scroll(function: str, args: _Arguments) -> list[Proposal]:
     else:
         direction = "up" if clicks > 0 else "down"
     point = args.point() if args.get("x") is not None or args.get("y") is not None else None
-    return [ProposedScroll(source=args.source, point=point, direction=direction, amount=round(abs(clicks)))]
+    return [ProposedScroll(source=args.source, point=point, direction=direction, amount=abs(clicks))]
 
 
 def _type(args: _Arguments) -> list[Proposal]:
@@ -175,7 +182,7 @@ def _keys(value: Any, source: str) -> tuple[str, ...]:
 
 
 def _press(args: _Arguments) -> list[Proposal]:
-    presses = int(args.number("presses", 1))
+    presses = args.whole("presses", 1)
     if not 1 <= presses <= 20:
         raise ParseError(f"presses must be 1 to 20 in {quote(args.source)}")
     keys = _keys(args.get("keys"), args.source)

@@ -1,10 +1,13 @@
-"""Qwen2.5-VL / Qwen3-VL / Qwen3.5 replies: `<tool_call>` computer_use/mobile_use calls, else JSON grounding.
+"""Qwen2.5-VL / Qwen3-VL / Qwen3.5 replies: `<tool_call>` computer_use/mobile_use calls, else a pure grounding answer.
 
 A call is JSON (`{"name": .., "arguments": {..}}`) or the XML form Qwen3.5's chat template writes:
 `<function=computer_use>` then one `<parameter=NAME>\nVALUE\n</parameter>` per argument. An XML value is
 read as JSON when it parses as JSON (`[500, 300]`, `-5`), else as text; the parameters the tool declares
 as strings (action, text, status, button) are always their text, so `<parameter=text>\n123\n</parameter>`
-types "123". A parameter named twice is an error, as a repeated JSON key is.
+types "123". A parameter named twice is an error, as a repeated JSON key is, and so is an argument the
+action does not take (`coordinate2` or `text` on a left_click).
+A reply without `<tool_call>` is read only as a grounding answer (grounding.parse_answer): an action object or
+a `<function=...>` block without the wrapper, or a point in prose, is an error, never a left click there.
 """
 
 from __future__ import annotations
@@ -50,6 +53,23 @@ _CLICKS: dict[str, tuple[Button, int]] = {
     "triple_click": ("left", 3),
 }
 _MOBILE_ONLY = ("long_press", "open", "system_button")
+# The arguments each action takes besides `action` (the computer_use / mobile_use tool schemas): any other is an
+# error naming it, since what the model meant by it is unknown (a `text` on a left_click is not typed).
+_TAKES: dict[str, frozenset[str]] = {
+    **{click: frozenset({"coordinate"}) for click in _CLICKS},
+    "mouse_move": frozenset({"coordinate"}),
+    "left_click_drag": frozenset({"coordinate"}),
+    "swipe": frozenset({"coordinate", "coordinate2"}),
+    "scroll": frozenset({"coordinate", "pixels"}),
+    "hscroll": frozenset({"coordinate", "pixels"}),
+    "type": frozenset({"text"}),
+    "key": frozenset({"keys", "text"}),  # computer_use: keys; mobile_use: text
+    "wait": frozenset({"time", "seconds"}),
+    "terminate": frozenset({"status"}),
+    "answer": frozenset({"text"}),
+    "system_button": frozenset({"button"}),
+}
+_ONE_OF = (frozenset({"keys", "text"}), frozenset({"time", "seconds"}))  # two names for one argument
 
 
 def parse(text: str) -> tuple[str | None, list[Proposal]]:
@@ -62,7 +82,7 @@ def parse(text: str) -> tuple[str | None, list[Proposal]]:
         return _thought_from_prose(prose), proposals
     if "<tool_call>" in text or "</tool_call>" in text:
         raise ParseError(f"unbalanced <tool_call> tags in {quote(text)}")
-    return grounding.parse(text)
+    return grounding.parse_answer(text)
 
 
 def _extract_calls(text: str) -> tuple[list[tuple[str, dict[str, Any], str]], str]:
@@ -194,6 +214,13 @@ def _call_to_proposals(name: str, args: dict[str, Any], source: str) -> list[Pro
     action = args.get("action")
     if not isinstance(action, str):
         raise ParseError(f"tool call has no action in {quote(source)}")
+    if action in _TAKES:
+        unknown = sorted(set(args) - _TAKES[action] - {"action"})
+        if unknown:
+            raise ParseError(f"{action} does not take {', '.join(unknown)} in {quote(source)}")
+        for names in _ONE_OF:
+            if names <= args.keys():
+                raise ParseError(f"{action} takes {' or '.join(sorted(names))}, not both, in {quote(source)}")
 
     def point(key: str = "coordinate") -> tuple[float, float]:
         if key not in args:

@@ -12,6 +12,7 @@ from agent.parsing import parse_reply
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, fail
 from app.commands.common import add_family_arguments, origin, positive_float, screen_size
 from sandbox.errors import SandboxError
+from sandbox.text import valid_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = sys.stdin.read() if args.raw == "-" else args.raw
+    raw = _read_stdin() if args.raw == "-" else args.raw
     family = get_family(args.family)
     width, height = args.screen
     try:
@@ -50,7 +51,18 @@ def run(args: argparse.Namespace) -> int:
         )
         reply = parse_reply(raw, family=family, frame=frame)
     except (AgentError, SandboxError) as exc:  # a malformed reply (ParseError) or an impossible size
-        print(json.dumps({"error": str(exc)}, ensure_ascii=False))
-        return fail(f"parse: {exc}" if isinstance(exc, ParseError) else str(exc), EXIT_BAD_INPUT)
+        message = valid_text(str(exc))[0]
+        print(json.dumps({"error": message}, ensure_ascii=False))
+        return fail(f"parse: {message}" if isinstance(exc, ParseError) else message, EXIT_BAD_INPUT)
     print(json.dumps(reply.to_json(), ensure_ascii=False))
     return EXIT_OK
+
+
+def _read_stdin() -> str:
+    """The reply on stdin; bytes that are not UTF-8 come in as lone surrogates (surrogateescape), which
+    parse_reply replaces and counts, as it does a `\\ud800` in an argument."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream put in place of stdin
+        return sys.stdin.read()
+    data: bytes = stream.read()
+    return data.decode("utf-8", "surrogateescape")

@@ -6,7 +6,8 @@ base64 data URLs, prepared at a size the server keeps as it is (`fit`, agent.bac
 exactly the image deskpilot maps its answer back from (docs/serving.md). A family whose chat template presents
 tools itself (qwen3.5) sends them as `tools`, with its template options, in the form the server takes them.
 The reply text is handed back as the model wrote it: tool calls that the server split off into `tool_calls` are
-put back as `<tool_call>` blocks for deskpilot's parser. Thinking that the server split off into
+put back as `<tool_call>` blocks for deskpilot's parser, their arguments read with the parser's strict JSON
+reader (a key named twice is an error). Thinking that the server split off into
 `reasoning_content` / `reasoning` travels apart (ModelReply.reasoning, shown as the thought) and never reaches the
 parser: wrapped back into `<think>`, a `</think>` inside it would end the thinking early, and a tool call written
 after it would run.
@@ -52,8 +53,10 @@ from agent.errors import BackendError, ConfigError
 from agent.families import Family, PixelBudget
 from agent.imaging import ImageFormat, data_url
 from agent.parsing import shorten_reply
+from agent.parsing.common import STRICT_JSON
 from agent.prompts import ImagePart, Message, TextPart
 from sandbox.stop import StopFlag
+from sandbox.text import valid_text
 
 __all__ = ["DEFAULT_IMAGE_FORMAT", "OpenAIBackend", "normalize_endpoint", "read_completion"]
 
@@ -176,7 +179,12 @@ class OpenAIBackend(BaseBackend):
         if fitted is None:
             self.load()
             fitted = probe_budget(
-                family, shot, budget, count=lambda size: self._prompt_tokens(size, stop), where=self.endpoint
+                family,
+                shot,
+                budget,
+                count=lambda size: self._prompt_tokens(size, stop),
+                where=self.endpoint,
+                announce=logger.info,  # said as it happens (the command line's stderr, the window's log)
             )
             self._fitted[key] = fitted
             if isinstance(fitted, PixelBudget) and fitted != budget:
@@ -251,7 +259,7 @@ class OpenAIBackend(BaseBackend):
 
     def _complete(self, url: str, body: dict[str, Any], *, stop: StopFlag, tools: bool) -> Any:
         """The JSON of the server's 200 answer to `body`; BackendError for any other."""
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        content = _utf8(json.dumps(body, ensure_ascii=False))
         answer = self._channel.post(url, content, stop=stop)
         if answer.status == 200:
             return read_json(answer, url)
@@ -286,7 +294,9 @@ class OpenAIBackend(BaseBackend):
 
 def read_completion(data: Any, url: str = "the server") -> ModelReply:
     """The reply in a chat completion; BackendError if it is none. The reasoning channel goes apart, never into
-    `raw` (see the top); an oversized one is cut like an oversized reply (agent.parsing.shorten_reply)."""
+    `raw` (see the top); an oversized one is cut like an oversized reply (agent.parsing.shorten_reply), which
+    makes it valid text too. `raw` keeps any lone surrogate a JSON `\\ud800` decoded to: parse_reply replaces
+    them and says how many (ParsedReply.repaired), and shorten_reply keeps what is recorded valid."""
     if not isinstance(data, dict):
         raise BackendError(f"{url} answered with JSON that is not a chat completion: {quote(json.dumps(data))}")
     choices = data.get("choices")
@@ -333,13 +343,22 @@ def _render_tool_call(call: dict[str, Any]) -> str:
     name = json.dumps(str(function.get("name", "")), ensure_ascii=False)
     arguments = function.get("arguments", {})
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except (ValueError, RecursionError):
+        try:  # read as reply text is: a key named twice is an error, never "the last one wins"
+            arguments = STRICT_JSON.decode(arguments)
+        except (ValueError, RecursionError):  # DuplicateKeyError included
             # kept as the string it is, which the parser refuses quoting it (never a guess); pasted in as text, it
             # could close this call and open another
             pass
     return f'<tool_call>\n{{"name": {name}, "arguments": {json.dumps(arguments, ensure_ascii=False)}}}\n</tool_call>'
+
+
+def _utf8(text: str) -> bytes:
+    """`text` encoded for the server: a lone surrogate (an earlier reply or a task may hold one) as U+FFFD, as
+    sandbox.text.valid_text makes it, never a UnicodeEncodeError that ends the run."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return valid_text(text)[0].encode("utf-8")
 
 
 def _count(value: Any) -> int | None:

@@ -52,7 +52,7 @@ RETRY_AFTER_CAP_S = 30.0
 ERROR_QUOTE_CHARS = 200
 _SOCKET_EVENTS = ("connection.connect_tcp.complete", "connection.start_tls.complete")
 # C0 and C1 controls, DEL, bidirectional embeddings, overrides and isolates (as app/terminal.py)
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def normalize_endpoint(endpoint: str) -> str:
@@ -298,7 +298,8 @@ def nested(url: str) -> str:
 
 def quote(text: str) -> str:
     """Server text for one line of an error or the log, which may go to a terminal: whitespace collapsed, other
-    control characters and bidi overrides shown as escapes (an escape sequence could rewrite the screen)."""
+    control characters, bidi overrides and lone surrogates shown as escapes (an escape sequence could rewrite the
+    screen; a surrogate cannot be printed)."""
     text = " ".join(text.split())
     text = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
     return shorten(text, ERROR_QUOTE_CHARS)

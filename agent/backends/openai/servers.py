@@ -38,6 +38,7 @@ DASHSCOPE_MAX_IMAGE_TOKENS = 1280
 # llama.cpp's downstreams set for grounding is 1024 tokens (lemonade-sdk #2513), so none grows it either.
 REFERENCE_GRID = 32
 PROBE_TEXT = "Reply with the word OK."
+PROBE_REQUESTS = 3  # the reference, the screenshot's size, and a lowered size when the server shrank that one
 
 OptionsAs = Literal["chat_template_kwargs", "reasoning_effort", "enable_thinking"]
 
@@ -162,10 +163,35 @@ def largest_budget(
 
 
 def probe_budget(
-    family: Family, shot: tuple[int, int], budget: PixelBudget, *, count: CountTokens, where: str
+    family: Family,
+    shot: tuple[int, int],
+    budget: PixelBudget,
+    *,
+    count: CountTokens,
+    where: str,
+    announce: Callable[[str], None] | None = None,
 ) -> PixelBudget | Refusal:
     """The budget whose images the server at `where` keeps as they are: `budget`, or the largest factor-aligned
-    one under the pixel budget the server showed (checked once more); a Refusal when there is none (see top)."""
+    one under the pixel budget the server showed (checked once more); a Refusal when there is none (see top).
+    `announce` is told before each request what it is for: each may take a slow server its whole deadline."""
+    asked = 0
+
+    def ask(size: tuple[int, int]) -> int | None:
+        nonlocal asked
+        asked += 1
+        if announce is not None:
+            announce(
+                f"checking how large an image the server at {where} keeps for {family.name} "
+                f"(request {asked} of at most {PROBE_REQUESTS})"
+            )
+        return count(size)
+
+    return _probe(family, shot, budget, count=ask, where=where)
+
+
+def _probe(
+    family: Family, shot: tuple[int, int], budget: PixelBudget, *, count: CountTokens, where: str
+) -> PixelBudget | Refusal:
     token_px = family.factor**2
     sent = model_input_size(family, *shot, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
     reference = (REFERENCE_GRID * family.factor, REFERENCE_GRID * family.factor)
