@@ -210,3 +210,66 @@ def test_bad_input_is_one_error_line_naming_what_and_where(tmp_path: Path, capsy
     out = subprocess.run([str(DESKPILOT), "eval", str(path)], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ") and all(needle in out.stderr for needle in needles)
+
+
+# -- the red team's N9 and N10 (round 3): images only from inside the data set, and never a bomb decoded --
+
+
+def _one_sample_set(folder: Path, image: str = "a.png") -> Path:
+    good = {"img_filename": image, "bbox": [10, 10, 20, 20], "instruction": "Save", "data_type": "text"}
+    return _write(folder / "screenspot_web_v2.json", [good])
+
+
+def test_images_are_read_only_inside_the_data_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "outside"
+    eval_sets.picture(outside / "private.png")
+    # images/ is a symlink to a folder elsewhere
+    linked_folder = _one_sample_set(tmp_path / "ds1", "private.png").parent
+    (linked_folder / "images").symlink_to(outside)
+    # images/ is real, the picture in it a symlink out
+    linked_file = _one_sample_set(tmp_path / "ds2", "private.png").parent
+    (linked_file / "images").mkdir()
+    (linked_file / "images" / "private.png").symlink_to(outside / "private.png")
+    for folder in (linked_folder, linked_file):
+        code, card, err = evaluate(folder, tmp_path, "--backend", "ocr", "-o", str(tmp_path / "r.html"), capsys=capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and card is None and len(lines) == 1, err
+        assert "screenspot_web_v2.json: sample 0: image 'private.png' resolves to" in lines[0]
+        assert "outside the data set's folder" in lines[0] and str(outside / "private.png") in lines[0]
+        assert not (tmp_path / "r.html").exists()
+    # a symlink that stays in the folder is a picture of the set
+    inside = _one_sample_set(tmp_path / "ds3", "alias.png").parent
+    eval_sets.picture(inside / "images" / "a.png")
+    (inside / "images" / "alias.png").symlink_to("a.png")
+    assert load_dataset(inside).samples[0].size == eval_sets.IMAGE_SIZE
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.evaluation.readers.common import IMAGE_LIMIT_PX
+
+    folder = _one_sample_set(tmp_path / "big").parent
+    eval_sets.blank_png(folder / "images" / "a.png", 8000, 6000)  # 48 Mpx: below PIL's own warning
+    assert IMAGE_LIMIT_PX < 8000 * 6000
+    code, card, err = evaluate(folder, tmp_path, "--backend", "ocr", capsys=capsys)
+    assert code == 2 and card is None
+    assert err == (
+        f"error: {folder / 'screenspot_web_v2.json'}: sample 0: image {folder / 'images' / 'a.png'}: 8000x6000 px "
+        f"is more than {IMAGE_LIMIT_PX} pixels, the most an image may have\n"
+    )
+
+    # 165 Mpx in a 160 KB file: PIL warns (as a raw Python warning line) and would decode 500 MB
+    bomb = _one_sample_set(tmp_path / "bomb").parent
+    eval_sets.blank_png(bomb / "images" / "a.png", 15000, 11000)
+    script = tmp_path / "script.jsonl"
+    script.write_text(json.dumps({"raw": eval_sets.reply((15, 15))}) + "\n", encoding="utf-8")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    run = [str(DESKPILOT), "eval", str(bomb), "--backend", "scripted", "--script", str(script)]
+    out = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and out.stdout == "", out.stderr
+    assert "Warning" not in out.stderr and "site-packages" not in out.stderr and len(out.stderr.splitlines()) == 1
+    assert out.stderr.startswith(
+        f"error: {bomb / 'screenspot_web_v2.json'}: sample 0: image {bomb / 'images' / 'a.png'}"
+    )
+    assert f"image {bomb / 'images' / 'a.png'}: 165000000 px is more than {IMAGE_LIMIT_PX} pixels" in out.stderr

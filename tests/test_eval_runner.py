@@ -305,3 +305,44 @@ def test_refine_zoom_asks_twice_per_point_and_is_a_run_of_its_own(
         built, tmp_path, "--backend", "scripted", "--script", str(script), "--limit", "3", capsys=capsys
     )
     assert code == 0 and "3 asked" in err and card["refine"] == "off"
+
+
+def test_forged_prediction_values_are_an_error_naming_the_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The red team's N11 (round 3): a predictions file is anyone's to edit; its values are checked too."""
+    built = eval_sets.screenspot_v2(tmp_path / "set")
+    whole = _script(tmp_path / "whole.jsonl", built.cases)
+    assert _eval(built, tmp_path, "--backend", "scripted", "--script", str(whole), capsys=capsys)[0] == 0
+    path = tmp_path / "p.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    width, height = IMAGE_SIZE
+    first = next(n for n, line in enumerate(lines) if line["point"] is not None)
+    again = "(delete the line, or start over with --fresh)"
+    forged = {
+        "point": (
+            [10**30, -(10**30)],
+            f"field 'point' ({'1' + '0' * 22}…, -{'1' + '0' * 21}…) lies outside the {width}x{height} image of "
+            "sample screenspot_desktop_v2.json#0",
+        ),
+        "point ": ([-5, -7], f"field 'point' (-5, -7) lies outside the {width}x{height} image"),
+        "point  ": ([width, 0], f"field 'point' ({width}, 0) lies outside"),
+        "seconds": (1e308, f"field 'seconds' must be a number of seconds from 0 to 86400 {again}"),
+        "seconds ": (-1, "field 'seconds' must be a number of seconds from 0 to 86400"),
+        "error": ("<script>" * 1000, f"field 'error' holds 8000 characters, more than 2000 {again}"),
+        "raw": ("x" * 2001, "field 'raw' holds 2001 characters, more than 2000"),
+    }
+    for field, (value, needle) in forged.items():
+        edited = [dict(line) for line in lines]
+        edited[first][field.strip()] = value
+        path.write_text("".join(json.dumps(line) + "\n" for line in edited))
+        code, card, err = _eval(built, tmp_path, "--backend", "scripted", "--script", str(whole), capsys=capsys)
+        assert code == 2 and card is None, (field, err)
+        assert err.startswith(f"error: {path}:{first + 1}: ") and len(err.splitlines()) == 1, err
+        assert needle in err, (field, err)
+    # what the eval writes itself reads back: on the last pixel, no time at all, the longest reply kept
+    edited = [dict(line) for line in lines]
+    edited[first].update(point=[width - 1, height - 1], seconds=0, raw="x" * 2000, error=None)
+    path.write_text("".join(json.dumps(line) + "\n" for line in edited))
+    code, card, err = _eval(built, tmp_path, "--backend", "scripted", "--script", str(whole), capsys=capsys)
+    assert code == 0 and card["results"][first]["point"] == [width - 1, height - 1], err

@@ -285,3 +285,56 @@ def test_export_refuses_an_output_inside_the_session(session: Path, tmp_path: Pa
         assert str(out if fmt != "jsonl" or out.parent == session else images) in result.stderr
     assert {p: p.read_bytes() for p in session.rglob("*") if p.is_file()} == before
     assert not (session / "new.py").exists()
+
+
+# -- N6 (round 3): a lone surrogate is corruption named by file and field, never a crash ----------------
+
+
+def _with_surrogate_reply(folder: Path) -> None:
+    """steps.jsonl with line 1's reply holding `\\udc80` (as a JSON escape: no encoder writes it raw)."""
+    path = folder / "steps.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    records[0]["reply"]["raw"] = "click \udc80 there"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="ascii")
+
+
+def test_a_lone_surrogate_is_corruption_named_by_file_and_field(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    record_session(root / "good", [Click(250, 154)], task="the good one")
+    header = record_session(root / "header", [Click(250, 154)])
+    edit_header(header, task="t\ud800x")  # json.dumps writes it as the escape \ud800
+    steps = record_session(root / "steps", [Click(250, 154)])
+    _with_surrogate_reply(steps)
+    named = record_session(root / os.fsdecode(b"name-\xff"), [Click(250, 154)], task="a folder name not UTF-8")
+
+    with pytest.raises(SessionError, match=r"header\.json: task holds a lone surrogate"):
+        read_session(header)
+    with pytest.raises(SessionError, match=r"steps\.jsonl:1: reply\.raw holds a lone surrogate"):
+        read_session(steps)
+
+    result = deskpilot("sessions", "--dir", str(root))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7, lines  # the heading, four sessions and the errors of two
+    assert any("the good one" in line and "success" in line for line in lines)
+    assert any("corrupt" in line and line.rstrip().endswith(str(header)) for line in lines)
+    assert f"error: {header / 'header.json'}: task holds a lone surrogate" in result.stdout
+    assert f"error: {steps / 'steps.jsonl'}:1: reply.raw holds a lone surrogate" in result.stdout  # the last step
+    assert "name-\\udcff" in result.stdout and str(named) not in result.stdout  # the folder, escaped
+    listed = {Path(s["folder"]).name: s for s in json.loads(deskpilot("sessions", "--json", "--dir", str(root)).stdout)}
+    assert listed["header"]["outcome"] == "corrupt" and listed["good"]["outcome"] == "success"
+
+    for folder, where in ((header, "header.json: task"), (steps, "steps.jsonl:1: reply.raw")):
+        out = tmp_path / f"{folder.name}.html"
+        result = deskpilot("export", str(folder), "--format", "html", "-o", str(out))
+        assert result.returncode == 2 and "UnicodeEncodeError" not in result.stderr, result.stderr
+        assert result.stderr == f"error: {folder}/{where} holds a lone surrogate (not text; no recorder writes one)\n"
+        assert not out.exists()
+
+
+def test_printable_escapes_a_lone_surrogate() -> None:
+    from app.terminal import printable
+
+    assert printable("t\ud800x \udcff") == "t\\ud800x \\udcff"
+    assert printable("t\ud800x").encode("utf-8") == b"t\\ud800x"
+    assert printable("中文 é 😀") == "中文 é 😀"  # text that is text stays as it is

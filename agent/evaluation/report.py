@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from agent.evaluation.readers.common import decoded, refusing_bombs
 from agent.evaluation.scoring import Result, by_group, tally
 from agent.evaluation.targets import Box, CircleTarget, PolygonTarget, RefusalTarget
 from agent.html_report import escape as _e
@@ -62,7 +63,8 @@ def html_report(card: dict[str, Any], results: Sequence[Result], *, max_misses: 
     misses = [r for r in results if not r.hit]
     shown = misses[:max_misses]
     more = len(misses) - len(shown)
-    grid = "\n".join(_miss_html(r) for r in shown)
+    with refusing_bombs():  # each miss's image is opened again (runner.decoded: its size checked first)
+        grid = "\n".join(_miss_html(r) for r in shown)
     if not misses:
         grid_html = '<p class="none">No misses: every sample was a hit.</p>'
     else:
@@ -92,8 +94,7 @@ def _groups_html(results: Sequence[Result]) -> str:
 
 def _miss_html(result: Result) -> str:
     sample = result.sample
-    with Image.open(sample.image) as opened:
-        image = opened.convert("RGB")
+    image = decoded(sample)
     crop, area = _crop(image, result)
     pictures = [f'<img class="crop" alt="target of sample {result.index}" src="{picture_url(crop, "png")}">']
     point = result.point

@@ -19,12 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from agent.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
-from agent.evaluation.errors import DatasetError
 from agent.evaluation.locate import Locator, locate
-from agent.evaluation.readers.common import Sample
+from agent.evaluation.readers.common import Sample, decoded, refusing_bombs
 from agent.evaluation.scoring import Result
 from agent.evaluation.store import PredictionStore
 from agent.families import Family
@@ -62,6 +61,20 @@ def run_eval(
 
     `backend` must be loaded. Raises BackendError, StoppedError, KeyboardInterrupt (after giving up what is in
     flight) and DatasetError (an image that cannot be read now, a store that cannot be written)."""
+    with refusing_bombs():  # here, around the workers: the warnings filter is the process's, not a thread's
+        return _run(samples, backend, family, stop, options, store, on_result, locator)
+
+
+def _run(
+    samples: Sequence[Sample],
+    backend: Backend,
+    family: Family,
+    stop: StopFlag,
+    options: EvalOptions,
+    store: PredictionStore | None,
+    on_result: Callable[[Result], None] | None,
+    locator: Locator,
+) -> list[Result]:
     done = store.load(samples) if store is not None else {}
     results: dict[int, Result] = {}
     todo: list[tuple[int, Sample]] = []
@@ -153,15 +166,7 @@ class _Images:
             if cached is not None:
                 self._cache.move_to_end(sample.image)
                 return cached
-        try:
-            with Image.open(sample.image) as opened:
-                image: Image.Image = opened.convert("RGB")
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            raise DatasetError(f"{sample.image}: cannot read the image of sample {sample.id}: {exc}") from None
-        if image.size != sample.size:
-            raise DatasetError(
-                f"{sample.image}: is {image.width}x{image.height} now, was {sample.size[0]}x{sample.size[1]}"
-            )
+        image = decoded(sample)
         with self._lock:
             self._cache[sample.image] = image
             while len(self._cache) > IMAGE_CACHE:

@@ -1,7 +1,9 @@
 """A session's files read as untrusted input: a recording is data, never a way into the rest of the disk.
 
-- `read_file`: header.json and steps.jsonl, only as regular files of bounded size (a symlink to /dev/zero
-  or a FIFO is refused at once, never read without end or waited on).
+- `read_file`: header.json, only as a regular file of bounded size (a symlink to /dev/zero or a FIFO is
+  refused at once, never read without end or waited on).
+- `open_regular` / `read_lines`: steps.jsonl, checked the same way but read a chunk or a line at a time, so
+  a long session (tens of thousands of steps) is never held whole to be listed or exported.
 - `image_path`: an image a record names must lie in the session's images/ folder once every symlink is
   followed (no `..`, no absolute path, no symlink out, no `images` symlink to /), and be a regular file of
   at most IMAGE_LIMIT_BYTES.
@@ -11,17 +13,22 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image
 
 from agent.errors import SessionError
 from agent.session.format import IMAGE_LIMIT_BYTES, IMAGES
-from sandbox.files import read_regular
+from sandbox.files import FileTooLargeError, NotRegularFileError, read_regular
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
 
 def read_file(path: Path, *, limit: int) -> bytes:
@@ -33,6 +40,46 @@ def read_file(path: Path, *, limit: int) -> bytes:
         raise
     except OSError as exc:
         raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def open_regular(path: Path, *, limit: int) -> BinaryIO:
+    """`path` opened for reading when it is a regular file of at most `limit` bytes (as `read_file` checks
+    it: opened without blocking, so a FIFO is refused, never waited on). FileNotFoundError when missing,
+    SessionError naming the file otherwise. The caller reads at most `limit` bytes from it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((words for test, words in _KINDS if test(info.st_mode)), "not a regular file")
+            raise NotRegularFileError(errno.EINVAL, f"{kind}, not a regular file")
+        if info.st_size > limit:
+            raise FileTooLargeError(errno.EFBIG, f"{info.st_size} bytes, more than {limit}")
+        return os.fdopen(fd, "rb")
+    except OSError as exc:
+        os.close(fd)
+        raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_lines(path: Path, *, limit: int) -> Iterator[bytes]:
+    """The lines of the regular file `path` (checked at once, as `open_regular`), one at a time, each with its
+    newline (a last line without one was cut off); SessionError when the file grows past `limit` as it is read."""
+    stream = open_regular(path, limit=limit)
+
+    def lines() -> Iterator[bytes]:
+        size = 0
+        with stream:
+            for line in stream:
+                size += len(line)
+                if size > limit:
+                    raise SessionError(f"{path}: cannot read: more than {limit} bytes")
+                yield line
+
+    return lines()
 
 
 def image_path(folder: Path, file: str) -> Path:

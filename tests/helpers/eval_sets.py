@@ -12,6 +12,8 @@ top-left and bottom-right corners (hits: edges are included), one pixel past the
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +227,19 @@ def check_card(card: dict[str, Any], cases: list[Case]) -> None:
         members = [r for r in results if r["group"] == name]
         assert group["samples"] == len(members) and group["hits"] == sum(r["hit"] for r in members)
         assert group["accuracy"] == group["hits"] / group["samples"]
+
+
+def blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid greyscale PNG of `width` x `height` black pixels, written row by row (never held decoded): a
+    165 Mpx one is ~160 KB on disk, a decompression bomb for whoever decodes it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    row = bytes(width + 1)  # the filter byte (none) and the pixels
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8 bits, greyscale
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path

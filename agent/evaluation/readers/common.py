@@ -1,13 +1,21 @@
 """What every reader shares: the Sample, strict field access (sandbox/fields.py), finding images, checking boxes.
 
 A data set is untrusted input: every problem is a DatasetError naming the file, the sample (its index in the
-file, from 0) and the field. Image names must be relative and stay inside the data set's folders (no `..`).
+file, from 0) and the field. Image names must be relative and stay inside the data set's folders: no `..`, and
+once every symlink is followed the file must still lie in the folder it was found in (an `images` symlinked
+elsewhere, or a picture symlinked out, is refused: it would be read, sent to a backend and put in a report).
+An image is opened for its header only until its size is known: more than IMAGE_LIMIT_PX pixels is refused
+before a pixel is decoded (a small PNG can decode to gigabytes), and PIL's DecompressionBombWarning is that
+same one-line error, never a raw warning.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +29,38 @@ from sandbox.fields import Fields, shown
 BOX_SLACK_FRACTION = 0.01  # a box may spill past the image edge by this share of the side (annotation rounding)
 BOX_SLACK_MIN_PX = 2.0
 MAX_JSON_BYTES = 512 * 1024 * 1024
+IMAGE_LIMIT_PX = 40_000_000  # pixels of one image: a 6K screenshot has 20 M; decoding 40 M takes ~120 MB as RGB
+
+
+class UnusableImage(Exception):
+    """An image file that is not one, or larger than IMAGE_LIMIT_PX: the message says which (callers add where)."""
+
+
+@contextmanager
+def refusing_bombs() -> Iterator[None]:
+    """PIL's DecompressionBombWarning raised, so that `open_image` turns it into its error instead of a raw
+    warning line. The filter is the process's: enter it on the thread that starts any workers, around them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def open_image(path: Path) -> Image.Image:
+    """`path` opened with only its header read (no pixel decoded): UnusableImage when it is no image or has
+    more than IMAGE_LIMIT_PX pixels. Inside `refusing_bombs`, PIL's own bomb warning is that error too."""
+    try:
+        image = Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:  # PIL's own limit, far above
+        counted = re.search(r"\(([0-9]+) pixels\)", str(exc))  # "Image size (165000000 pixels) exceeds ..."
+        size = f"{counted.group(1)} px" if counted else "it"
+        raise UnusableImage(f"{size} is more than {IMAGE_LIMIT_PX} pixels, the most an image may have") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise UnusableImage(f"cannot be read: {exc}") from None
+    width, height = image.size
+    if width * height > IMAGE_LIMIT_PX:
+        image.close()
+        raise UnusableImage(f"{width}x{height} px is more than {IMAGE_LIMIT_PX} pixels, the most an image may have")
+    return image
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +124,26 @@ def read_box(fields: Fields, name: str) -> Box:
     return (a, b, c, d)
 
 
+def decoded(sample: Sample) -> Image.Image:
+    """The sample's image as RGB pixels, its size checked from the header first against the size the data set
+    was read with (so at most IMAGE_LIMIT_PX: a file swapped for a bomb since is refused undecoded); DatasetError
+    naming the file and the sample."""
+    try:
+        opened = open_image(sample.image)
+    except UnusableImage as exc:
+        raise DatasetError(f"{sample.image}: the image of sample {sample.id}: {exc}") from None
+    with opened:
+        if opened.size != sample.size:
+            width, height = opened.size
+            raise DatasetError(
+                f"{sample.image}: is {width}x{height} now, was {sample.size[0]}x{sample.size[1]} (sample {sample.id})"
+            )
+        try:
+            return opened.convert("RGB")
+        except (OSError, ValueError, SyntaxError) as exc:  # pixels that do not decode (PIL raises all three)
+            raise DatasetError(f"{sample.image}: cannot read the image of sample {sample.id}: {exc}") from None
+
+
 class Images:
     """Finds each sample's image in the folders a format keeps them in, and reads its size once."""
 
@@ -93,28 +153,45 @@ class Images:
         self._sizes: dict[Path, tuple[int, int]] = {}
 
     def find(self, name: str, fields: Fields) -> tuple[Path, str, tuple[int, int]]:
-        """(path, name relative to the data set root, (width, height)) of the image a sample names."""
+        """(real path, name relative to the data set root, (width, height)) of the image a sample names."""
         relative = PurePosixPath(name.replace("\\", "/"))
         if relative.is_absolute() or ".." in relative.parts or not relative.parts:
             fields.fail(f"image name {shown(name)} must be a relative path inside the data set")
         for folder in self.folders:
             path = folder.joinpath(*relative.parts)
             if path.is_file():
-                return path, relative_name(path, self.root), self.size(path, fields)
+                real = self._inside(folder, path, name, fields)
+                return real, relative_name(path, self.root), self.size(real, fields)
         looked = ", ".join(str(f) for f in self.folders)
         fields.fail(f"image {shown(name)} not found (looked in {looked})")
+
+    def _inside(self, folder: Path, path: Path, name: str, fields: Fields) -> Path:
+        """`path`'s real path, which must lie in `folder` as it really is: the folder's place under the data set
+        root is followed no further than the root (a `folder` symlinked elsewhere leads out), a folder beside
+        the root from its parent on."""
+        try:
+            real = path.resolve(strict=True)
+            try:
+                inside = self.root.resolve() / folder.relative_to(self.root)
+            except ValueError:
+                inside = folder.parent.resolve() / folder.name
+        except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+            fields.fail(f"image {shown(name)} cannot be resolved: {exc}")
+        if not real.is_relative_to(inside):
+            fields.fail(f"image {shown(name)} resolves to {real}, outside the data set's folder {inside}")
+        return real
 
     def size(self, path: Path, fields: Fields) -> tuple[int, int]:
         size = self._sizes.get(path)
         if size is None:
             problem = None
             try:
-                with Image.open(path) as image:
+                with refusing_bombs(), open_image(path) as image:  # the header only
                     size = image.size
-            except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            except UnusableImage as exc:
                 problem = exc
             if problem is not None or size is None:  # failed outside the handler: no chained traceback
-                fields.fail(f"image {path} cannot be read: {problem}")
+                fields.fail(f"image {path}: {problem}")
             self._sizes[path] = size
         return size
 
