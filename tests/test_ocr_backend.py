@@ -222,14 +222,18 @@ def test_click_save_clicks_inside_the_drawn_word(backend: OcrBackend, screen: tu
     assert backend.last_ocr_s is not None and backend.last_ocr_s > 0
 
 
-def test_type_into_a_labelled_field_clicks_the_field_then_types(
+def test_type_into_a_labelled_field_selects_what_the_field_holds_then_types(
     backend: OcrBackend, screen: tuple[Image.Image, dict]
 ) -> None:
     image, _ = screen
     reply = ask(backend, "type hello into Name and press enter", image, 1)
     click, typed, enter = (p.action for p in reply.actions)
-    assert isinstance(click, Click) and inside((click.x, click.y), NAME_FIELD)
+    assert isinstance(click, Click) and inside((click.x, click.y), NAME_FIELD) and click.count == 3
     assert typed == Type("hello") and enter == Hotkey(("enter",))
+    reply = ask(backend, "append hello to Name", image, 1)
+    click, end, typed = (p.action for p in reply.actions)
+    assert isinstance(click, Click) and inside((click.x, click.y), NAME_FIELD) and click.count == 1
+    assert end == Hotkey(("end",)) and typed == Type("hello")
 
 
 def test_chinese_click_finds_the_chinese_label(backend: OcrBackend, screen: tuple[Image.Image, dict]) -> None:
@@ -242,6 +246,8 @@ def test_a_missing_label_ends_with_failure_and_says_what_was_seen(
     backend: OcrBackend, screen: tuple[Image.Image, dict]
 ) -> None:
     image, _ = screen
+    first = ask(backend, "click Open", image, 1)  # looks once more first (tests/test_ocr_replace.py)
+    assert [p.action for p in first.actions] == [Wait(1.0)]
     reply = ask(backend, "click Open", image, 1)
     assert [p.action for p in reply.actions] == [Finish("failure")]
     assert reply.thought is not None and reply.thought.startswith("Could not find 'Open' on the screen (saw: ")

@@ -6,6 +6,7 @@ import pytest
 
 from agent.backends.ocr.grammar import (
     DEFAULT_SCROLL_NOTCHES,
+    EXAMPLES,
     ClickStep,
     NeedsModel,
     Plan,
@@ -53,6 +54,14 @@ ENGLISH: list[tuple[str, tuple[Step, ...]]] = [
     ("fill Name with John Smith", (TypeInto("John Smith", "Name"),)),
     ("fill in the Name field with 'John, Jr.'", (TypeInto("John, Jr.", "Name"),)),
     ("fill 'Pay with card' with 1234", (TypeInto("1234", "Pay with card"),)),
+    # an append adds to the end of what the field holds; the forms above replace it
+    ('append ".txt" to File name', (TypeInto(".txt", "File name", append=True),)),
+    ("append ' Jr.' to the Name field and press enter", (TypeInto(" Jr.", "Name", submit=True, append=True),)),
+    ("append to do to the end of Notes", (TypeInto("to do", "Notes", append=True),)),
+    ("add world to the end of the Message box", (TypeInto("world", "Message", append=True),)),
+    ("append 'a to b' to Route, press tab", (TypeInto("a to b", "Route", append=True), Press(("tab",)))),
+    ("append x to Name then press enter", (TypeInto("x", "Name", submit=True, append=True),)),
+    ("click Edit and append 1 to Count", (ClickStep("Edit"), TypeInto("1", "Count", append=True))),
     ("press ctrl+s", (Press(("ctrl", "s")),)),
     ("press Ctrl+Shift+T", (Press(("ctrl", "shift", "t")),)),
     ("press enter", (Press(("enter",)),)),
@@ -122,6 +131,9 @@ NOT_LITERAL = [
     "rename the three PDFs on the desktop by date",
     "open Firefox and find the cheapest flight to Tokyo",
     "enter your name",  # "enter" needs a field to be literal
+    "append hello",  # to what?
+    "append '' to Name",
+    "add milk to the cart",  # "add ... to" is an append only as "to the end of"
     "press 5 times",
     "press Save",  # not a key, and not said to be a button
     "wait 0 s",
@@ -140,6 +152,15 @@ def test_other_tasks_need_a_model(task: str) -> None:
     assert isinstance(result, NeedsModel)
     assert "click Save" in result.reason  # it says what the OCR backend can do
     assert "--backend" in result.reason
+
+
+def test_the_help_says_which_forms_replace_and_which_append() -> None:
+    result = parse_task("summarise the document")
+    assert isinstance(result, NeedsModel)
+    assert "'type X into F' and 'fill F with X' replace what F holds" in result.reason
+    assert "'append X to F' adds to its end" in result.reason
+    for example in EXAMPLES:
+        assert isinstance(parse_task(example), Plan), example
 
 
 def test_the_reason_names_the_part_that_is_not_literal() -> None:
@@ -167,6 +188,7 @@ def test_steps_describe_themselves() -> None:
     assert ClickStep("Save", "left", 2).describe() == "Double-click 'Save'"
     assert ClickStep("Trash", "right").describe() == "Right-click 'Trash'"
     assert TypeInto("hi", "Name", submit=True).describe() == "Type 'hi' into 'Name' and press enter"
+    assert TypeInto(".txt", "File", append=True).describe() == "Append '.txt' to the end of 'File'"
     assert Press(("ctrl", "s")).describe() == "Press ctrl+s"
     assert ScrollStep("down", 3, "List").describe() == "Scroll down 3 over 'List'"
     assert WaitStep(2.0).describe() == "Wait 2 s"

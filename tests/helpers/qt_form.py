@@ -1,8 +1,9 @@
 """A real Qt form for the OCR form tests: labels without colons beside their fields (QFormLayout, as Qt apps lay
 them out on Linux), one label above its field, and a Save button.
 
-    python tests/helpers/qt_form.py --x X --y Y
+    python tests/helpers/qt_form.py --x X --y Y [--text "LABEL=TEXT" ...]
 
+`--text` fills a field before the form is shown (a pre-filled field for the replace/append tests). It
 prints one JSON line `{"event": "ready", "fields": {label: [x, y, w, h]}, "window": [x, y, w, h]}` once shown
 (screen px), then `{"event": "saved", "texts": {label: text}}` when Save is clicked, and exits. Like
 tests/target_app.py it is frameless, placed before it is shown, and takes the keyboard focus itself (no window
@@ -37,7 +38,7 @@ FONT_PX = 16
 
 
 class Form(QWidget):
-    def __init__(self) -> None:
+    def __init__(self, texts: dict[str, str]) -> None:
         super().__init__(None, Qt.WindowType.FramelessWindowHint)
         font = QFont("DejaVu Sans")
         font.setPixelSize(FONT_PX)
@@ -61,6 +62,8 @@ class Form(QWidget):
         save.setMinimumHeight(40)
         save.clicked.connect(self._on_save_clicked)
         outer.addWidget(save)
+        for label, text in texts.items():
+            self.fields[label].setText(text)
 
     def _on_save_clicked(self) -> None:
         print(json.dumps({"event": "saved", "texts": {k: f.text() for k, f in self.fields.items()}}), flush=True)
@@ -82,9 +85,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--x", type=int, default=300)
     parser.add_argument("--y", type=int, default=200)
+    parser.add_argument("--text", action="append", default=[], help="LABEL=TEXT")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
-    form = Form()
+    form = Form(dict(spec.partition("=")[::2] for spec in args.text))
     form.move(args.x, args.y)
     form.show()
     QTimer.singleShot(300, form.announce)

@@ -4,8 +4,9 @@
 a click on a label does not focus its field), a label above it, or the field's own placeholder. The field is
 a bordered box (an entry's frame) found with OpenCV near the text: right of it on the same line, else around
 it (a placeholder), else below it. Without one, a label ending in ':' gets the old guess (a little right of
-it) and any other text is clicked where it is. After typing, the field's box is read again on the next frame:
-the typed text must show there, or the step failed (the keys went to another field, or nowhere).
+it) and any other text is clicked where it is. The field's box is read before typing and again on the next
+frame; agent.backends.ocr.match says whether it changed as the step asked (replaced or appended to), and if not
+the step failed (the keys went to another field, or nowhere, or the old text stayed).
 """
 
 from __future__ import annotations

@@ -6,8 +6,13 @@ a value saying which part could not be read, never a guess. Parts are joined by 
 
     click X | double-click X | right-click X | middle-click X | triple-click X   ("click on the X button")
     type TEXT [into|in FIELD] [and press enter] | enter/input TEXT into FIELD | fill FIELD with TEXT
+    append TEXT to FIELD | add TEXT to the end of FIELD
     press KEYS (ctrl+s, enter, Ctrl+Shift+T) | scroll up|down|left|right [N] [on|in|over X] | wait [N [s]]
     点击X | 单击X | 双击X | 右击X | 右键点击X | 在Y(中)输入X | 输入X到Y | 输入X | 按(下)X | 向下滚动[N] | 等待N秒
+
+"type TEXT into FIELD", "fill FIELD with TEXT" (and 在Y输入X) replace what the field holds: it shows exactly TEXT
+afterwards. "append TEXT to FIELD" adds TEXT to the end of what it holds. "type TEXT" without a field types
+where the keyboard focus is. The words say which, as a person would read them.
 
 Quotes ('…', "…", “…”, ‘…’, 「…」, 『…』) make a target or a text literal: no noise words are removed inside
 them and they may hold separators. A trailing ".", "。" or "!" of an unquoted part is punctuation.
@@ -30,6 +35,7 @@ EXAMPLES = (
     "click Save",
     'double-click "My Documents"',
     "type hello into Name and press enter",
+    "append ' Jr.' to Name",
     "press ctrl+s",
     "scroll down 3",
     "wait 2 s",
@@ -56,9 +62,13 @@ class TypeInto:
     text: str
     field: str | None = None  # None: type into whatever has the focus
     submit: bool = False  # press enter afterwards
+    append: bool = False  # add to the end of what the field holds; False: replace it (a field only)
     kind: Literal["type"] = "type"
 
     def describe(self) -> str:
+        if self.append:
+            where = f" to the end of '{self.field}'" if self.field is not None else ""
+            return f"Append {self.text!r}{where}" + (" and press enter" if self.submit else "")
         where = f" into '{self.field}'" if self.field is not None else ""
         return f"Type {self.text!r}{where}" + (" and press enter" if self.submit else "")
 
@@ -110,7 +120,7 @@ class NeedsModel:
 
 
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』", "＂": "＂"}
-_VERBS = r"(?:(?:double|right|middle|triple|left)[- ]?)?click|type|press|hit|scroll|wait|fill"
+_VERBS = r"(?:(?:double|right|middle|triple|left)[- ]?)?click|type|press|hit|scroll|wait|fill|append"
 _SEPARATOR = re.compile(  # a comma between digits (1,000) is not a separator
     r"\s*(?:(?:,\s*)?(?:\band\s+)?\bthen\b|(?<!\d),|,(?!\d)|;|\n|，\s*然后|；|，|然后)\s*"
     rf"|\s+and\s+(?=(?:{_VERBS})\b)",
@@ -123,6 +133,9 @@ _CLICK_COUNT = {"double": 2, "triple": 3}
 _TYPE = re.compile(r"^(?:type|enter|input)\s+(.+)$", re.I | re.S)
 _FILL_HEAD = re.compile(r"^fill(?:\s+in|\s+out)?\s+", re.I)
 _FILL = re.compile(r"^(.+?)\s+with\s+(.+)$", re.I | re.S)
+_APPEND = re.compile(r"^(?:append|add)\s+(.+)$", re.I | re.S)
+_TO_END = re.compile(r"\s+to\s+(?:the\s+end\s+of\s+)", re.I)
+_TO = re.compile(r"\s+to\s+(?:the\s+end\s+of\s+)?", re.I)
 _SUBMIT = re.compile(r"\s+(?:and\s+)?(?:press|hit)\s+(?:the\s+)?(?:enter|return)(?:\s+key)?$", re.I)
 _PRESS = re.compile(r"^(?:press|hit)\s+(?:the\s+)?(.+?)(?:\s+keys?)?$", re.I | re.S)
 _SCROLL = re.compile(
@@ -174,7 +187,7 @@ def parse_task(task: str) -> Plan | NeedsModel:
             and not steps[-1].submit
         ):
             last = steps[-1]
-            steps[-1] = TypeInto(last.text, last.field, submit=True)
+            steps[-1] = TypeInto(last.text, last.field, submit=True, append=last.append)
             continue
         steps.append(step)
     return Plan(tuple(steps))
@@ -206,7 +219,8 @@ def parse_step(part: str) -> Step | NeedsModel:
     text = _POLITE.sub("", part.strip()).strip()
     if text and text[-1] in _END_PUNCT and _unquote(text) is None:
         text = text.rstrip(_END_PUNCT).rstrip()
-    for reader in (_read_click, _read_fill, _read_type, _read_press, _read_scroll, _read_wait, _read_chinese):
+    readers = (_read_click, _read_fill, _read_type, _read_append, _read_press, _read_scroll, _read_wait, _read_chinese)
+    for reader in readers:
         step = reader(text)
         if step is not None:
             return step
@@ -217,6 +231,7 @@ def _reason(what: str) -> str:
     return (
         f"{what}. Without a vision-language model deskpilot only follows literal instructions, e.g. "
         + "; ".join(EXAMPLES)
+        + " ('type X into F' and 'fill F with X' replace what F holds, 'append X to F' adds to its end)"
         + ". Use --backend transformers or openai for this task."
     )
 
@@ -268,6 +283,39 @@ def _read_type(text: str) -> Step | NeedsModel | None:
     if field is not None and not field:
         return NeedsModel(_reason(f"'{text}' names no field to type into"), text)
     return TypeInto(value, field, submit)
+
+
+def _read_append(text: str) -> Step | NeedsModel | None:
+    """'append TEXT to FIELD' or 'add TEXT to the end of FIELD' (a bare 'add X to Y' may mean anything)."""
+    match = _APPEND.match(text)
+    if not match:
+        return None
+    verb = text.split(None, 1)[0].lower()
+    rest, submit = match.group(1).strip(), False
+    submitted = _SUBMIT.search(rest)
+    if submitted and not _inside_quotes(rest, submitted.start()):
+        rest, submit = rest[: submitted.start()].strip(), True
+    value, field = _split_to(rest, _TO if verb == "append" else _TO_END)
+    if field is None:
+        return None if verb == "add" else NeedsModel(_reason(f"'{text}' names no field to append to"), text)
+    if not value:
+        return NeedsModel(_reason(f"'{text}' has no text to append"), text)
+    if not field:
+        return NeedsModel(_reason(f"'{text}' names no field to append to"), text)
+    return TypeInto(value, field, submit, append=True)
+
+
+def _split_to(rest: str, to: re.Pattern[str]) -> tuple[str, str | None]:
+    """(text, field) of 'TEXT to [the end of] FIELD': a quoted TEXT is taken literally, else the last ' to '."""
+    end = _quote_end(rest, 0) if rest else None
+    if end is not None:
+        tail = to.match(rest, end + 1)
+        if tail:
+            return rest[1:end], _target(rest[tail.end() :], suffixes=_FIELD_NOISE)
+    spots = [m for m in to.finditer(rest) if not _inside_quotes(rest, m.start())]
+    if not spots:
+        return rest, None
+    return _literal(rest[: spots[-1].start()]), _target(rest[spots[-1].end() :], suffixes=_FIELD_NOISE)
 
 
 def _split_into(rest: str) -> tuple[str, str | None]:

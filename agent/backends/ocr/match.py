@@ -2,7 +2,10 @@
 
 Pure functions on lines (text, 4 corner points, score); no OCR here. agent.backends.ocr.reader decides which
 lines to read; this module says whether and where the target is among them, how wide a text of a given
-length should be (to read the likeliest boxes first), and whether a field shows what was typed.
+length should be (to read the likeliest boxes first), and whether a field changed as typing into it must have
+changed it: compared with what it showed before, exactly the text after a replace, the old text and the text
+after an append, or password dots that grew by about the typed length from none or dots (a field that merely
+shows `0.00` is not dots).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ FUZZY_MIN_RATIO = 0.8
 CONFUSION_RATIO = 0.95  # similarity given to texts equal up to OCR confusions (0/O, 1/l/I, rn/m)
 SEEN_LIMIT = 8
 SEEN_CHARS = 30
+EXACT_RATIO = 0.9  # a field shows a text "exactly" up to a misread character in ten
+SCROLLED_MIN_CHARS = 4  # a field that scrolled shows at least this many of the text's last characters
 # A detected box's width, in box heights: CHAR_WIDTH_HEIGHTS a character (a wide, CJK, one counts 2) plus the
 # detector's padding. Fitted (least squares of the log width) to the ~200 boxes PP-OCRv6 detects on
 # bench/ocr_step.py's 1080p scene (11-14 px DejaVu Sans, Noto Sans CJK); the misfit's standard deviation is 0.09.
@@ -192,6 +197,21 @@ def _match(line: OcrLine, tier: int, similarity: float, span: tuple[int, int]) -
     return Match(line.text, point, box, line_box, _TIERS[tier], similarity, line.score, label)
 
 
+def words_inside(line: OcrLine, left: float, right: float) -> str:
+    """The words of a line whose middle lies between x = left and x = right (estimated by character widths, as
+    for a word inside a line): the field's part of a line the detector ran on from its label into the field."""
+    xs = [float(p[0]) for p in line.box]
+    x1, x2 = min(xs), max(xs)
+    widths = [2.0 if _is_wide(c) else 1.0 for c in line.text] or [1.0]
+    total = sum(widths)
+    kept = []
+    for word in re.finditer(r"\S+", line.text):
+        middle = (sum(widths[: word.start()]) + sum(widths[: word.end()])) / 2 / total
+        if left <= x1 + middle * (x2 - x1) <= right:
+            kept.append(word.group())
+    return " ".join(kept)
+
+
 def seen_texts(lines: Sequence[OcrLine], limit: int = SEEN_LIMIT) -> list[str]:
     """A few texts read on the screen, top-left first, without repeats (for 'not found' messages)."""
     ordered = sorted(lines, key=lambda line: (min(p[1] for p in line.box), min(p[0] for p in line.box)))
@@ -239,11 +259,92 @@ def shows_typed(seen: str, typed: str) -> bool:
     return any(_similarity(have[i : i + len(want)], want) >= FUZZY_MIN_RATIO for i in range(len(have) - len(want) + 1))
 
 
+def dots(seen: str) -> int | None:
+    """How many password dots a field's raw OCR reading (confident or not) shows, or None when it is not dots.
+
+    Only dot-like characters (MASK_CHARS), at least two of them, and not a number: `0`, `0.00`, `000000`, `.`,
+    `o` and `c` alone are never dots (GTK's ● reads as "oo..o.", at a low score; an amount field's `0.00` is
+    text). A caret next to the dots is left out."""
+    text = _without_caret("".join(seen.split()))
+    if len(text) < 2 or not all(c in MASK_CHARS for c in text) or _NUMBER.fullmatch(text):
+        return None
+    return len(text)
+
+
 def masked(seen: str, typed: str) -> bool:
-    """Whether a field's raw OCR reading (confident or not) is a password field's dots for `typed`: only dot-like
-    characters, about one per typed character (OCR reads GTK's ● as "oo..o.", at a low score)."""
-    dots = "".join(seen.split())
-    return len(dots) >= max(1.0, len(typed) / 2) and all(c in MASK_CHARS for c in dots)
+    """Whether a field's raw OCR reading is a password field's dots for `typed` alone: about one dot per typed
+    character (OCR merges or drops some: from half as many to twice as many)."""
+    count = dots(seen)
+    return count is not None and _about(count, typed)
+
+
+def dots_show_typed(before: Sequence[str], after: Sequence[str], typed: str, *, append: bool) -> bool:
+    """Whether the field's raw readings went from `before` to `after` as dots for `typed` would: the field was
+    empty or dots before; after an append the dots grew by about the typed length, after a replace they are
+    about the typed length and not the same reading as before (the same dots again prove nothing)."""
+    old = _dot_count(before)
+    new = _dot_count(after)
+    if old is None or not new:
+        return False
+    if append:
+        return _about(new - old, typed)
+    return _about(new, typed) and (old == 0 or sorted(before) != sorted(after))
+
+
+def _dot_count(readings: Sequence[str]) -> int | None:
+    """All the dots of a field's readings (0: it shows nothing), or None when any reading is not dots."""
+    total = 0
+    for reading in readings:
+        if not _without_caret("".join(reading.split())):
+            continue
+        count = dots(reading)
+        if count is None:
+            return None
+        total += count
+    return total
+
+
+def _about(count: int, typed: str) -> bool:
+    return len(typed) / 2 <= count <= 2 * len(typed)
+
+
+_NUMBER = re.compile(r"[0-9.,]+")
+_CARETS = "|lI1i丨"  # what OCR reads a text caret as
+
+
+def _without_caret(text: str) -> str:
+    """`text` (spaces removed) without one caret-like character at either end."""
+    if text[-1:] and text[-1] in _CARETS:
+        text = text[:-1]
+    if text[:1] and text[0] in _CARETS:
+        text = text[1:]
+    return text
+
+
+def field_shows(seen: str, typed: str, *, before: str, append: bool) -> bool:
+    """Whether a field's OCR text after typing is what it must be: exactly `typed` after a replace, `before`
+    followed by `typed` after an append (case, spaces and OCR confusions forgiven; a caret read as a letter at
+    either end forgiven; a few misread characters forgiven unless the old text explains the difference better).
+    Longer than the field, the text may have scrolled: then the end of it must show."""
+    want = _squash(before + typed) if append else _squash(typed)
+    old = _squash(before)
+    other = _squash(typed) if append else old + want  # what a replace or an append would have left instead
+    have = _squash(seen)
+    if not want:
+        return not have
+    candidates = {have, _without_caret(have)} - {""}
+    if want in candidates:
+        return True
+    for text in candidates:
+        # the field scrolled: only the end shows (after an append, some of the old text too: the typed text
+        # alone is what a replace would have left)
+        shortest = max(SCROLLED_MIN_CHARS, len(_squash(typed)) + 1 if append else 0)
+        if shortest <= len(text) < len(want) and _similarity(text, want[-len(text) :]) >= EXACT_RATIO:
+            return True
+        similarity = _similarity(text, want)
+        if similarity >= EXACT_RATIO and not (old and other != want and _similarity(text, other) > similarity):
+            return True
+    return False
 
 
 def _squash(text: str) -> str:
