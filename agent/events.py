@@ -11,6 +11,7 @@ from typing import Literal
 
 from PIL import Image
 
+from agent.effects import Effect
 from agent.parsing import ParsedAction
 from agent.prompts import Message
 from sandbox.actions import Action
@@ -67,6 +68,19 @@ class ModelReplied:
     output_tokens: int | None
     image_tokens: int | None
     reasoning: str | None = None  # the server's separate reasoning channel, never parsed
+    repaired: int = 0  # lone surrogates replaced by U+FFFD in the reply and its reasoning (sandbox.text.valid_text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookedAgain:
+    """The backend did not find what it looked for (ModelReply.look_again): the loop waited for the screen to
+    change and settle, and asks once more with the fresh picture (a ScreenCaptured and ModelReplied follow)."""
+
+    step: int
+    raw: str  # the first reply, as kept (not parsed)
+    elapsed_s: float  # the first reply's time
+    waited_s: float
+    changed: bool  # the screen changed before the cap
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +161,14 @@ class ActionExecuted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EffectSeen:
+    """What the step's performed actions visibly did, seen by the look after them (agent/effects.py)."""
+
+    step: int
+    effect: Effect
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunPaused:
     step: int
     reason: str
@@ -171,6 +193,7 @@ Event = (
     | StepStarted
     | ScreenCaptured
     | ModelReplied
+    | LookedAgain
     | ReplyParsed
     | ParseFailed
     | ActionProposed
@@ -179,10 +202,17 @@ Event = (
     | ActionDeferred
     | PointRefined
     | ActionExecuted
+    | EffectSeen
     | RunPaused
     | RunResumed
     | RunFinished
 )
+
+
+def looked_again_text(event: LookedAgain) -> str:
+    """What the second ask of a step waited for, in one line (the log, and the recorded step event)."""
+    seen = "the screen changed" if event.changed else "nothing changed"
+    return f"looked again: {seen} after {event.waited_s:.2f} s"
 
 
 def refinement_text(event: PointRefined) -> str:

@@ -1,9 +1,14 @@
 """The step loop: a task in plain language, done on the screen one step at a time. No Qt, no drivers.
 
-    look: settle -> capture -> prepare image        ask: prompt -> backend -> parse -> (second look)
-    act: (make room) -> policy -> (approve) -> execute        record: feedback, counts -> next step
+    look: settle -> capture -> prepare image        ask: prompt -> backend -> (look again) -> parse -> (second look)
+    act: (make room) -> policy -> (approve) -> execute -> effect        record: feedback, counts -> next step
 
-It yields agent.events as it goes. A parse error, a refusal or a rejection goes back to the model as
+It yields agent.events as it goes. After a step's actions ran, the look that follows waits for the screen to
+change and settle (`change_wait_s`, agent/waits.py), so a menu or dialog that opens in that time is what the
+next step sees; that settled frame is the next step's screenshot, and what changed (agent/effects.py) is the
+step's effect: "no visible effect" goes to the model as a note, not as a failure. A reply that asks to look
+again (ModelReply.look_again) gets the same wait and one more ask in the same step. Reply text is made valid
+UTF-8 where it enters (a lone surrogate becomes U+FFFD, and ModelReplied says how many). A parse error, a refusal or a rejection goes back to the model as
 feedback; `max_failures` of them in a row end the run. The same action on an unchanged screen is not
 repeated: the model is told, and `max_repeats` such steps end the run. The stop flag is honoured in every
 phase (generation included: backends check it); the user's own input pauses the run until it resumes.
@@ -20,6 +25,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from agent.backends.base import Backend, ModelRequest
+from agent.effects import NO_EFFECT, Effect
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
     ActionBlocked,
@@ -27,7 +33,9 @@ from agent.events import (
     ActionExecuted,
     ActionProposed,
     ActionRejected,
+    EffectSeen,
     Event,
+    LookedAgain,
     ModelLoading,
     ModelReplied,
     ParseFailed,
@@ -43,13 +51,28 @@ from agent.parsing import ParsedAction, ParsedReply, parse_reply, shorten_reply
 from agent.picture import prepare_for_model
 from agent.prompts import Turn, build_messages
 from agent.refine import second_look
-from agent.waits import SETTLE_CAP_S, SETTLE_POLL_S, STILL_DIFFERENCE, Capturer, settle, wait_if_paused
+from agent.waits import (
+    CHANGE_CAP_S,
+    SETTLE_CAP_S,
+    SETTLE_POLL_S,
+    STILL_DIFFERENCE,
+    Capturer,
+    Changed,
+    look_after,
+    read_focus,
+    settle,
+    wait_for_change,
+    wait_if_paused,
+)
 from sandbox.actions import Action, Finish, Wait, action_points
+from sandbox.capture import Screenshot
+from sandbox.drivers import DRY_RUN_DRIVER
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
 from sandbox.geometry import ModelFrame, Rect
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
+from sandbox.text import valid_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +110,7 @@ class RunOptions:
     yes: bool = False  # perform `confirm` verdicts without asking
     settle_cap_s: float = SETTLE_CAP_S  # agent/waits.py's, shortened by tests whose screen is still at once
     settle_poll_s: float = SETTLE_POLL_S
+    change_wait_s: float = CHANGE_CAP_S  # after actions ran, how long the next look waits for the screen to change
     model_name: str | None = None
     policy_digest: str = ""
     refine: str = "off"  # "zoom": a second look at a magnified crop around each click (agent/refine.py)
@@ -113,18 +137,25 @@ class _Run:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Seen:
-    """What a step looked at: the screenshot, the picture the model gets, its frame and its fingerprint."""
+    """What a step looked at: the grab, the picture the model gets, its frame and fingerprint, the focused window."""
 
-    screenshot: Image.Image
+    shot: Screenshot
     image: Image.Image
     frame: ModelFrame
     fingerprint: bytes
+    focus: int | None  # the focused window when the step looked (None: the desktop cannot say)
+
+    @property
+    def screenshot(self) -> Image.Image:
+        return self.shot.image
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Asked:
-    """The model's reply to a step: as kept for the record, and parsed (None: it could not be, `error` says why)."""
+    """The model's reply to a step: as kept for the record, and parsed (None: it could not be, `error` says why);
+    `seen`: the look it answered (a fresh one when the backend asked to look again)."""
 
+    seen: _Seen
     kept: str
     parsed: ParsedReply | None
     error: str | None
@@ -140,17 +171,24 @@ class StepOutcome:
     failure: RunFinished | None = None  # a failure in a row (unusable reply, refusal, rejection): the end it brings
     # when it is the `max_failures`th
     repeated: bool = False  # the same actions again on an unchanged screen: not run
-    executed: bool = False  # at least one action ran: the failures in a row start again
+    ran: tuple[Action, ...] = ()  # the actions that ran, as they ran
+
+    @property
+    def executed(self) -> bool:
+        """At least one action ran: the failures in a row start again."""
+        return bool(self.ran)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _State:
-    """What the steps so far leave for the next: the failures and repeats in a row, the last actions that ran."""
+    """What the steps so far leave for the next: the failures and repeats in a row, the last actions that ran, and
+    why the last reply did not fully run (the next request's `feedback`; None: it ran)."""
 
     failures: int = 0
     repeats: int = 0
     last_actions: tuple[Action, ...] = ()
     last_print: bytes = b""
+    feedback: str | None = None
 
 
 def run_task(
@@ -164,7 +202,7 @@ def run_task(
     approve: Approver | None = None,
     own_windows: Callable[[], Sequence[Rect]] = tuple,
     make_room: MakeRoom | None = None,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Run one task; yields events and ends with exactly one RunFinished. Each step: look, ask, act, record.
 
     `own_windows`: deskpilot's windows as the model must not see them (greyed out of each capture).
@@ -190,16 +228,23 @@ def run_task(
         yield _finished_by(exc, 0)
         return
     state, history, step = _State(), list[Turn](), 0
+    ready: Changed | None = None  # the frame the look after the last step's actions settled on
     try:
         for step in range(1, options.max_steps + 1):
             yield StepStarted(step=step)
-            seen = yield from _look(run, step)
+            seen = yield from _look(run, step, ready)
             if seen is None:
                 yield _stopped(run.stop, step)
                 return
-            asked = yield from _ask(run, seen, _trim(history, options.history_images), step)
+            asked = yield from _ask(run, seen, _trim(history, options.history_images), step, state.feedback)
+            seen = asked.seen
             outcome = yield from _act(run, asked, seen, state, step)
-            history.append(Turn(image=seen.image, reply=asked.kept, feedback=outcome.feedback))
+            ready, effect = None, None
+            if outcome.finished is None and _acted(run, outcome.ran):
+                ready, effect = _after(run, seen, outcome.ran)
+                yield EffectSeen(step=step, effect=effect)
+            note = outcome.feedback or (NO_EFFECT if effect is not None and not effect.visible else None)
+            history.append(Turn(image=seen.image, reply=asked.kept, feedback=note))
             state, finished = _record(run, state, outcome, asked, seen, step)
             if finished is not None:
                 yield finished
@@ -229,11 +274,15 @@ def _started(run: _Run) -> RunStarted:
     )
 
 
-def _look(run: _Run, step: int) -> Generator[Event, None, _Seen | None]:
-    """Wait out a pause, let the screen settle, prepare the frame it ended on (no second grab); None: stopped."""
+def _look(run: _Run, step: int, ready: Changed | None) -> Generator[Event, None, _Seen | None]:
+    """Wait out a pause, let the screen settle, prepare the frame it ended on (no second grab); None: stopped.
+    `ready`: the frame the look after the last actions settled on, used as it is unless a pause came since."""
+    paused = run.stop.paused
     if not (yield from wait_if_paused(run.stop, step)):
         return None
     options = run.options
+    if ready is not None and not paused:
+        return (yield from _prepare(run, step, ready.shot, ready.waited_s))
     settled = settle(
         run.capture,
         options.monitor,
@@ -242,7 +291,13 @@ def _look(run: _Run, step: int) -> Generator[Event, None, _Seen | None]:
         cap_s=options.settle_cap_s,
         poll_s=options.settle_poll_s,
     )
-    shot = settled.shot
+    return (yield from _prepare(run, step, settled.shot, settled.waited_s))
+
+
+def _prepare(run: _Run, step: int, shot: Screenshot, settle_s: float) -> Generator[Event, None, _Seen]:
+    """The picture the model gets of `shot`, said with ScreenCaptured."""
+    options = run.options
+    focus = read_focus(run.capture)
     captured = time.perf_counter()
     image, frame = prepare_for_model(
         run.backend, run.family, shot, options.min_pixels, options.max_pixels, stop=run.stop
@@ -253,24 +308,50 @@ def _look(run: _Run, step: int) -> Generator[Event, None, _Seen | None]:
         model_image=image,
         frame=frame,
         cursor=shot.cursor,
-        settle_s=settled.waited_s,
+        settle_s=settle_s,
         capture_s=shot.elapsed_s,
         prepare_s=time.perf_counter() - captured,
     )
-    return _Seen(screenshot=shot.image, image=image, frame=frame, fingerprint=fingerprint(image))
+    return _Seen(shot=shot, image=image, frame=frame, fingerprint=fingerprint(image), focus=focus)
 
 
-def _ask(run: _Run, seen: _Seen, history: tuple[Turn, ...], step: int) -> Generator[Event, None, _Asked]:
-    """Ask the model about what was seen and parse its reply; with `--refine zoom`, a second look at its click
-    (agent/refine.py) where the backend can refine and the reply is its own (not a step of a plan it follows)."""
+def _ask(
+    run: _Run, seen: _Seen, history: tuple[Turn, ...], step: int, feedback: str | None
+) -> Generator[Event, None, _Asked]:
+    """Ask the model about what was seen and parse its reply; a reply that asks to look again gets the wait for
+    a change and one more ask with the fresh picture; with `--refine zoom`, a second look at its click
+    (agent/refine.py) where the backend can refine and the reply is its own (not a step of a plan it follows).
+    `feedback`: why the last reply did not fully run (None: it did)."""
     backend, family, options = run.backend, run.family, run.options
     messages = build_messages(family, run.task, seen.image, history=history)
-    feedback = history[-1].feedback if history else None
     request = ModelRequest.for_family(
         family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback
     )
     reply = backend.generate(request, stop=run.stop)
-    kept = shorten_reply(reply.raw)  # what is recorded and sent back in the history
+    if reply.look_again:
+        changed = wait_for_change(
+            run.capture,
+            options.monitor,
+            run.stop,
+            before=seen.shot,
+            mask=run.own_windows,
+            cap_s=options.change_wait_s,
+            settle_cap_s=options.settle_cap_s,
+            poll_s=options.settle_poll_s,
+        )
+        first = shorten_reply(valid_text(reply.raw)[0])
+        yield LookedAgain(
+            step=step, raw=first, elapsed_s=reply.elapsed_s, waited_s=changed.waited_s, changed=changed.changed
+        )
+        seen = yield from _prepare(run, step, changed.shot, changed.waited_s)
+        messages = build_messages(family, run.task, seen.image, history=history)
+        request = ModelRequest.for_family(
+            family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback
+        )
+        reply = backend.generate(request, stop=run.stop)
+    raw, repaired = valid_text(reply.raw)
+    reasoning, repaired_reasoning = valid_text(reply.reasoning) if reply.reasoning is not None else (None, 0)
+    kept = shorten_reply(raw)  # what is recorded and sent back in the history
     yield ModelReplied(
         step=step,
         raw=kept,
@@ -279,14 +360,15 @@ def _ask(run: _Run, seen: _Seen, history: tuple[Turn, ...], step: int) -> Genera
         input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens,
         image_tokens=reply.image_tokens,
-        reasoning=reply.reasoning,
+        reasoning=reasoning,
+        repaired=repaired + repaired_reasoning,
     )
     t0 = time.perf_counter()
     try:
-        parsed = parse_reply(reply.raw, family=family, frame=seen.frame)
+        parsed = parse_reply(raw, family=family, frame=seen.frame)
     except ParseError as exc:
         yield ParseFailed(step=step, error=str(exc))
-        return _Asked(kept=kept, parsed=None, error=str(exc), follows_plan=reply.follows_plan)
+        return _Asked(seen=seen, kept=kept, parsed=None, error=str(exc), follows_plan=reply.follows_plan)
     if options.refine == "zoom" and not reply.follows_plan and backend.capabilities.refines:
         parsed = yield from second_look(
             backend,
@@ -302,9 +384,9 @@ def _ask(run: _Run, seen: _Seen, history: tuple[Turn, ...], step: int) -> Genera
             step=step,
             stop=run.stop,
         )
-    thought = "\n".join(t for t in (reply.reasoning, parsed.thought) if t) or None
+    thought = "\n".join(t for t in (reasoning, parsed.thought) if t) or None
     yield ReplyParsed(step=step, thought=thought, actions=parsed.actions, parse_s=time.perf_counter() - t0)
-    return _Asked(kept=kept, parsed=parsed, error=None, follows_plan=reply.follows_plan)
+    return _Asked(seen=seen, kept=kept, parsed=parsed, error=None, follows_plan=reply.follows_plan)
 
 
 def _act(run: _Run, asked: _Asked, seen: _Seen, state: _State, step: int) -> Generator[Event, None, StepOutcome]:
@@ -334,7 +416,7 @@ def _record(
     acted = asked.parsed is not None and not outcome.repeated
     failures = (0 if outcome.executed else state.failures) + (1 if outcome.failure is not None else 0)
     repeats = state.repeats + 1 if outcome.repeated else 0 if acted else state.repeats
-    after = replace(state, failures=failures, repeats=repeats)
+    after = replace(state, failures=failures, repeats=repeats, feedback=outcome.feedback)
     if acted and outcome.feedback is None and asked.parsed is not None:  # every action ran: a repeat is noticed
         after = replace(after, last_actions=tuple(p.action for p in asked.parsed.actions), last_print=seen.fingerprint)
     if outcome.finished is not None:
@@ -355,11 +437,11 @@ def _record(
 def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Generator[Event, None, StepOutcome]:
     """Check, approve and execute a step's actions in order, until one does not run or the run ends."""
     executor, options, stop = run.executor, run.options, run.stop
-    executed = False
+    ran: list[Action] = []
     for index, proposal in enumerate(proposals):
         if run.make_room is not None and action_points(proposal.action) and run.make_room(proposal.action):
             yield ActionDeferred(step=step, index=index, action=proposal.action, reason=DEFERRED)
-            return StepOutcome(feedback=f"Not done: {DEFERRED}.", executed=executed)
+            return StepOutcome(feedback=f"Not done: {DEFERRED}.", ran=tuple(ran))
         t0 = time.perf_counter()
         checked = executor.check(proposal.action, confirmed=options.yes)
         proposed = ActionProposed(step=step, index=index, parsed=proposal, verdict=checked.verdict)
@@ -372,7 +454,7 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
                 failure=RunFinished(
                     outcome="refused", reason=f"refused by the policy ({verdict.rule}): {verdict.reason}", steps=step
                 ),
-                executed=executed,
+                ran=tuple(ran),
             )
         action, edited, confirmed = proposal.action, False, options.yes
         if run.approve is not None:
@@ -382,7 +464,7 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
                 return StepOutcome(
                     feedback="The user rejected that action" + (f": {decision.note}" if decision.note else "."),
                     failure=RunFinished(outcome="refused", reason="the user rejected the actions", steps=step),
-                    executed=executed,
+                    ran=tuple(ran),
                 )
             confirmed = True
             if decision.action is not None and decision.action != action:
@@ -391,25 +473,25 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
             if isinstance(checked.verdict, Deny):
                 yield ActionBlocked(step=step, index=index, action=action, verdict=checked.verdict)
                 refused = f"That action was refused ({checked.verdict.rule}: {checked.verdict.reason})."
-                return StepOutcome(feedback=refused, executed=executed)
+                return StepOutcome(feedback=refused, ran=tuple(ran))
         elif isinstance(verdict, Confirm) and not options.yes:
             yield ActionBlocked(step=step, index=index, action=action, verdict=verdict)
             reason = f"needs confirmation ({verdict.rule}): {verdict.reason}"
-            return StepOutcome(finished=RunFinished(outcome="refused", reason=reason, steps=step), executed=executed)
+            return StepOutcome(finished=RunFinished(outcome="refused", reason=reason, steps=step), ran=tuple(ran))
         check_s = time.perf_counter() - t0
         if not (yield from wait_if_paused(stop, step)):
-            return StepOutcome(finished=_stopped(stop, step), executed=executed)
+            return StepOutcome(finished=_stopped(stop, step), ran=tuple(ran))
         try:
             result = executor.execute(checked)
         except PausedByUserError as exc:
             if not (yield from wait_if_paused(stop, step, paused=str(exc))):
-                return StepOutcome(finished=_stopped(stop, step), executed=executed)
+                return StepOutcome(finished=_stopped(stop, step), ran=tuple(ran))
             took_over = "The user took over the mouse or keyboard for a moment; look at the screen again."
-            return StepOutcome(feedback=took_over, executed=executed)
+            return StepOutcome(feedback=took_over, ran=tuple(ran))
         if isinstance(result, Refused):
             yield ActionBlocked(step=step, index=index, action=result.action, verdict=result.verdict)
             refused = f"That action was refused ({result.verdict.rule}: {result.verdict.reason})."
-            return StepOutcome(feedback=refused, executed=executed)
+            return StepOutcome(feedback=refused, ran=tuple(ran))
         yield ActionExecuted(
             step=step,
             index=index,
@@ -419,7 +501,7 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
             check_s=check_s,
             execute_s=result.elapsed_s,
         )
-        executed = True
+        ran.append(result.action)
         if isinstance(result.action, Finish):
             done = result.action.status == "success"
             return StepOutcome(
@@ -429,9 +511,33 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
                     steps=step,
                     answer=result.action.answer,
                 ),
-                executed=True,
+                ran=tuple(ran),
             )
-    return StepOutcome(executed=executed)
+    return StepOutcome(ran=tuple(ran))
+
+
+def _acted(run: _Run, ran: tuple[Action, ...]) -> bool:
+    """Whether something was done on the desktop that could show: an action besides wait, by a real driver."""
+    touched = any(not isinstance(action, (Wait, Finish)) for action in ran)
+    return touched and run.executor.driver.name != DRY_RUN_DRIVER
+
+
+def _after(run: _Run, seen: _Seen, ran: tuple[Action, ...]) -> tuple[Changed, Effect]:
+    """The look after a step's actions (agent.waits.look_after): the frame the next step starts from, and the
+    actions' effect since `seen`."""
+    options = run.options
+    return look_after(
+        run.capture,
+        options.monitor,
+        run.stop,
+        before=seen.shot,
+        focus_before=seen.focus,
+        points=[point for action in ran for point in action_points(action)],
+        mask=run.own_windows,
+        cap_s=options.change_wait_s,
+        settle_cap_s=options.settle_cap_s,
+        poll_s=options.settle_poll_s,
+    )
 
 
 def _stopped(stop: StopFlag, step: int) -> RunFinished:

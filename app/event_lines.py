@@ -7,7 +7,9 @@ from agent.events import (
     ActionDeferred,
     ActionExecuted,
     ActionRejected,
+    EffectSeen,
     Event,
+    LookedAgain,
     ModelLoading,
     ModelReplied,
     ParseFailed,
@@ -18,6 +20,7 @@ from agent.events import (
     RunResumed,
     RunStarted,
     ScreenCaptured,
+    looked_again_text,
     refinement_text,
 )
 from sandbox.actions import describe
@@ -34,7 +37,12 @@ def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | N
         mw, mh = event.model_image.size
         return f"step {event.step}: screen {w}x{h} -> model {mw}x{mh}"
     if isinstance(event, ModelReplied):
-        return f"step {event.step}: model replied in {event.elapsed_s:.2f} s"
+        repaired = f" ({event.repaired} lone surrogate(s) made U+FFFD)" if event.repaired else ""
+        return f"step {event.step}: model replied in {event.elapsed_s:.2f} s{repaired}"
+    if isinstance(event, LookedAgain):
+        return f"step {event.step}: {looked_again_text(event)}"
+    if isinstance(event, EffectSeen):
+        return f"step {event.step}: {event.effect.describe()} (looked after {event.effect.waited_s:.2f} s)"
     if isinstance(event, ReplyParsed) and event.thought:
         return f"step {event.step}: thought: {event.thought.splitlines()[0][:160]}"
     if isinstance(event, ParseFailed):

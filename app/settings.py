@@ -26,6 +26,7 @@ from agent.backends.registry import BACKENDS, DEFAULT_BACKEND, DEFAULT_SERVER, S
 from agent.errors import ConfigError
 from agent.families import FAMILIES
 from agent.refine import REFINE_MODES
+from agent.waits import CHANGE_CAP_S, MAX_CHANGE_WAIT_S
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.errors import KeyNameError
 from sandbox.files import read_regular, write_atomically
@@ -63,6 +64,7 @@ class Settings:
     record: bool = True
     driver: str = "pyautogui"
     refine: str = "off"  # "zoom": a second look at a magnified crop around each click
+    change_wait_s: float = CHANGE_CAP_S  # after an action, how long the next look waits for the screen to change
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -92,6 +94,12 @@ def _problem(s: Settings) -> tuple[str, str] | None:
             None
             if math.isfinite(s.countdown_s) and 0 <= s.countdown_s <= MAX_COUNTDOWN_S
             else f"must be between 0 and {MAX_COUNTDOWN_S:g} seconds, not {s.countdown_s!r}",
+        ),
+        (
+            "change_wait_s",
+            None
+            if math.isfinite(s.change_wait_s) and 0 <= s.change_wait_s <= MAX_CHANGE_WAIT_S
+            else f"must be between 0 and {MAX_CHANGE_WAIT_S:g} seconds, not {s.change_wait_s!r}",
         ),
         ("max_steps", None if 1 <= s.max_steps <= MAX_STEPS else f"must be 1 to {MAX_STEPS}, not {s.max_steps}"),
         ("min_pixels", _pixels_problem(s.min_pixels)),

@@ -7,6 +7,9 @@ connection and a shared-memory segment alive).
 Scale (physical px per logical px) is measured, never assumed: it is the width of a real grab divided by
 the monitor's logical width, cached per monitor. X11 gives 1.0; macOS Retina gives 2.0.
 
+The focused window (`focus()`, X11) is read beside the frames, so the loop can tell whether an action moved the
+keyboard focus (agent/effects.py).
+
 mss, Xlib and pynput are imported inside functions: they fail at import time without a display.
 """
 
@@ -239,26 +242,42 @@ class ScreenCapture:
         """Where the pointer is now on this display, in screen px; None when it cannot be read."""
         return self._cursor(self._resources())
 
+    def focus(self) -> int | None:
+        """The X id of the window with the keyboard focus (X's PointerRoot and None come as 1 and 0); None where
+        it cannot be read (not X11, or Xlib failed)."""
+        if not _is_x11():
+            return None
+        reply = self._ask_x(self._resources(), lambda xdisplay: xdisplay.get_input_focus())
+        if reply is None:
+            return None
+        focus = reply.focus
+        return int(focus) if isinstance(focus, int) else int(focus.id)
+
     def _cursor(self, holder: _ThreadResources) -> tuple[int, int] | None:
         """The pointer in screen px: Xlib query_pointer on our display on X, pynput elsewhere."""
         if not _is_x11():
             return _pynput_position()
+        reply = self._ask_x(holder, lambda xdisplay: xdisplay.screen().root.query_pointer())
+        if reply is None or not reply.same_screen:
+            return None
+        return int(reply.root_x), int(reply.root_y)
+
+    def _ask_x(self, holder: _ThreadResources, request: Any) -> Any:
+        """`request(xdisplay)` on this thread's Xlib connection to our display (opened once); None when it fails
+        (the connection is dropped and opened again next time)."""
         try:
             if holder.xdisplay is None:
                 import Xlib.display
 
                 holder.xdisplay = Xlib.display.Display(self.display)
                 holder.resources.append(holder.xdisplay)
-            reply = holder.xdisplay.screen().root.query_pointer()
-        except Exception:  # noqa: BLE001 - Xlib raises many kinds; an unreadable pointer is None
+            return request(holder.xdisplay)
+        except Exception:  # noqa: BLE001 - Xlib raises many kinds; an unreadable answer is None
             if holder.xdisplay is not None:
                 _close_resources([holder.xdisplay])
                 holder.resources.remove(holder.xdisplay)
                 holder.xdisplay = None
             return None
-        if not reply.same_screen:
-            return None
-        return int(reply.root_x), int(reply.root_y)
 
 
 def _pynput_position() -> tuple[int, int] | None:

@@ -32,7 +32,10 @@ def test_allowed_click_runs_and_reports(target_window: Factory) -> None:
     target = target_window(x=120, y=120)
     x, y = target.centre("Submit")
     code, report, _ = act({"kind": "click", "x": x, "y": y})
-    assert code == 0 and report == {"verdict": "allow", "rule": None, "reason": None, "executed": True}
+    assert code == 0 and report is not None
+    effect = report.pop("effect")  # what the click visibly did: Qt's button lit up and pressed under it
+    assert report == {"verdict": "allow", "rule": None, "reason": None, "executed": True}
+    assert effect["screen"] == "near" and effect["focus_moved"] in (True, False)
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
 
 
@@ -41,7 +44,13 @@ def test_dry_run_and_refusals_perform_nothing(target_window: Factory) -> None:
     x, y = target.centre("Submit")
     started = time.time()
     code, report, _ = act({"kind": "click", "x": x, "y": y}, "--dry-run")
-    assert code == 0 and report == {"verdict": "allow", "rule": None, "reason": None, "executed": False}
+    assert code == 0 and report == {
+        "verdict": "allow",
+        "rule": None,
+        "reason": None,
+        "executed": False,
+        "effect": None,  # nothing was performed: nothing to look for
+    }
     code, report, _ = act({"kind": "click", "x": 5000, "y": 10})
     assert code == 3 and report is not None and report["rule"] == "off_screen" and not report["executed"]
     code, report, _ = act({"kind": "hotkey", "keys": ["Control_L", "Alt", "Del"]})

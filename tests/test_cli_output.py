@@ -52,3 +52,29 @@ def test_without_a_display_commands_fail_in_one_line(tmp_path: Path) -> None:
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, out.stderr)
         assert "Traceback" not in out.stderr
+
+
+def test_a_bad_change_wait_is_one_line() -> None:
+    for value in ("-1", "nan", "31", "soon"):
+        out = deskpilot("run", "click Submit", "--change-wait", value, "--no-record")
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and "--change-wait" in lines[-1], (value, out.stderr)
+
+
+@pytest.mark.display
+def test_a_lone_surrogate_in_a_reply_is_said_and_the_run_recorded_whole(tmp_path: Path) -> None:
+    """redteam N4, as reproduced: step 2's reply held `\\ud800`; the recording silently stopped there and the
+    session listed as interrupted with 1 step while steps 2-4 ran."""
+    script = tmp_path / "script_gap.jsonl"
+    click = call("left_click", coordinate=[400, 300])
+    replies = [click, "ok \ud800 " + click, call("type", text="after the gap"), call("terminate", status="success")]
+    script.write_text("".join(json.dumps({"raw": raw}) + "\n" for raw in replies))  # JSON writes "\ud800" escaped
+    session = tmp_path / "sess_gap"
+    out = deskpilot("run", "t", "--backend", "scripted", "--script", str(script), "--dry-run", "--record", str(session))
+    assert out.returncode == 0, out.stderr
+    assert "step 2: model replied" in out.stderr and "(1 lone surrogate(s) made U+FFFD)" in out.stderr
+    assert "warning" not in out.stderr and "would type 'after the gap'" in out.stderr
+    listed = deskpilot("sessions", "--dir", str(tmp_path), "--json")
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = json.loads(listed.stdout)
+    assert entry["outcome"] == "success" and entry["steps"] == 4

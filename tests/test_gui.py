@@ -274,6 +274,8 @@ def test_runs_are_recorded_and_the_browser_shows_replays_exports_and_deletes(
     window = make_window([qwen_click(sx, sy), FINISH], mode="auto", record=True, recording_dir=str(root))
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         start(window, "click Submit")
+    clicked = window.timeline.records[1]  # what the click visibly did is on its row (issue 17)
+    assert clicked.effect == "the screen changed near the point" and clicked.effect in clicked.summary()
     browser = window.open_sessions()
     qtbot.addWidget(browser)
     assert browser.list.count() == 1 and "click Submit" in browser.list.item(0).text()
@@ -353,5 +355,7 @@ def test_settings_dialog_offers_the_server_for_openai_only_and_the_zoom_pass(qtb
     assert dialog.server.isEnabled()
     dialog.server.setCurrentText("lmstudio")
     dialog.refine.setChecked(True)
+    dialog.change_wait.setValue(1.5)
     chosen = dialog.settings()
     assert chosen.server == "lmstudio" and chosen.refine == "zoom" and chosen.backend == "openai"
+    assert chosen.change_wait_s == 1.5

@@ -20,6 +20,9 @@ from app.settings import Settings, SettingsStore, load_settings
         ("countdown_s = nan", "countdown_s"),
         ("countdown_s = inf", "countdown_s"),
         ("countdown_s = -1", "countdown_s"),
+        ("change_wait_s = nan", "change_wait_s"),
+        ("change_wait_s = 31", "change_wait_s"),
+        ("change_wait_s = -0.5", "change_wait_s"),
         ("max_steps = 99999999999999999999999", "max_steps"),
         ("max_steps = 0", "max_steps"),
         ("min_pixels = 100000000\nmax_pixels = 10", "min_pixels"),
@@ -82,3 +85,15 @@ def test_server_and_refine_reach_the_run(tmp_path: Path) -> None:
     # the server preset is the openai backend's alone
     other = RunRequest.for_task("click Save", settings.updated(backend="ocr", record=False))
     assert other.backend.server == "generic"
+
+
+def test_the_change_wait_reaches_the_run(tmp_path: Path) -> None:
+    """Issue 17: after an action the next look waits for the screen to change, up to this setting."""
+    from app.gui.worker import RunRequest
+
+    path = tmp_path / "settings.toml"
+    assert load_settings(path).change_wait_s == 3.0  # the default
+    path.write_text("change_wait_s = 1\n")  # an integer is a number of seconds too
+    settings = load_settings(path)
+    assert settings.change_wait_s == 1.0
+    assert RunRequest.for_task("click Save", settings.updated(record=False)).change_wait_s == 1.0

@@ -3,9 +3,13 @@
 It builds the reader's own record types (records.py) and writes each with its `to_json`, so what is
 written is what the reader parses. On the loop's thread `handle(event)` only gathers fields and queues
 work: PNG encoding (png.py), hashing the prompt and writing go to one background writer thread, in order. A step's
-line is queued after its images, so it is written only once they are durably in place. `close()` drains
-the queue; a failure of the writer is raised there (as SessionError), never swallowed, and the writer
-stops writing lines at the first failure.
+line is queued after its images, so it is written only once they are durably in place.
+
+A recording never stops silently (an audit trail that ends half-way while the run goes on is worse than no
+run): the writer stops at its first failure, and the next `handle` raises SessionError naming the file it was
+writing. At each step boundary (and at the end) `handle` waits for the writer, so a step that could not be
+written ends the run before the next step acts; the caller ends the run with that error (app/commands/run.py,
+app/gui/worker.py). `close()` drains the queue and raises the same error if no `handle` has yet.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from PIL import Image
 
+from agent.effects import Effect
 from agent.errors import SessionError
 from agent.events import (
     ActionBlocked,
@@ -32,7 +37,9 @@ from agent.events import (
     ActionExecuted,
     ActionProposed,
     ActionRejected,
+    EffectSeen,
     Event,
+    LookedAgain,
     ModelReplied,
     ParseFailed,
     PointRefined,
@@ -43,6 +50,7 @@ from agent.events import (
     RunStarted,
     ScreenCaptured,
     StepStarted,
+    looked_again_text,
     refinement_text,
 )
 from agent.prompts import ImagePart, Message
@@ -67,6 +75,7 @@ from sandbox.geometry import ModelFrame
 QUEUE_JOBS = 16  # the loop blocks only when the writer is this far behind (never with a real model's pace)
 KNOWN_IMAGES = 16  # model images remembered, to name the file of each image in a later prompt
 _Job = Callable[[], None]
+_STEPS_LINE = STEPS  # what a job that appends a line writes
 
 
 def deskpilot_version() -> str:
@@ -108,6 +117,7 @@ class _Draft:
     actions: list[ActionRecord] = field(default_factory=list)
     events: list[StepEvent] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    effect: Effect | None = None
 
 
 class _Writer:
@@ -116,14 +126,16 @@ class _Writer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.error: BaseException | None = None
-        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=QUEUE_JOBS)
+        self.failed_file: str | None = None  # what the failed job was writing, relative to the folder
+        self._jobs: queue.Queue[tuple[_Job, str] | None] = queue.Queue(maxsize=QUEUE_JOBS)
         self._steps_fd = os.open(folder / STEPS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._thread = threading.Thread(target=self._work, name="deskpilot-session-writer", daemon=True)
         self._thread.start()
 
-    def put(self, job: _Job) -> None:
+    def put(self, job: _Job, file: str) -> None:
+        """Queue `job`, which writes `file` (relative to the folder; named when it fails)."""
         if self.error is None:
-            self._jobs.put(job)
+            self._jobs.put((job, file))
 
     def drain(self) -> None:
         """Wait until every queued job is done."""
@@ -136,13 +148,14 @@ class _Writer:
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
+            item = self._jobs.get()
             try:
-                if job is None:
+                if item is None:
                     return
                 if self.error is None:
-                    job()
-            except BaseException as exc:  # reported by close(); nothing after it is written
+                    item[0]()
+            except BaseException as exc:  # reported by the next handle() or close(); nothing after it is written
+                self.failed_file = item[1] if item is not None else None
                 self.error = exc
             finally:
                 self._jobs.task_done()
@@ -178,6 +191,7 @@ class SessionRecorder:
         self._messages: tuple[Message, ...] = ()
         self._images: list[tuple[weakref.ref[Image.Image], str]] = []
         self._closed = False
+        self._reported = False  # the writer's failure was raised by handle()
         self._handlers: dict[type, Callable[[Any], None]] = {
             RunStarted: self._started,
             StepStarted: self._step_started,
@@ -193,6 +207,8 @@ class SessionRecorder:
             RunResumed: self._resumed,
             ActionDeferred: self._deferred,
             PointRefined: self._refined,
+            LookedAgain: self._looked_again,
+            EffectSeen: self._effect,
             RunFinished: self._finished,
         }
 
@@ -201,10 +217,16 @@ class SessionRecorder:
         return self._writer.error
 
     def handle(self, event: Event) -> None:
-        """Take one event of the run. Never raises for a write failure: close() reports it."""
+        """Take one event of the run; SessionError (naming the file) once a write has failed: the run must end.
+        At a step boundary and at the end it first waits until the steps so far are on disk."""
         handler = self._handlers.get(type(event))
         if handler is not None and not self._closed:
             handler(event)
+            if isinstance(event, (StepStarted, RunFinished)):
+                self._writer.drain()
+        if self._writer.error is not None and not self._reported:
+            self._reported = True
+            raise self._failure()
 
     def drain(self) -> None:
         """Wait until everything handled so far is on disk (for benchmarks and tests)."""
@@ -214,13 +236,20 @@ class SessionRecorder:
         """Write what is pending, wait for the writer, and raise SessionError if anything failed."""
         if self._closed:
             return
-        self._commit()
+        if self._writer.error is None:
+            self._commit()
         self._closed = True
         self._writer.close()
-        if self._writer.error is not None:
-            exc = self._writer.error
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SessionError(f"recording the session in {self.folder} failed: {detail}")
+        if self._writer.error is not None and not self._reported:
+            self._reported = True
+            raise self._failure()
+
+    def _failure(self) -> SessionError:
+        """The writer's first failure, naming the file it was writing."""
+        exc = self._writer.error
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        file = self.folder / self._writer.failed_file if self._writer.failed_file else self.folder
+        return SessionError(f"recording the session failed writing {file}: {detail}")
 
     def __enter__(self) -> SessionRecorder:
         return self
@@ -240,8 +269,7 @@ class SessionRecorder:
             t=now,
             run=self._run,
         )
-        data = dumps_line(header.to_json())
-        self._writer.put(lambda: write_atomically(self.folder / HEADER, data))
+        self._writer.put(lambda: write_atomically(self.folder / HEADER, dumps_line(header.to_json())), HEADER)
 
     def _step_started(self, event: StepStarted) -> None:
         self._commit()
@@ -272,6 +300,7 @@ class SessionRecorder:
             output_tokens=event.output_tokens,
             image_tokens=event.image_tokens,
             reasoning=event.reasoning,
+            repaired=event.repaired,
         )
         step.timings["model_s"] = event.elapsed_s
 
@@ -330,6 +359,14 @@ class SessionRecorder:
             StepEvent(kind="refined", at=time.time(), reason=refinement_text(event))
         )
 
+    def _looked_again(self, event: LookedAgain) -> None:
+        self._current(event.step).events.append(
+            StepEvent(kind="looked_again", at=time.time(), reason=looked_again_text(event))
+        )
+
+    def _effect(self, event: EffectSeen) -> None:
+        self._current(event.step).effect = event.effect
+
     def _finished(self, event: RunFinished) -> None:
         self._commit()
         self._line += 1
@@ -341,8 +378,7 @@ class SessionRecorder:
             answer=event.answer,
             ended=time.time(),
         )
-        data = dumps_line(end.to_json())
-        self._writer.put(lambda: self._writer.append_line(data))
+        self._writer.put(lambda: self._writer.append_line(dumps_line(end.to_json())), _STEPS_LINE)
 
     # -- helpers ----------------------------------------------------------------------------------------
 
@@ -353,7 +389,7 @@ class SessionRecorder:
         return self._step
 
     def _queue_image(self, image: Image.Image, name: str) -> None:
-        self._writer.put(lambda: self._writer.write_image(image, name))
+        self._writer.put(lambda: self._writer.write_image(image, name), name)
 
     def _remember(self, image: Image.Image, name: str) -> None:
         self._images = [(ref, file) for ref, file in self._images[-(KNOWN_IMAGES - 1) :] if ref() is not None]
@@ -411,7 +447,8 @@ class SessionRecorder:
                 actions=tuple(draft.actions),
                 events=tuple(draft.events),
                 timings=timings,
+                effect=draft.effect,
             )
             self._writer.append_line(dumps_line(record.to_json()))
 
-        self._writer.put(write)
+        self._writer.put(write, _STEPS_LINE)

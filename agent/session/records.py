@@ -17,6 +17,7 @@ from typing import Any, cast, get_args
 
 from PIL import Image
 
+from agent.effects import Effect
 from agent.events import Outcome, RunStarted
 from agent.session.fields import frame_from_json, frame_to_json, session_fields
 from agent.session.files import read_png
@@ -29,6 +30,8 @@ from agent.session.step_records import (
     RecordedPrompt,
     Reply,
     StepEvent,
+    effect_from_json,
+    effect_to_json,
 )
 from sandbox.errors import GeometryError
 from sandbox.fields import Fields, shown
@@ -78,6 +81,7 @@ class StepRecord:
     actions: tuple[ActionRecord, ...]
     events: tuple[StepEvent, ...]  # paused / resumed
     timings: dict[str, float]
+    effect: Effect | None = None  # what the performed actions visibly did (None: nothing acted, or before it)
 
     @property
     def raw(self) -> str | None:
@@ -115,6 +119,7 @@ class StepRecord:
             "actions": [a.to_json() for a in self.actions],
             "events": [e.to_json() for e in self.events],
             "timings": self.timings,
+            "effect": effect_to_json(self.effect),
         }
 
     @classmethod
@@ -151,6 +156,7 @@ class StepRecord:
             ),
             events=tuple(StepEvent.from_json(f.inner(e, f.at("events"), "event")) for e in f.array("events")),
             timings=dict(timings),
+            effect=effect_from_json(f, "effect"),
         )
 
 

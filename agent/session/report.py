@@ -269,6 +269,8 @@ def _happened(step: StepRecord) -> list[tuple[str, str]]:
         elif record.executed is not None and record.executed.edited:
             what += " (edited by the user)"
         done.append((state.replace(" ", ""), what))
+    if step.effect is not None and not step.effect.visible:
+        done.append(("notrun", step.effect.describe()))
     return done
 
 
@@ -304,6 +306,15 @@ def _step_html(session: Session, step: StepRecord, origin: float) -> str:
     pauses = "".join(f"<p>{_e(e.reason or e.kind)}</p>" for e in step.events)
     thought = f"<p><b>Thought:</b> {_e(step.thought)}</p>" if step.thought else ""
     error = f'<p class="refused"><b>Unusable reply:</b> {_e(step.parse_error)}</p>' if step.parse_error else ""
+    effect = ""
+    if step.effect is not None:
+        tone = "" if step.effect.visible else ' class="notrun"'
+        effect = (
+            f"<p{tone}><b>Effect:</b> {_e(step.effect.describe())} "
+            f"(looked {_e(f'{step.effect.waited_s:.2f}')} s after)</p>"
+        )
+    if step.reply is not None and step.reply.repaired:
+        error += f"<p><b>Repaired:</b> {_e(step.reply.repaired)} lone surrogate(s) in the reply became U+FFFD</p>"
     raw = (
         f"<details><summary>Raw reply</summary><pre>{_e(step.raw)}</pre></details>"
         if step.raw is not None
@@ -320,7 +331,7 @@ def _step_html(session: Session, step: StepRecord, origin: float) -> str:
         f'<h2>Step {number} <small>{_e(when)}</small> <a class="top" href="#top">↑ top</a></h2>\n'
         f'<div class="view">{_crops_html(shot, step)}<figure class="whole">'
         f'<img alt="screenshot of step {number}" src="{image}">\n'
-        f"<figcaption>{caption}</figcaption></figure></div>\n{thought}{error}{pauses}\n"
+        f"<figcaption>{caption}</figcaption></figure></div>\n{thought}{error}{effect}{pauses}\n"
         f"<p><b>Timings:</b> {_e(timings)}</p>\n"
         f"<p><b>Screen</b> {_e(step.screenshot.width)}x{_e(step.screenshot.height)} px, <b>model image</b> "
         f"{_e(step.model_image.width)}x{_e(step.model_image.height)} px ({_e(space.kind)} coordinates"

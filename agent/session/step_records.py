@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent.effects import SCREEN_CHANGES, Effect
 from agent.session.fields import (
     action_or_null_from_json,
     action_or_null_to_json,
@@ -20,7 +21,8 @@ from sandbox.fields import Fields, shown
 from sandbox.policy import Verdict
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-StepEventKind = Literal["paused", "resumed", "deferred", "refined"]
+StepEventKind = Literal["paused", "resumed", "deferred", "refined", "looked_again"]
+EVENTS_WITH_REASON: tuple[StepEventKind, ...] = ("paused", "deferred", "refined", "looked_again")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +98,7 @@ class Reply:
     output_tokens: int | None
     image_tokens: int | None
     reasoning: str | None = None  # the server's separate reasoning channel, never parsed (absent before: null)
+    repaired: int = 0  # lone surrogates replaced by U+FFFD in raw and reasoning (absent before: 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +107,7 @@ class Reply:
             "output_tokens": self.output_tokens,
             "image_tokens": self.image_tokens,
             "reasoning": self.reasoning,
+            "repaired": self.repaired,
         }
 
     @classmethod
@@ -114,7 +118,29 @@ class Reply:
             output_tokens=f.integer_or_null("output_tokens", minimum=0),
             image_tokens=f.integer_or_null("image_tokens", minimum=0),
             reasoning=f.text_or_null("reasoning", optional=True),
+            repaired=f.integer("repaired", minimum=0) if "repaired" in f.data else 0,
         )
+
+
+def effect_to_json(effect: Effect | None) -> dict[str, Any] | None:
+    if effect is None:
+        return None
+    return {"screen": effect.screen, "focus_moved": effect.focus_moved, "waited_s": effect.waited_s}
+
+
+def effect_from_json(f: Fields, name: str) -> Effect | None:
+    """A step's effect (agent/effects.py), null, or missing (sessions recorded before it: null)."""
+    data = f.data.get(name)
+    if data is None:
+        return None
+    e = f.inner(data, f.at(name), name)
+    screen = e.text("screen")
+    if screen not in SCREEN_CHANGES:
+        e.fail(f"field 'screen' must be one of {', '.join(SCREEN_CHANGES)}, got {shown(screen)}")
+    moved = e.get("focus_moved")
+    if moved is not None and not isinstance(moved, bool):
+        e.wrong("focus_moved", "true, false or null", moved)
+    return Effect(screen=screen, focus_moved=moved, waited_s=e.number("waited_s", minimum=0))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,19 +243,16 @@ class StepEvent:
     reason: str | None = None  # why it paused, why an action was deferred, what the second look gave
 
     def to_json(self) -> dict[str, Any]:
-        if self.kind in ("paused", "deferred", "refined"):
+        if self.kind in EVENTS_WITH_REASON:
             return {"kind": self.kind, "reason": self.reason, "at": self.at}
         return {"kind": self.kind, "at": self.at}
 
     @classmethod
     def from_json(cls, f: Fields) -> StepEvent:
         kind = f.text("kind")
-        if kind == "paused":
-            return cls(kind="paused", at=f.number("at"), reason=f.text_or_null("reason"))
         if kind == "resumed":
             return cls(kind="resumed", at=f.number("at"))
-        if kind == "deferred":
-            return cls(kind="deferred", at=f.number("at"), reason=f.text_or_null("reason"))
-        if kind == "refined":
-            return cls(kind="refined", at=f.number("at"), reason=f.text_or_null("reason"))
-        f.fail(f"event kind must be paused, resumed, deferred or refined, got {shown(kind)}")
+        for known in EVENTS_WITH_REASON:
+            if kind == known:
+                return cls(kind=known, at=f.number("at"), reason=f.text_or_null("reason"))
+        f.fail(f"event kind must be paused, resumed, deferred, refined or looked_again, got {shown(kind)}")

@@ -1,15 +1,20 @@
-"""Check one action against the policy and, when allowed, perform it on the current display."""
+"""Check one action against the policy and, when allowed, perform it on the current display, and say what it
+visibly did (delivery is not success: agent/effects.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+from agent.effects import Effect
+from agent.session.step_records import effect_to_json
+from agent.waits import CHANGE_CAP_S, look_after, read_focus
 from app.cli import EXIT_OK, EXIT_REFUSED, fail
-from app.commands.common import screen_size
-from app.desktop import DesktopOptions, open_desktop
-from sandbox.actions import action_from_json
+from app.commands.common import screen_size, seconds
+from app.desktop import Desktop, DesktopOptions, open_desktop
+from sandbox.actions import Action, Finish, Wait, action_from_json, action_points
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.errors import ActionError, StoppedError
 from sandbox.executor import Performed
@@ -40,16 +45,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --dry-run: check against one WxH monitor instead of the real display",
     )
     parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
-
-
-def _report(verdict: Verdict, executed: bool) -> None:
-    print(
-        json.dumps(
-            {"verdict": verdict.verdict, "rule": verdict.rule, "reason": verdict.reason, "executed": executed},
-            ensure_ascii=False,
-        ),
-        flush=True,
+    parser.add_argument(
+        "--change-wait",
+        type=seconds,
+        default=CHANGE_CAP_S,
+        metavar="S",
+        help=f"after the action, how long to wait for the screen to change before saying its effect "
+        f"(default {CHANGE_CAP_S:g})",
     )
+
+
+def _report(verdict: Verdict, executed: bool, effect: Effect | None = None) -> None:
+    report: dict[str, Any] = {
+        "verdict": verdict.verdict,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "executed": executed,
+        "effect": effect_to_json(effect),
+    }
+    print(json.dumps(report, ensure_ascii=False), flush=True)
+
+
+def _monitor(desktop: Desktop, action: Action) -> int:
+    """The monitor to watch for the action's effect: the one under its (first) point, else the pointer's."""
+    points = action_points(action) or [p for p in [desktop.capture.pointer()] if p is not None]
+    screen = desktop.capture.geometry()
+    index = screen.index_at(*points[0]) if points else None
+    return index if index is not None else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,11 +99,29 @@ def run(args: argparse.Namespace) -> int:
             _report(checked.verdict, False)
             confirmed = isinstance(checked.verdict, Confirm) and args.yes
             return EXIT_OK if isinstance(checked.verdict, Allow) or (args.dry_run and confirmed) else EXIT_REFUSED
+        watched = not isinstance(action, (Wait, Finish))  # the others touch the desktop: their effect is looked at
+        monitor = _monitor(desktop, action) if watched else 0
+        before = desktop.capture.grab(monitor) if watched else None
+        focus = read_focus(desktop.capture)
         try:
             result = desktop.executor.execute(checked)
         except StoppedError as exc:  # the stop key mid-action: what was held is released; say so and exit 3
             _report(checked.verdict, False)
             return fail(str(exc), EXIT_REFUSED)
+        effect = None
+        if isinstance(result, Performed) and before is not None:
+            try:
+                _, effect = look_after(
+                    desktop.capture,
+                    monitor,
+                    desktop.stop,
+                    before=before,
+                    focus_before=focus,
+                    points=action_points(result.action),
+                    cap_s=args.change_wait,
+                )
+            except StoppedError:  # stopped while looking: the action ran, its effect is not known
+                effect = None
     executed = isinstance(result, Performed)
-    _report(result.verdict, executed)
+    _report(result.verdict, executed, effect)
     return EXIT_OK if executed else EXIT_REFUSED

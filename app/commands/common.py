@@ -20,6 +20,7 @@ from agent.backends.registry import (
 )
 from agent.errors import ConfigError
 from agent.families import FAMILIES, Family, get_family
+from agent.waits import MAX_CHANGE_WAIT_S
 
 
 def screen_size(text: str) -> tuple[int, int]:
@@ -43,6 +44,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A wait in seconds: 0 up to MAX_CHANGE_WAIT_S (agent/waits.py)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value <= MAX_CHANGE_WAIT_S:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_CHANGE_WAIT_S:g} seconds, got {text!r}")
     return value
 
 

@@ -1,4 +1,4 @@
-"""Run one task without the window; a line per step on stderr."""
+"""Run one task without the window; a line per step on stderr. A recording that fails ends the run (exit 2)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 from contextlib import ExitStack
 from pathlib import Path
 
-from agent.errors import AgentError
-from agent.events import RunFinished
+from agent.errors import SessionError
+from agent.events import RunFinished, StepStarted
 from agent.loop import RunOptions, run_task
 from agent.refine import REFINE_MODES
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder, prepare_record_dir
+from agent.waits import CHANGE_CAP_S
 from app.cli import EXIT_FOR_OUTCOME, fail, say
-from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int
+from app.commands.common import add_backend_arguments, backend_from_arguments, positive_int, seconds
 from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions, open_desktop
 from app.event_lines import event_line
 from sandbox.drivers import DRIVER_NAMES
@@ -51,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-record", action="store_true", help="do not record the session")
     parser.add_argument(
+        "--change-wait",
+        type=seconds,
+        default=CHANGE_CAP_S,
+        metavar="S",
+        help="after an action, how long the next look waits for the screen to change before it goes on "
+        f"(default {CHANGE_CAP_S:g}; 0: only let it settle)",
+    )
+    parser.add_argument(
         "--refine",
         choices=REFINE_MODES,
         default="off",
@@ -58,13 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _close_recorder(recorder: SessionRecorder) -> None:
-    """Finish the session's files and say where it is; a failed recording is said, the run's result stands."""
+def _close_recorder(recorder: SessionRecorder) -> SessionError | None:
+    """Finish the session's files and say where it is; the failure of a write not reported yet, if any."""
     try:
         recorder.close()
-    except AgentError as exc:
-        say(f"warning: {exc}")
-    say(f"session: {recorder.folder}")
+    except SessionError as exc:
+        return exc
+    finally:
+        say(f"session: {recorder.folder}")
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
             model_name=args.model,
             policy_digest=desktop.policy.digest(),
             refine=args.refine,
+            change_wait_s=args.change_wait,
         )
         finished: RunFinished | None = None
+        failed: SessionError | None = None
         recorder = None
         if not args.no_record:
             folder = record_dir or new_session_folder(default_sessions_dir(), args.task)
@@ -111,25 +124,34 @@ def run(args: argparse.Namespace) -> int:
                     "refine": args.refine,
                 },
             )
+        events = run_task(
+            args.task,
+            backend=backend,
+            family=family,
+            executor=desktop.executor,
+            capture=desktop.capture,
+            options=options,
+        )
+        steps = 0
         try:
-            for event in run_task(
-                args.task,
-                backend=backend,
-                family=family,
-                executor=desktop.executor,
-                capture=desktop.capture,
-                options=options,
-            ):
-                if recorder is not None:
-                    recorder.handle(event)
+            for event in events:
                 line = event_line(event, dry_run=args.dry_run, resume_after_s=RESUME_AFTER_IDLE_S)
                 if line:
                     say(line)
+                steps = event.step if isinstance(event, StepStarted) else steps
                 if isinstance(event, RunFinished):
                     finished = event
+                if recorder is not None:
+                    recorder.handle(event)  # SessionError: the run ends here, before anything more is done
+        except SessionError as exc:
+            events.close()
+            failed = exc
         finally:
             if recorder is not None:
-                _close_recorder(recorder)
+                failed = _close_recorder(recorder) or failed
+    if failed is not None:
+        reason = f"{failed}; the run was ended at step {steps}" if finished is None else str(failed)
+        return fail(reason)
     assert finished is not None
     if finished.outcome == "error":
         return fail(finished.reason)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from agent.backends.registry import BACKENDS, SERVERS, capabilities_of
 from agent.families import FAMILIES
+from agent.waits import MAX_CHANGE_WAIT_S
 from app.gui.plain_text import plain_label
 from app.gui.preview import pixmap_from
 from app.settings import MODES, Settings
@@ -107,6 +108,14 @@ class SettingsDialog(QDialog):
         self.countdown.setRange(0, 30)
         self.countdown.setValue(s.countdown_s)
         self.max_steps = _spin(1, 500, s.max_steps)
+        self.change_wait = QDoubleSpinBox()
+        self.change_wait.setRange(0, MAX_CHANGE_WAIT_S)
+        self.change_wait.setSingleStep(0.5)
+        self.change_wait.setValue(s.change_wait_s)
+        self.change_wait.setToolTip(
+            "After an action, how long the next look waits for the screen to change (a menu or dialog opening) "
+            "before it goes on with the screen as it is"
+        )
         for label, widget in (
             ("Backend", self.backend),
             ("Model", self.model),
@@ -119,6 +128,7 @@ class SettingsDialog(QDialog):
             ("Mode", self.mode),
             ("Auto countdown (s)", self.countdown),
             ("Max steps", self.max_steps),
+            ("Wait for a change (s)", self.change_wait),
             ("Refine", self.refine),
         ):
             form.addRow(label, widget)
@@ -218,6 +228,7 @@ class SettingsDialog(QDialog):
             mode=self.mode.currentText(),
             countdown_s=self.countdown.value(),
             max_steps=self.max_steps.value(),
+            change_wait_s=self.change_wait.value(),
             stop_key=self.stop_key.text().strip(),
             record=self.record.isChecked(),
             recording_dir=self.recording_dir.text().strip(),

@@ -14,6 +14,7 @@ from agent.events import (
     ActionExecuted,
     ActionProposed,
     ActionRejected,
+    EffectSeen,
     ModelReplied,
     ParseFailed,
     ReplyParsed,
@@ -41,6 +42,8 @@ class TimelineStep:
     proposals: list[tuple[ParsedAction, str, str | None]] = field(default_factory=list)  # action, verdict, rule
     executed: list[Action] = field(default_factory=list)
     outcome: str = ""  # "ran", "refused: rule", "rejected", "unusable reply"
+    effect: str = ""
+    new_image: bool = False  # a second capture of the step (it looked again): the thumbnail is redrawn  # what the actions visibly did: "no visible effect", "the screen changed near the point", ...
     capture_ms: float = 0.0
     model_s: float = 0.0
     execute_ms: float = 0.0
@@ -53,7 +56,8 @@ class TimelineStep:
         first = (self.thought or "").splitlines()[0] if self.thought else ""
         thought = shorten(first, THOUGHT_CHARS)  # all of it on hover
         timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"
-        lines = [f"Step {self.step}: {actions}", f"{self.outcome or verdicts}", timing]
+        outcome = self.outcome or verdicts
+        lines = [f"Step {self.step}: {actions}", f"{outcome} · {self.effect}" if self.effect else outcome, timing]
         if thought:
             lines.insert(1, thought)
         return "\n".join(lines)
@@ -92,7 +96,8 @@ class Timeline(QListWidget):
             if item.data(Qt.ItemDataRole.UserRole) == step:
                 item.setText(record.summary())
                 item.setToolTip(plain_tooltip(record.thought or ""))
-                if record.image is not None and item.icon().isNull():
+                if record.image is not None and (item.icon().isNull() or record.new_image):
+                    record.new_image = False
                     thumb = record.image.copy()
                     thumb.thumbnail((THUMB.width(), THUMB.height()))
                     item.setIcon(QIcon(pixmap_from(thumb)))
@@ -106,7 +111,10 @@ class Timeline(QListWidget):
         record = self.record(step)
         match event:
             case ScreenCaptured():
+                record.new_image = record.image is not None
                 record.image, record.frame, record.capture_ms = event.model_image, event.frame, event.capture_s * 1000
+            case EffectSeen():
+                record.effect = event.effect.describe()
             case ModelReplied():
                 record.model_s = event.elapsed_s
             case ReplyParsed():

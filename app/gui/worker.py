@@ -2,7 +2,8 @@
 
 Approvals travel back through a queue: in approve mode the loop's approver waits for the window's
 decision; in auto mode it counts down (cancellable) before each action. The stop key, the Stop button and
-closing the window all set the same StopFlag; the window's Pause and the user's own input pause it.
+closing the window all set the same StopFlag; the window's Pause and the user's own input pause it. A recording
+that fails ends the run at once, with the error naming the file (agent/session/recorder.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from agent.backends.base import Backend
 from agent.backends.registry import DEFAULT_SERVER, BackendSettings, backend_family, capabilities_of, make_backend
-from agent.errors import AgentError
+from agent.errors import AgentError, SessionError
 from agent.events import ActionProposed, RunFinished, StepStarted
 from agent.loop import Approve, Decision, RunOptions, run_task
 from agent.session import SessionRecorder
+from agent.waits import CHANGE_CAP_S
 from app.desktop import DesktopOptions, open_desktop
 from app.gui.recording import new_session_dir
 from app.settings import Settings
@@ -54,6 +56,7 @@ class RunRequest:
     min_pixels: int | None = None
     max_pixels: int | None = None
     refine: str = "off"
+    change_wait_s: float = CHANGE_CAP_S
 
     @classmethod
     def for_task(cls, task: str, settings: Settings, *, policy: Path | None = None) -> RunRequest:
@@ -73,6 +76,7 @@ class RunRequest:
             min_pixels=s.min_pixels or None,
             max_pixels=s.max_pixels or None,
             refine=s.refine,
+            change_wait_s=s.change_wait_s,
         )
 
 
@@ -188,7 +192,7 @@ class RunWorker(QObject):
             desktop = stack.enter_context(
                 open_desktop(options, own_windows=self._blocking, stop=self.stop_flag, announce=logger.info)
             )
-            recorder = self._recorder(stack)
+            recorder = self._recorder()
             run_options = RunOptions(
                 max_steps=request.max_steps,
                 monitor=request.monitor,
@@ -197,10 +201,10 @@ class RunWorker(QObject):
                 model_name=request.backend.model or None,
                 policy_digest=desktop.policy.digest(),
                 refine=request.refine,
+                change_wait_s=request.change_wait_s,
             )
             approve = None if options.dry_run else self._approve
-            finished = None
-            for event in run_task(
+            events = run_task(
                 request.task,
                 backend=backend,
                 family=family,
@@ -210,31 +214,43 @@ class RunWorker(QObject):
                 approve=approve,
                 own_windows=self._masked,
                 make_room=self._make_room if self.hooks.make_room is not None else None,
-            ):
+            )
+            finished, failed, steps = None, None, 0
+            try:
+                for event in events:
+                    self.run_event.emit(event)
+                    if isinstance(event, StepStarted):
+                        steps = event.step
+                        if event.step == 1:  # loaded by now
+                            self.backend_ready.emit(_where(backend))
+                    if isinstance(event, RunFinished):
+                        finished = event
+                    if recorder is not None:
+                        recorder.handle(event)  # SessionError: the run ends here, before anything more is done
+            except SessionError as exc:
+                events.close()
+                failed = exc
+            finally:
                 if recorder is not None:
-                    recorder.handle(event)
-                self.run_event.emit(event)
-                if isinstance(event, StepStarted) and event.step == 1:  # loaded by now
-                    self.backend_ready.emit(_where(backend))
-                if isinstance(event, RunFinished):
-                    finished = event
+                    failed = self._close_recorder(recorder) or failed
+            if failed is not None:
+                finished = RunFinished(outcome="error", reason=str(failed), steps=steps)
+                self.run_event.emit(finished)
             return finished
 
-    def _recorder(self, stack: ExitStack) -> SessionRecorder | None:
+    def _recorder(self) -> SessionRecorder | None:
         if self.request.record_dir is None:
             return None
-        recorder = SessionRecorder(
-            self.request.record_dir, run={"mode": self.request.mode, "driver": self.request.driver}
-        )
-        stack.callback(self._close_recorder, recorder)
-        return recorder
+        return SessionRecorder(self.request.record_dir, run={"mode": self.request.mode, "driver": self.request.driver})
 
-    def _close_recorder(self, recorder: SessionRecorder) -> None:
+    def _close_recorder(self, recorder: SessionRecorder) -> SessionError | None:
+        """Finish the session's files; the failure of a write not reported yet, if any (it ends the run)."""
         try:
             recorder.close()
-            logger.info(f"session recorded in {self.request.record_dir}")
-        except AgentError as exc:  # the run's outcome stands; the recording is what failed
-            logger.warning(f"recording the session failed: {exc}")
+        except SessionError as exc:
+            return exc
+        logger.info(f"session recorded in {self.request.record_dir}")
+        return None
 
     def _approve(self, proposed: ActionProposed) -> Decision:
         if isinstance(proposed.parsed.action, (Finish, Wait)):  # touches nothing on the desktop

@@ -1,7 +1,8 @@
 """A screen without a display: the one edge of the loop, replay and calibration that needs X, replaced.
 
-`FakeScreen` answers `geometry()` and `grab()` as sandbox.capture.ScreenCapture does (a Screenshot in physical
-pixels, deskpilot's own windows greyed out), from an image the test sets; the pointer is where the test says.
+`FakeScreen` answers `geometry()`, `grab()` and `focus()` as sandbox.capture.ScreenCapture does (a Screenshot in
+physical pixels, deskpilot's own windows greyed out), from an image the test sets; the pointer and the focused
+window are what the test says.
 With the dry-run driver, a run, its recording and its replay go end to end in the fast part of the suite.
 """
 
@@ -25,7 +26,7 @@ from sandbox.policy import Policy, PolicyChecker
 from sandbox.stop import StopFlag
 from tests.helpers.desktop_image import desktop_image
 
-QUICK = RunOptions(settle_cap_s=0.1)  # the screen is still at once: no need to wait for it
+QUICK = RunOptions(settle_cap_s=0.1)  # the screen is still at once: no need to wait for it (nothing acts here)
 
 
 class FakeScreen:
@@ -33,6 +34,7 @@ class FakeScreen:
         self.screen = ScreenGeometry((Monitor(0, 0, width, height, name="fake"),))
         self.image = image if image is not None else desktop_image(width, height)
         self.pointer: tuple[int, int] | None = (width // 2, height // 2)
+        self.focused: int | None = None
         self.grabs = 0
 
     def show(self, image: Image.Image) -> None:
@@ -54,6 +56,9 @@ class FakeScreen:
     def pointer_position(self) -> tuple[int, int] | None:
         return self.pointer
 
+    def focus(self) -> int | None:
+        return self.focused
+
 
 def run_on_fake_screen(
     task: str,
@@ -64,12 +69,13 @@ def run_on_fake_screen(
     options: RunOptions = QUICK,
     make_room: MakeRoom | None = None,
     on_event: Callable[[Event], Any] | None = None,
+    driver: DryRunDriver | None = None,
 ) -> tuple[list[Event], DryRunDriver]:
     """One whole run on `screen` (a fresh 1920x1080 one by default) under the default policy, through the real
-    executor with the dry-run driver: the events (each also handed to `on_event`, a recorder say) and the driver,
-    whose calls say what would have been done."""
+    executor with the dry-run driver (or `driver`, one that plays an app: tests/test_look_after.py): the events
+    (each also handed to `on_event`, a recorder say) and the driver, whose calls say what would have been done."""
     screen = screen or FakeScreen()
-    driver = DryRunDriver()
+    driver = driver if driver is not None else DryRunDriver()
     executor = Executor(
         checker=PolicyChecker(Policy()),
         driver=driver,
