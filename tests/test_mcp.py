@@ -103,6 +103,7 @@ def test_act_clicks_refuses_a_denied_hotkey_and_bad_input_and_records_the_connec
             async with stdio_session("deskpilot", ["mcp"], server_env(tmp_path), errlog) as session:
                 done = json_of(await session.call_tool("act", click(*target.centre("Submit"))))
                 assert done["executed"] is True and done["verdict"] == "allow"
+                assert done["effect"]["screen"] == "near"  # the button drew itself pressed: seen where it was clicked
                 target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
                 denied = await session.call_tool(
                     "act", {"action": {"kind": "hotkey", "keys": ["ctrl", "alt", "Delete"]}}

@@ -22,7 +22,7 @@ from agent.backends.base import ModelRequest
 from agent.backends.ocr.backend import OcrBackend
 from agent.backends.ocr.engine import RapidEngine
 from agent.backends.ocr.fields import LABEL_GAP_HEIGHTS, find_field
-from agent.backends.ocr.match import Match, masked, shows_typed
+from agent.backends.ocr.match import Match, field_shows, masked
 from agent.families import get_family, model_frame
 from agent.parsing import ParsedReply, parse_reply
 from agent.prompts import build_messages
@@ -121,21 +121,22 @@ def test_a_field_far_right_or_on_another_line_is_not_taken() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seen", "typed", "shown"),
+    ("seen", "typed", "before", "append", "shown"),
     [
-        ("Ada", "Ada", True),
-        ("Adal", "Ada", True),  # the caret read as a letter
-        ("ada lovelace", "Ada Lovelace", True),
-        ("Ada Lovelace", "Lovelace", True),  # typed after what the field held
-        ("ovelace@example.com", "ada.lovelace@example.com", True),  # the field scrolled to the end
-        ("adal0velace", "adalovelace", True),  # an OCR confusion
-        ("", "Ada", False),
-        ("Lovelace", "Ada", False),
-        ("Search...", "Ada", False),
+        ("Ada", "Ada", "", False, True),
+        ("Adal", "Ada", "", False, True),  # the caret read as a letter
+        ("ada lovelace", "Ada Lovelace", "", False, True),
+        ("Ada Lovelace", "Lovelace", "Ada ", True, True),  # appended to what the field held
+        ("ovelace@example.com", "ada.lovelace@example.com", "", False, True),  # the field scrolled to the end
+        ("adal0velace", "adalovelace", "", False, True),  # an OCR confusion
+        ("", "Ada", "", False, False),
+        ("Lovelace", "Ada", "", False, False),
+        ("Search...", "Ada", "", False, False),
+        ("draft.txtreport-2026.txt", "report-2026.txt", "draft.txt", False, False),  # a replace that appended
     ],
 )
-def test_a_field_shows_what_was_typed(seen: str, typed: str, shown: bool) -> None:
-    assert shows_typed(seen, typed) is shown
+def test_a_field_shows_what_was_typed(seen: str, typed: str, before: str, append: bool, shown: bool) -> None:
+    assert field_shows(seen, typed, before=before, append=append) is shown
 
 
 def test_password_dots_count_as_shown() -> None:

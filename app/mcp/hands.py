@@ -23,10 +23,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from agent.backends.base import Backend
-from agent.errors import AgentError
+from agent.errors import AgentError, SessionError
 from agent.evaluation.locate import ocr_task
 from agent.events import RunFinished
 from agent.families import Family
@@ -36,14 +36,17 @@ from agent.pointing import ask_point
 from agent.prompts import build_grounding_messages
 from agent.session import SessionRecorder, default_sessions_dir, new_session_folder
 from agent.session.png import encode_png
+from agent.session.step_records import effect_to_json
+from agent.waits import look_after, read_focus
 from app.desktop import RESUME_AFTER_IDLE_S, Desktop, DesktopOptions, open_desktop
 from app.event_lines import event_line
 from app.mcp.journal import Journal, JournalFacts, monitor_of
-from sandbox.actions import Action, action_to_json
+from sandbox.actions import Action, Finish, Wait, action_points, action_to_json
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError, first_line
 from sandbox.executor import Performed
 from sandbox.policy import Confirm, Deny, Verdict
 
+_T = TypeVar("_T")
 MAX_RUN_STEPS = 100  # run_task's max_steps at most (a client asking for more gets an error, not a long run)
 
 
@@ -239,12 +242,15 @@ class Hands:
             desktop = self._ready()
             journal = self._journal(connection, client)
             step = 0
-            if journal is not None:  # the screen the action is asked on, for the record
-                shot = desktop.capture.grab(monitor_of(action, desktop.capture.geometry()))
-                step = journal.step(action, raw, shot)
+            watched = not isinstance(action, (Wait, Finish))  # the others touch the desktop: their effect is looked at
+            monitor = monitor_of(action, desktop.capture.geometry())
+            shot = desktop.capture.grab(monitor) if watched or journal is not None else None
+            focus = read_focus(desktop.capture) if watched else None
+            if journal is not None and shot is not None:  # the screen the action is asked on, for the record
+                step = self._recorded(lambda: journal.step(action, raw, shot))
             checked = desktop.executor.check(action, confirmed=self.options.yes)
             if journal is not None:
-                journal.verdict(step, action, raw, checked.verdict)
+                self._recorded(lambda: journal.verdict(step, action, raw, checked.verdict))
             verdict = checked.verdict
             if isinstance(verdict, Confirm) and not self.options.yes:
                 answer = self._onlooker.confirm(client, action, verdict) if self.options.ask else None
@@ -273,9 +279,33 @@ class Hands:
                     journal, step, result.action, again, f"refused on the re-check ({again.rule}): {again.reason}"
                 )
             if journal is not None:
-                journal.executed(step, result.action, confirmed=checked.confirmed, execute_s=result.elapsed_s)
-            effect = {"action": action_to_json(result.action), "seconds": round(result.elapsed_s, 3)}
-            return {**_report(result.verdict, executed=True), "effect": effect}
+                self._recorded(
+                    lambda: journal.executed(
+                        step, result.action, confirmed=checked.confirmed, execute_s=result.elapsed_s
+                    )
+                )
+            effect = None
+            if watched and shot is not None:
+                try:
+                    _, effect = look_after(
+                        desktop.capture,
+                        monitor,
+                        desktop.stop,
+                        before=shot,
+                        focus_before=focus,
+                        points=action_points(result.action),
+                    )
+                except StoppedError:  # stopped while looking: the action ran, its effect is not known
+                    effect = None
+            return {**_report(result.verdict, executed=True), "effect": effect_to_json(effect)}
+
+    @staticmethod
+    def _recorded(write: Callable[[], _T]) -> _T:
+        """A write to the connection's session; a failed one is the call's one-line error (nothing unrecorded)."""
+        try:
+            return write()
+        except SessionError as exc:
+            raise ToolError(f"recording failed: {first_line(exc)}; nothing more is done unrecorded") from None
 
     def run_task(self, *, client: str, task: str, max_steps: int) -> dict[str, Any]:
         with self._one_at_a_time("run_task"):

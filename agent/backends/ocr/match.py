@@ -242,23 +242,6 @@ def match_key(match: Match) -> tuple[float, ...]:
     return (_TIERS.index(match.how), -match.similarity, -match.score, match.line_box[1], match.line_box[0])
 
 
-def shows_typed(seen: str, typed: str) -> bool:
-    """Whether a field's OCR text shows `typed`: as a part of it (case, spaces and OCR confusions forgiven), or
-    its end when the text is longer than the field and the field scrolled."""
-    want, have = _squash(typed), _squash(seen)
-    if not want:
-        return True
-    if not have:
-        return False
-    if want in have:
-        return True
-    if len(have) < len(want):
-        return _similarity(have, want) >= FUZZY_MIN_RATIO or (
-            len(have) >= 4 and _similarity(have, want[-len(have) :]) >= FUZZY_MIN_RATIO
-        )
-    return any(_similarity(have[i : i + len(want)], want) >= FUZZY_MIN_RATIO for i in range(len(have) - len(want) + 1))
-
-
 def dots(seen: str) -> int | None:
     """How many password dots a field's raw OCR reading (confident or not) shows, or None when it is not dots.
 
