@@ -211,7 +211,7 @@ def run_task(
     (the model may have been looking at deskpilot's window rather than at what is under it).
     """
     run = _Run(
-        task=task,
+        task=valid_text(task)[0],  # a lone surrogate (a broken argument) would break every prompt and record
         backend=backend,
         family=family,
         executor=executor,

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--driver",
         choices=[d for d in DRIVER_NAMES if d != "dry-run"],
         default="pyautogui",
-        help="input driver (default pyautogui; keys and text go through pynput on X11)",
+        help="input driver (default pyautogui; on X11 keys, text and the mouse go through XTest with either)",
     )
     parser.add_argument(
         "--screen",
