@@ -11,14 +11,16 @@ SERVE_TEST ?= 1
 # Debian/Ubuntu packages: X libraries Qt's xcb plugin needs, Xvfb/Xorg-dummy for tests, fonts (CJK too), and
 # the apps typing is tested on: xterm, a GTK3 entry (system python3 with PyGObject), Tk, openbox as a window
 # manager, setxkbmap for another layout (tests/test_typing_reaches_apps.py); a private D-Bus session and the
-# accessibility bus (tests/test_atspi.py).
+# accessibility bus (tests/test_atspi.py); headless Wayland compositors with grim and wtype (tests/test_wayland.py:
+# Sway for the wlroots route, Weston for the refusal).
 SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils x11-xkb-utils xclip scrot \
 	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
 	fonts-dejavu-core fonts-noto-cjk chromium zenity \
 	xterm openbox python3-gi gir1.2-gtk-3.0 python3-tk \
-	dbus at-spi2-core
+	dbus at-spi2-core \
+	sway weston grim wtype
 
 .PHONY: run test lint system venv venv-test serve-venv bench screenshot report-picture clean
 

@@ -46,6 +46,8 @@ COMMANDS: dict[str, str] = {
     "sessions": "sessions",
     "inspect": "inspect",
     "mcp": "mcp",
+    "doctor": "doctor",
+    "stop": "stop",
 }
 
 
@@ -58,11 +60,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand's parser, or with `only` just that one's (its module alone is imported: `deskpilot stop`
+    bound to a key must not wait for the others' imports)."""
     parser = _Parser(prog="deskpilot", description="Plain-language tasks done on your desktop by a local VLM.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         command = importlib.import_module(f"app.commands.{module}")
         sub_parser = sub.add_parser(name, help=command.__doc__.splitlines()[0] if command.__doc__ else None)
         sub_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
@@ -93,9 +99,11 @@ def configure_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    configure_logging()
+    only = "stop" if argv[:1] == ["stop"] else None  # from a key binding: import nothing else, log nothing
+    if only is None:
+        configure_logging()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(only).parse_args(argv)
         if args.command is None:
             if "gui" in COMMANDS:
                 args = build_parser().parse_args(["gui", *argv])

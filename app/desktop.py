@@ -5,10 +5,13 @@ session browser. Inside it:
 
 - the policy (--policy FILE, else the user's file, else the bundled default), with the stop key forbidden;
 - the isolated display (`--isolated`), its programs launched;
-- the desktop route (sandbox/desktops/), chosen here and only here: X11 on the acting display, or, with
+- the desktop route (sandbox/desktops/), chosen here and only here: on a Wayland session ($WAYLAND_DISPLAY or
+  $XDG_SESSION_TYPE; $DISPLAY is then XWayland and never the desktop) the wlroots route where the compositor
+  offers its protocols, else a refusal said before anything is done; X11 on the acting display otherwise; with
   `DesktopOptions.screen`, a dry-run desktop with one fixed monitor and no display at all;
 - its screen capture (on the display the agent acts on);
-- the stop flag and the route's stop key, listening on the person's OWN display (under --isolated too);
+- the stop flag and the route's stop key, listening on the person's OWN display (under --isolated too), and
+  `deskpilot stop` from any other process of this user (the stop route on Wayland);
 - the route's input driver (its dry-run driver when nothing is to be performed);
 - the route's user-input watcher on the acting display (only when acting for real): the person's input pauses;
 - the executor, which checks every action against the policy, at the pointer's real position where an
@@ -27,14 +30,18 @@ from pathlib import Path
 
 from sandbox.desktops.base import DesktopRoute, ScreenSource
 from sandbox.desktops.dry_run import DryRunDesktop
+from sandbox.desktops.refused import RefusedDesktop
+from sandbox.desktops.session import Session, detect_session
+from sandbox.desktops.wlroots import WlrootsDesktop, WlrootsDriver, WlrootsProbe, probe_wlroots
 from sandbox.desktops.x11 import X11Desktop
 from sandbox.display import IsolatedDisplay
 from sandbox.drivers import DRY_RUN_DRIVER
+from sandbox.errors import DriverError
 from sandbox.executor import Executor
 from sandbox.geometry import Rect
 from sandbox.policy import Policy, PolicyChecker
 from sandbox.policy_file import load_policy
-from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopFlag
+from sandbox.stop import DEFAULT_STOP_KEY, SelfInputLedger, StopCommandListener, StopFlag
 
 RESUME_AFTER_IDLE_S = 3.0  # the command line goes on once the person's own input has been idle this long
 
@@ -61,13 +68,35 @@ class Desktop:
     isolated: IsolatedDisplay | None
 
 
-def desktop_route(*, display: str | None = None, screen: tuple[int, int] | None = None) -> DesktopRoute:
-    """The route to the desktop deskpilot acts on: X11 on `display` (None: $DISPLAY, the person's own), or with
-    `screen` (WxH) a dry-run desktop with no display. Every platform takes the X11 route today (its parts are
-    cross-platform where their libraries are); Wayland and Windows routes are chosen here when they land."""
+def desktop_route(
+    *, display: str | None = None, screen: tuple[int, int] | None = None, session: Session | None = None
+) -> DesktopRoute:
+    """The route to the desktop deskpilot acts on: with `screen` (WxH) a dry-run desktop with no display; X11 on
+    `display` (a nested display deskpilot started); else the person's own session (`session`, default the one
+    detected): a wlroots compositor whose protocols are there, a refusal on any other Wayland compositor, X11
+    on $DISPLAY otherwise (and on Windows and macOS, whose parts go through the same libraries)."""
     if screen is not None:
         return DryRunDesktop(width=screen[0], height=screen[1])
-    return X11Desktop(display=display)
+    if display is not None:
+        return X11Desktop(display=display)
+    session = session or detect_session()
+    if session.kind == "wayland":
+        probe = probe_wlroots()
+        if probe.capture.ok and probe.input.ok:
+            return WlrootsDesktop(compositor=session.compositor)
+        return RefusedDesktop(reason=wayland_refusal(session, probe))
+    return X11Desktop(display=None)
+
+
+def wayland_refusal(session: Session, probe: WlrootsProbe) -> str:
+    """The one line every acting command says on a Wayland compositor it has no route for."""
+    where = f"Wayland ({session.compositor})" if session.compositor else "Wayland"
+    missing = [
+        f"no {part} route ({check.why})"
+        for part, check in (("screen capture", probe.capture), ("input", probe.input))
+        if not check.ok
+    ]
+    return f"{where}: deskpilot cannot act here: {'; '.join(missing)}; run `deskpilot doctor` for what to do"
 
 
 @contextlib.contextmanager
@@ -101,6 +130,8 @@ def open_desktop(
         capture.geometry()  # no usable display: one clear error now, before any listener starts
         ledger = SelfInputLedger()
         driver = route.driver(DRY_RUN_DRIVER if options.dry_run else options.driver)
+        if isinstance(driver, WlrootsDriver):  # a held key or button is released, the virtual devices removed
+            stack.callback(driver.close)
         executor = Executor(
             checker=PolicyChecker(policy),
             driver=driver,
@@ -114,6 +145,11 @@ def open_desktop(
         stop_key = route.stop_route(stop, options.stop_key) if options.listen_for_stop_key else None
         if stop_key is not None:
             stack.enter_context(stop_key)  # the person's display, always
+        if options.screen is None:  # `deskpilot stop`, from a key the compositor binds; the panel's Stop otherwise
+            try:
+                stack.enter_context(StopCommandListener(stop))
+            except DriverError as exc:
+                say(f"{exc}: stop this run with the stop key or the panel's Stop")
         if not options.dry_run:
             watcher = route.user_input_watcher(
                 stop, ledger, auto_resume_after_s=options.resume_after_idle_s, own_windows=own_windows

@@ -1,17 +1,24 @@
 """The stop key, and the pause when the user's own mouse or keyboard takes over.
 
 `StopFlag` is shared by everything that can wait or act (the loop, generation, the executor); the
-`StopKeyListener` sets it from a global hotkey (pynput), `UserInputWatcher` pauses it when input arrives
+`StopKeyListener` sets it from a global hotkey (pynput), `StopCommandListener` when `deskpilot stop` asks (the
+stop route on Wayland, where no client hears a global key), `UserInputWatcher` pauses it when input arrives
 that deskpilot did not send itself. What deskpilot sends is noted in a `SelfInputLedger` by the executor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
+import socket
+import struct
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sandbox.display import on_display
@@ -360,3 +367,140 @@ class UserInputWatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- `deskpilot stop`: a stop from another process -------------------------------------------------------
+#
+# Ordinary clients cannot grab a global key on Wayland, so a run also listens on a Unix socket of its own in a
+# folder only this user can enter; `deskpilot stop` (bound to a key in the compositor's config) connects to each
+# and the listener sets the flag before it answers. A socket, not a signal: the window's runs act on a worker
+# thread, where no signal handler can be installed. Peers of another user are refused by their credentials.
+
+STOP_REQUEST, STOP_REPLY = b"stop\n", b"stopped\n"
+STOP_REASON = "stopped by `deskpilot stop`"
+STOP_CONNECT_S = 1.0
+
+
+def runs_dir() -> Path:
+    """Where runs' stop sockets live: $XDG_RUNTIME_DIR/deskpilot, else a private folder under the temp dir."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "deskpilot"
+    return Path(tempfile.gettempdir()) / f"deskpilot-{os.getuid()}"
+
+
+def _private_dir() -> Path:
+    folder = runs_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DriverError(f"cannot listen for `deskpilot stop`: {folder} is not private to this user")
+    return folder
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+class StopCommandListener:
+    """Sets `flag` when `deskpilot stop` connects to this run's socket; a `with` block listens."""
+
+    _counter = itertools.count(1)
+
+    def __init__(self, flag: StopFlag) -> None:
+        self.flag = flag
+        self.path: Path | None = None
+        self._server: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> StopCommandListener:
+        folder = _private_dir()
+        self.path = folder / f"{os.getpid()}-{next(self._counter)}.sock"
+        binding = self.path.with_suffix(".binding")  # renamed once listening: a .sock always answers
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            binding.unlink(missing_ok=True)
+            server.bind(str(binding))
+            server.listen(8)
+            binding.rename(self.path)
+        except OSError as exc:
+            server.close()
+            raise DriverError(f"cannot listen for `deskpilot stop` at {self.path}: {exc.strerror}") from exc
+        self._server = server
+        self._thread = threading.Thread(target=self._serve, name="deskpilot-stop-command", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        server = self._server
+        assert server is not None
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # shut down by stop()
+                return
+            with conn:
+                try:
+                    conn.settimeout(STOP_CONNECT_S)
+                    if _peer_uid(conn) != os.getuid() or conn.recv(64) != STOP_REQUEST:
+                        continue
+                    self.flag.stop(STOP_REASON)
+                    conn.sendall(STOP_REPLY)
+                except OSError:
+                    continue
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
+            self._server.close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(LISTENER_JOIN_S)
+            self._thread = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+    def __enter__(self) -> StopCommandListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_runs(*, timeout_s: float = STOP_CONNECT_S) -> int:
+    """Stop every run of this user that listens for `deskpilot stop`; how many said they stopped. Sockets
+    nobody listens on any more (a run that was killed) are removed."""
+    folder = runs_dir()
+    stopped = 0
+    for path in sorted(folder.glob("*.sock")) if folder.is_dir() else []:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(timeout_s)
+            try:
+                sock.connect(str(path))
+            except (ConnectionRefusedError, FileNotFoundError):
+                if not _alive(path.name.split("-")[0]):
+                    path.unlink(missing_ok=True)
+                continue
+            except OSError:
+                continue
+            try:
+                sock.sendall(STOP_REQUEST)
+                if sock.recv(64) == STOP_REPLY:
+                    stopped += 1
+            except OSError:
+                continue
+    return stopped
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process `pid` (a stop socket's name) still runs; a name that is no pid counts as gone."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True

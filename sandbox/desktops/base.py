@@ -1,4 +1,5 @@
-"""What deskpilot needs of a desktop, as one small interface: X11 is its first route, Wayland and Windows the next.
+"""What deskpilot needs of a desktop, as one small interface: X11 was its first route, wlroots Wayland the second
+(sandbox/desktops/wlroots.py), GNOME/KDE Wayland and Windows the next.
 
 A route does not act by itself; it makes the parts that do, and app/desktop.py (the composition root) opens
 them in order and closes them in reverse:
@@ -56,7 +57,7 @@ class DesktopRoute(Protocol):
 
     @property
     def name(self) -> str:
-        """Which route: "x11", "dry-run" (later "wlroots", "mutter", "portal", "windows")."""
+        """Which route: "x11", "wlroots", "dry-run", "refused" (later "mutter", "portal", "windows")."""
         ...
 
     def capture(self) -> ScreenSource: ...
