@@ -18,6 +18,9 @@ SUITES = {
     "encode": "image_encode.py",
     "ocr": "ocr_step.py",
     "eval": "eval_concurrency.py",
+    "recorder": "session_recorder.py",
+    "accessibility": "atspi_lookup.py",
+    "stop-command": "stop_command.py",
 }
 
 

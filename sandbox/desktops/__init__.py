@@ -7,6 +7,10 @@
   missing from the keymap through a spare keycode; the executor and the Python export type through it.
 - `x11_stacking.py`: which parts of deskpilot's X windows are really visible.
 - `dry_run.py`: no display at all: one fixed monitor, input only recorded (`act --dry-run --screen`).
+- `session.py`: which desktop this is (X11, Wayland and its compositor, none), from the environment.
+- `wlroots.py`, `wlroots_input.py`, `wayland_wire.py`: Wayland on wlroots compositors (Sway, Hyprland, ...): grim
+  for the picture, a virtual pointer and keyboard (with deskpilot's own keymap) over a small Wayland client.
+- `refused.py`: a desktop with no usable route: every acting command refuses before it acts, naming what is missing.
 
 The route is chosen in one place, app/desktop.py; nothing past it asks which one it got.
 """
