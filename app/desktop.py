@@ -22,13 +22,16 @@ Everything is closed in reverse order when the block ends.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.desktops.base import DesktopRoute, ScreenSource
+from loguru import logger
+
+from sandbox.desktops.base import DesktopRoute, ScreenSource, WindowStacking
 from sandbox.desktops.dry_run import DryRunDesktop
 from sandbox.desktops.refused import RefusedDesktop
 from sandbox.desktops.session import Session, detect_session
@@ -66,6 +69,7 @@ class Desktop:
     stop: StopFlag
     capture: ScreenSource
     isolated: IsolatedDisplay | None
+    own_windows: Callable[[], Sequence[Rect]]  # deskpilot's windows, this process's and every other one's
 
 
 def desktop_route(
@@ -128,6 +132,10 @@ def open_desktop(
         route = desktop_route(display=acting, screen=options.screen)
         capture = stack.enter_context(contextlib.closing(route.capture()))
         capture.geometry()  # no usable display: one clear error now, before any listener starts
+        stacking = route.stacking()
+        if stacking is not None:
+            stack.callback(stacking.close)
+        own_windows = _every_deskpilot(own_windows, stacking)
         ledger = SelfInputLedger()
         driver = route.driver(DRY_RUN_DRIVER if options.dry_run else options.driver)
         if isinstance(driver, WlrootsDriver):  # a held key or button is released, the virtual devices removed
@@ -156,4 +164,25 @@ def open_desktop(
             )
             if watcher is not None:
                 stack.enter_context(watcher)
-        yield Desktop(policy=policy, executor=executor, stop=stop, capture=capture, isolated=isolated)
+        yield Desktop(
+            policy=policy, executor=executor, stop=stop, capture=capture, isolated=isolated, own_windows=own_windows
+        )
+
+
+def _every_deskpilot(
+    own: Callable[[], Sequence[Rect]], stacking: WindowStacking | None
+) -> Callable[[], Sequence[Rect]]:
+    """This process's own windows and those of every other deskpilot process (X11: they carry deskpilot's mark,
+    app/gui/run/x_mark.py): `deskpilot run` beside the open window neither reads nor presses the window's buttons."""
+    if stacking is None:
+        return own
+
+    def every() -> list[Rect]:
+        try:
+            others = stacking.deskpilot_parts(except_pid=os.getpid())
+        except DriverError as exc:
+            logger.warning(f"{exc}; the windows of other deskpilot processes are not known this time")
+            others = []
+        return [*own(), *others]
+
+    return every

@@ -161,7 +161,8 @@ def test_a_target_under_the_panel_moves_it_and_is_looked_at_again(
     panel = window.run_mode.panel
     screen = window.screen().geometry()
     under = (screen.right() - 16 - panel.width() // 2, screen.bottom() - 16 - panel.height() // 2)
-    target = target_window(x=screen.right() - 1000, y=screen.bottom() - 700, width=990, height=690)
+    # the app fills the screen: every corner covers it alike, so the panel starts bottom-right, over the target
+    target = target_window(x=screen.x(), y=screen.y(), width=screen.width(), height=screen.height())
     window.close()
     window = window_for([qwen_click(*under), qwen_click(*under), FINISH])
     panel = window.run_mode.panel
@@ -224,3 +225,47 @@ def test_a_note_for_the_model_takes_the_keyboard_only_while_it_is_typed(
     assert not [e for e in target.events("clicked") if e["clicked"] == "Cancel"]
     target.wait_for(lambda e: e["event"] == "clicked" and e["clicked"] == "Submit")
     assert not [e for e in target.events("text") if "Submit" in e.get("text", "")]  # the note went to deskpilot
+
+
+def test_the_panel_starts_where_it_hides_no_app(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory
+) -> None:
+    """usertrial-2026-12 trial 4: the panel sat bottom-right on the app there, which the model then never saw."""
+    window = window_for([FINISH])
+    screen = window.screen().geometry()
+    target = target_window(x=screen.right() - 700, y=screen.bottom() - 500, width=690, height=490)
+    app = QRect(target.window.x, target.window.y, target.window.width, target.window.height)
+    seen: list[QRect] = []
+
+    def note_panel(event: object) -> None:
+        if isinstance(event, ScreenCaptured):
+            seen.append(window.run_mode.panel.frameGeometry())
+
+    window.runs.run_event.connect(note_panel)
+    events = run(qtbot, window, "look")
+    assert isinstance(events[-1], RunFinished) and seen
+    assert not seen[0].intersects(app), (seen[0], app)  # a corner over bare desktop, not the app's
+
+
+def test_stepping_aside_uncovers_the_apps_and_says_what_was_masked(
+    qtbot: QtBot, window_for: Callable[..., MainWindow], target_window: Factory
+) -> None:
+    """What the run calls when its target was not found while deskpilot's windows masked part of the screen."""
+    window = window_for([])
+    screen = window.screen().geometry()
+    target = target_window(x=screen.right() - 700, y=screen.bottom() - 500, width=690, height=490)
+    app = QRect(target.window.x, target.window.y, target.window.width, target.window.height)
+    panel = window.run_mode.panel
+    panel.start("click Go", 5)
+    panel.move(screen.right() - 16 - panel.width(), screen.bottom() - 16 - panel.height())  # over the app
+    panel.show_passively()
+    window.own_windows.update()
+    aside = window.run_mode.step_aside()
+    assert aside.moved and not window.isVisible()  # the main window went too
+    assert any(QRect(r.x, r.y, r.width, r.height).intersects(app) for r in aside.masked)
+    assert not any(QRect(r.x, r.y, r.width, r.height).intersects(app) for r in aside.masked_now), aside
+    assert not panel.frameGeometry().intersects(app)
+    again = window.run_mode.step_aside()  # nowhere better to go: nothing moves, nothing to read again
+    assert not again.moved and again.masked == aside.masked_now
+    assert window.run_mode.make_room(None) is False
+    panel.hide()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.desktops.x11_stacking import X11Stacking
+from sandbox.desktops.x11_stacking import MARK_PROPERTY, X11Stacking
 from sandbox.geometry import Rect, subtract
 from tests.helpers.target import TargetWindow
 
@@ -129,3 +129,59 @@ def test_a_shaped_window_covers_only_where_it_takes_clicks(target_window: Factor
     with overlay(50, 50, 1000, 800, clicks=[(0, 0, 300, 300)], shown=[(100, 100, 500, 500)]):
         parts = stacking.visible_parts([ours])[ours]  # screen (150, 150)-(350, 350) within ours
         assert subtract(whole, [Rect(150, 150, 200, 200)]) == parts
+
+
+@contextmanager
+def marked_window(x: int, y: int, width: int, height: int, *, pid: int, clicks: Pieces | None = None) -> Iterator[int]:
+    """A window as another deskpilot process shows it: deskpilot's mark (_DESKPILOT_PID) on it before it is mapped."""
+    from Xlib import X, Xatom, display
+    from Xlib.ext import shape
+
+    connection = display.Display()
+    screen = connection.screen()
+    window = screen.root.create_window(
+        x, y, width, height, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+        override_redirect=True, background_pixel=screen.white_pixel,
+    )  # fmt: skip
+    window.change_property(connection.intern_atom(MARK_PROPERTY), Xatom.CARDINAL, 32, [pid])
+    if clicks is not None:
+        window.shape_rectangles(shape.SO.Set, shape.SK.Input, X.Unsorted, 0, 0, clicks)
+    window.map()
+    connection.sync()
+    try:
+        yield window.id
+    finally:
+        window.destroy()
+        connection.sync()
+        connection.close()
+
+
+@pytest.mark.display
+def test_every_deskpilot_processes_windows_are_found_by_their_mark(target_window: Factory) -> None:
+    """Issue 18 item 4: `deskpilot run` could press the open window's Calibrate: only its own windows counted."""
+    stacking = X11Stacking()
+    with marked_window(100, 100, 400, 300, pid=4242) as ours:
+        app = x_window(target_window(x=300, y=200, width=400, height=300, title="above"))  # lies over its corner
+        windows = {w.id: w for w in stacking.top_windows()}
+        assert windows[ours].deskpilot_pid == 4242 and windows[app].deskpilot_pid is None
+        assert windows[ours].rect == Rect(100, 100, 400, 300)
+        parts = stacking.deskpilot_parts()
+        assert area(parts) == 400 * 300 - 200 * 200 and all(p.name == "deskpilot (pid 4242)" for p in parts)
+        assert not any(p.contains(350, 250) for p in parts) and any(p.contains(150, 150) for p in parts)
+        assert stacking.deskpilot_parts(except_pid=4242) == []  # a process leaves its own to its own tracker
+        with marked_window(0, 0, 1000, 800, pid=4243, clicks=[]):  # another deskpilot's click-through preview
+            assert stacking.deskpilot_parts() == parts  # masks nothing, and covers nothing of the other
+        with marked_window(250, 150, 100, 100, pid=4243):  # deskpilot's windows never cover one another
+            found = stacking.deskpilot_parts()
+            assert [p for p in found if p.name == "deskpilot (pid 4242)"] == parts
+            assert [p for p in found if p.name == "deskpilot (pid 4243)"] == [
+                Rect(250, 150, 100, 100, "deskpilot (pid 4243)")
+            ]
+
+
+@pytest.mark.display
+def test_the_focused_window_is_known(target_window: Factory) -> None:
+    target = target_window(x=100, y=100, width=400, height=300, title="focused")
+    target.wait_for(lambda e: e["event"] == "focus", timeout=10)  # it takes the keyboard once shown
+    windows = X11Stacking().top_windows()
+    assert [w.id for w in windows if w.focused] == [x_window(target)]

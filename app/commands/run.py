@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             executor=desktop.executor,
             capture=desktop.capture,
             options=options,
+            own_windows=desktop.own_windows,
         )
         steps = 0
         try:

@@ -15,6 +15,7 @@ from agent.events import RunFinished
 from app.cli import EXIT_FOR_OUTCOME
 from app.gui.main_window import MainWindow
 from app.gui.run.placement import place
+from app.gui.run.x_mark import mark_deskpilot_windows
 from app.settings import SettingsStore
 
 
@@ -33,12 +34,14 @@ def launch_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: str(value) if isinstance(value, Path) else value for name, value in given.items() if value}
 
 
+X_NAME = ("-name", "deskpilot") if sys.platform.startswith("linux") else ()  # xcb: WM_CLASS's instance name
 OVERRIDABLE = ("backend", "family", "mode", "model", "endpoint", "server", "script", "min_pixels", "max_pixels")
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    app.setApplicationName("deskpilot")
+    app = QApplication.instance() or QApplication([sys.argv[0], *X_NAME])
+    app.setApplicationName("deskpilot")  # WM_CLASS's class; X_NAME its instance (app/gui/run/x_mark.py)
+    mark_deskpilot_windows()
     bridge = LogBridge()
     logger.remove()
     logger.add(sys.stderr, level="INFO", format="{time:HH:mm:ss} {message}")

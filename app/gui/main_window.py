@@ -45,6 +45,7 @@ from app.gui.plain_text import plain_label
 from app.gui.run.mode import RunMode
 from app.gui.run.own_windows import OwnWindows
 from app.gui.run.placement import remember_placement
+from app.gui.run.x_mark import mark_deskpilot_windows
 from app.gui.run_controller import RunController
 from app.gui.step_view import StepView
 from app.gui.timeline import Timeline
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, store: SettingsStore, *, policy: Path | None = None) -> None:
         super().__init__()
+        mark_deskpilot_windows()  # every window shown from now on is deskpilot's for any deskpilot process
         self.store = store
         self._policy = policy
         self.own_windows = OwnWindows()

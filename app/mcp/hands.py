@@ -335,6 +335,7 @@ class Hands:
                     executor=desktop.executor,
                     capture=desktop.capture,
                     options=run_options,
+                    own_windows=desktop.own_windows,
                 )
                 for event in events:
                     if recorder is not None:

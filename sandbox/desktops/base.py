@@ -20,6 +20,7 @@ that route lands. X11 has no such mechanism: every client reads the same framebu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -38,10 +39,24 @@ class ScreenSource(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopWindow:
+    """One viewable top-level window that takes clicks somewhere (a click-through overlay does not count)."""
+
+    id: int  # the child of the root: the window manager's frame, or the window itself
+    rect: Rect  # frame included, in root (screen) pixels
+    clicks: tuple[Rect, ...]  # where it takes clicks: `rect`, or its input shape (sandbox/desktops/x11_stacking.py)
+    deskpilot_pid: int | None  # the mark: a window of a deskpilot process (any process), None for any other
+    focused: bool  # it holds the keyboard focus
+
+
 class WindowStacking(Protocol):
-    """Which parts of some windows (by the desktop's window ids) no other window covers, in screen px."""
+    """The desktop's windows in stacking order: which parts of some windows (by the desktop's window ids) no other
+    window covers, every top-level window with its place and mark, and the parts of every deskpilot window."""
 
     def visible_parts(self, windows: Sequence[int], *, ignore: Sequence[int] = ()) -> dict[int, list[Rect]]: ...
+    def top_windows(self) -> list[TopWindow]: ...
+    def deskpilot_parts(self, *, except_pid: int | None = None) -> list[Rect]: ...
     def close(self) -> None: ...
 
 

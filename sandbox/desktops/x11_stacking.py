@@ -13,6 +13,13 @@ for the policy nor unmask it in a screenshot; a shaped window covers only its sh
 uses: where a window is visible but lets clicks through, deskpilot's part stays masked too (never less
 masked than it should be). A shape of more than MAX_SHAPE_RECTANGLES pieces covers nothing (the fail-safe
 side). python-xlib connections are not thread-safe: each thread gets its own, opened on first use.
+
+Every deskpilot process marks its windows (MARK_PROPERTY: its pid, on the client window; app/gui/run/x_mark.py),
+so any deskpilot process finds the windows of every other one (`deskpilot_parts`): `deskpilot run` in a terminal
+masks and refuses the open window's buttons as it does its own. `top_windows` lists the other applications'
+windows with their places, for the run panel to find a corner that hides none of them (app/gui/run/corners.py).
+Under a reparenting window manager the mark and the window type sit on the client, inside the frame: the client
+is the window that carries ICCCM's WM_STATE (without a manager no window does, and the top-level is the client).
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from sandbox.desktops.base import TopWindow
 from sandbox.errors import DriverError
 from sandbox.geometry import Rect, subtract
 
 MAX_SHAPE_RECTANGLES = 256  # pieces of one window's click-taking shape followed; more: it covers nothing
+MARK_PROPERTY = "_DESKPILOT_PID"  # CARDINAL: the pid of the deskpilot process whose window this is
+MAX_CLIENT_DEPTH = 3  # a window manager's frame holds its client this deep at most
 
 
 class X11Stacking:
@@ -58,6 +68,49 @@ class X11Stacking:
         version = connection.shape_query_version()
         has_input = (version.major_version, version.minor_version) >= (1, 1)
         return (shape.SK.Bounding, shape.SK.Input) if has_input else (shape.SK.Bounding,)
+
+    def top_windows(self) -> list[TopWindow]:
+        """The viewable top-level windows that take clicks, bottom to top, with their places, their deskpilot mark
+        and which one has the keyboard focus; desktop windows (a wallpaper covering the screen) left out."""
+        from Xlib import X
+        from Xlib.error import XError
+
+        connection = self._connection()
+        root = connection.screen().root
+        try:
+            focus = connection.get_input_focus().focus
+            focus_id = focus if isinstance(focus, int) else focus.id
+            focused = self._top_level(connection, focus_id, root.id) if focus_id > 1 else None  # 1: PointerRoot
+            found = []
+            for top in [child.id for child in root.query_tree().children]:
+                rect = self._rect(connection, top) if self._viewable(connection, top, X) else None
+                if rect is None:
+                    continue
+                client = self._client(connection, top)
+                clicks = self._takes_clicks(connection, top, rect)
+                if not clicks or self._is_desktop(connection, client):
+                    continue
+                pid = self._mark(connection, client)
+                found.append(
+                    TopWindow(id=top, rect=rect, clicks=tuple(clicks), deskpilot_pid=pid, focused=top == focused)
+                )
+            return found
+        except XError as exc:  # a window vanished between two requests: read it all again next time
+            raise DriverError(f"the window stacking changed while it was read: {exc}") from None
+
+    def deskpilot_parts(self, *, except_pid: int | None = None) -> list[Rect]:
+        """The visible parts of every deskpilot window on the display (any process's, but `except_pid`'s): the
+        parts that no other application's window above it covers, named after the process. deskpilot's windows
+        never cover one another here, and a click-through one (the on-screen preview) is none of them."""
+        windows = self.top_windows()
+        parts: list[Rect] = []
+        for index, window in enumerate(windows):
+            if window.deskpilot_pid is None or window.deskpilot_pid == except_pid:
+                continue
+            x, y, width, height = window.rect.x, window.rect.y, window.rect.width, window.rect.height
+            covers = [r for w in windows[index + 1 :] if w.deskpilot_pid is None for r in w.clicks]
+            parts.extend(subtract(Rect(x, y, width, height, f"deskpilot (pid {window.deskpilot_pid})"), covers))
+        return parts
 
     def visible_parts(self, windows: Sequence[int], *, ignore: Sequence[int] = ()) -> dict[int, list[Rect]]:
         """For each X window id: the parts of its top-level window (frame included) that no other viewable
@@ -113,6 +166,50 @@ class X11Stacking:
                 return current
             current = parent_id
         return None
+
+    @staticmethod
+    def _property(connection: Any, window: int, name: str, kind: int) -> list[int]:
+        """The values of a 32-bit property of a window ([] when it has none, or is gone)."""
+        try:
+            value = connection.create_resource_object("window", window).get_full_property(
+                connection.get_atom(name), kind
+            )
+        except Exception:  # noqa: BLE001 - gone
+            return []
+        return [int(v) for v in value.value] if value is not None and value.format == 32 else []
+
+    def _client(self, connection: Any, top: int) -> int:
+        """The application's own window in a top-level one: the first (breadth first) that carries WM_STATE, or
+        the top-level itself (no window manager: no WM_STATE anywhere)."""
+
+        layer = [top]
+        for _ in range(MAX_CLIENT_DEPTH):
+            for window in layer:
+                if self._property(connection, window, "WM_STATE", 0):
+                    return window
+            try:
+                layer = [
+                    c.id for w in layer for c in connection.create_resource_object("window", w).query_tree().children
+                ]
+            except Exception:  # noqa: BLE001 - gone
+                break
+            if not layer:
+                break
+        return top
+
+    def _mark(self, connection: Any, client: int) -> int | None:
+        """The pid in deskpilot's mark, None for an application's window."""
+        from Xlib import Xatom
+
+        values = self._property(connection, client, MARK_PROPERTY, Xatom.CARDINAL)
+        return values[0] if values else None
+
+    def _is_desktop(self, connection: Any, client: int) -> bool:
+        """A desktop window (_NET_WM_WINDOW_TYPE_DESKTOP): the wallpaper and icons behind every window."""
+        from Xlib import Xatom
+
+        desktop = connection.get_atom("_NET_WM_WINDOW_TYPE_DESKTOP")
+        return desktop in self._property(connection, client, "_NET_WM_WINDOW_TYPE", Xatom.ATOM)
 
     @staticmethod
     def _viewable(connection: Any, window: int, X: Any) -> bool:

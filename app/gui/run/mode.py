@@ -2,15 +2,21 @@
 its place, and deskpilot stays out of the way.
 
 - At the start the main window hides (it would cover the apps the model acts on) and the run panel appears in
-  a corner; at the end the panel goes and the full window comes back with the timeline.
-- Before a proposed action with a point is checked, the panel moves to the corner of that monitor farthest
-  from the point; when the point lay under it, the run looks at the screen again first (`make_room`).
+  the corner that hides none of the apps' windows, or the least of them, never the focused one where it can
+  (app/gui/run/corners.py); at the end the panel goes and the full window comes back with the timeline.
+- Before a proposed action with a point is checked, the panel moves off the point and off the window the point
+  lies in, where it can; when the point lay under it, the run looks at the screen again first (`make_room`).
+- When the run could not find its target while deskpilot's windows masked part of the screen, `make_room(None)`
+  (or `step_aside()`, which also says what was masked) moves them where they hide the least of every app, so
+  that the screen is worth reading again.
 - While an action waits for approval or for the countdown, the overlay draws it on the screen itself; it is
   taken down before anything moves (`clear_the_way`, which the run waits for).
 - Nothing here activates or raises a window of deskpilot's while a run acts: the panel never takes focus.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QCursor, QGuiApplication
@@ -19,11 +25,11 @@ from PySide6.QtWidgets import QMainWindow
 from agent.events import ActionProposed
 from app.gui.run.own_windows import OwnWindows
 from app.gui.run.panel import RunPanel
-from app.gui.run.screen_px import monitor_of, screen_at, to_screen_px
+from app.gui.run.screen_px import monitor_of, screen_at, screen_rect, to_screen_px
 from app.gui.run_controller import RunController
 from app.gui.worker import GuiHooks, RunRequest
 from sandbox.actions import Action, action_points
-from sandbox.geometry import Monitor
+from sandbox.geometry import Monitor, Rect
 
 
 def monitor_at(point: tuple[int, int]) -> Monitor:
@@ -33,6 +39,15 @@ def monitor_at(point: tuple[int, int]) -> Monitor:
 def pointer_position() -> tuple[int, int]:
     position = QCursor.pos()
     return to_screen_px(position, QGuiApplication.screenAt(position))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SteppedAside:
+    """What `RunMode.step_aside` did: the screen it uncovered, and whether anything moved."""
+
+    masked: tuple[Rect, ...]  # what deskpilot's windows kept from the screenshots before (screen px)
+    masked_now: tuple[Rect, ...]  # what they keep from it now
+    moved: bool  # a window of deskpilot's moved or hid: the screen is worth reading again
 
 
 class RunMode(QObject):
@@ -61,7 +76,7 @@ class RunMode(QObject):
         self.panel.start(request.task, request.max_steps)
         screen = self.window.screen() if self.window.isVisible() else None
         self.window.hide()
-        self.panel.place_away_from(None, monitor_of(screen))
+        self._place(monitor_of(screen))
         self.panel.show_passively()
         self.own_windows.update()
 
@@ -75,16 +90,46 @@ class RunMode(QObject):
         self.own_windows.update()
 
     # -- hooks the run waits for (GUI thread) --------------------------------------------------------
-    def make_room(self, action: Action) -> bool:
-        """The panel goes to the corner farthest from the action's point; True when the point lay under it."""
+    def make_room(self, action: Action | None) -> bool:
+        """The panel moves off the action's point and the window it lies in, where it can; True when the point
+        lay under it. None: out of the way of everything (`step_aside`); True when anything moved."""
+        if action is None:
+            return self.step_aside().moved
         points = action_points(action)
         if not self.panel.isVisible() or not points:
             return False
         covered = self.panel.covers(action)
-        if self.panel.place_away_from(points[0], monitor_at(points[0])):
+        if self._place(monitor_at(points[0]), point=points[0]):
             QGuiApplication.sync()  # moved on the screen before the run looks at it again
             self.own_windows.update()
         return covered
+
+    def step_aside(self) -> SteppedAside:
+        """deskpilot's windows go where they hide the least of every app's window (the main window hides): for
+        a run that could not find its target while they masked part of the screen. Says what was masked."""
+        self.own_windows.update()
+        before = tuple(self.own_windows.masked())
+        moved = False
+        if self.window.isVisible():
+            self.window.hide()
+            moved = True
+        if self.panel.isVisible():
+            here = screen_rect(self.panel)
+            moved = self._place(monitor_at((here.x, here.y))) or moved
+        if moved:
+            QGuiApplication.sync()
+            self.own_windows.update()
+        return SteppedAside(masked=before, masked_now=tuple(self.own_windows.masked()), moved=moved)
+
+    def _place(self, monitor: Monitor, *, point: tuple[int, int] | None = None) -> bool:
+        """The panel to its best corner of `monitor` (corners.py), off the focused window and off the window
+        `point` lies in; True when it moved."""
+        apps = self.own_windows.applications()
+        avoid = [w.rect for w in apps if w.focused]
+        if point is not None:
+            under = next((w for w in reversed(apps) if any(r.contains(*point) for r in w.clicks)), None)
+            avoid += [under.rect] if under is not None else []
+        return self.panel.place(monitor, windows=[w.rect for w in apps], avoid=avoid, point=point)
 
     def clear_the_way(self) -> None:
         self._shown = None

@@ -7,10 +7,14 @@ the person sees there, so the model sees it too and may click it. Left out entir
 target on purpose) and the on-screen overlay (input-transparent, and hidden before anything is captured or
 done). A window excluded from capture by the system (Windows' WDA_EXCLUDEFROMCAPTURE) is not masked, but it
 still may not be clicked.
+
+The windows of every other deskpilot process count too (X11: they carry deskpilot's mark, app/gui/run/x_mark.py):
+a second window, or the window beside a `deskpilot run`, is deskpilot's as much as this one's.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -20,10 +24,11 @@ from PySide6.QtGui import QGuiApplication
 from app.desktop import desktop_route
 from app.gui.run.overlay import OVERLAY_PROPERTY  # the on-screen preview: never masked, never in a grab
 from app.gui.run.screen_px import screen_rect
+from app.gui.run.x_mark import TARGET_PROPERTY  # the practice board: a window of ours the agent may act on
+from sandbox.desktops.base import TopWindow
 from sandbox.errors import DriverError
 from sandbox.geometry import Rect
 
-TARGET_PROPERTY = "deskpilot_target"  # a window of ours that the agent may act on (the practice board)
 EXCLUDED_PROPERTY = "deskpilot_excluded_from_capture"  # the system keeps it out of screenshots
 
 
@@ -61,6 +66,16 @@ class OwnWindows:
         with self._lock:
             self._windows, self._see_through = windows, see_through
 
+    def applications(self) -> list[TopWindow]:
+        """The other applications' windows on the screen, bottom to top ([] where that cannot be read)."""
+        if self._stacking is None:
+            return []
+        try:
+            return [w for w in self._stacking.top_windows() if w.deskpilot_pid is None]
+        except DriverError as exc:
+            logger.warning(f"{exc}; the run panel goes where it would go without knowing the windows")
+            return []
+
     def blocking(self) -> list[Rect]:
         """Where a click would reach deskpilot: the visible parts of all its windows."""
         return self._visible(masked_only=False)
@@ -73,11 +88,19 @@ class OwnWindows:
         with self._lock:
             windows = [(xid, rect) for xid, rect, excluded in self._windows if not (masked_only and excluded)]
             see_through = list(self._see_through)
-        if self._stacking is None or not windows:
+        if self._stacking is None:
             return [rect for _, rect in windows]
+        try:
+            others = self._stacking.deskpilot_parts(except_pid=os.getpid())
+        except DriverError as exc:
+            logger.warning(f"{exc}; other deskpilot processes' windows not known this time")
+            others = []
+        if not windows:
+            return others
         try:
             parts = self._stacking.visible_parts([xid for xid, _ in windows], ignore=see_through)
         except DriverError as exc:  # unreadable stacking: the whole windows count (never less than that)
             logger.warning(f"{exc}; counting deskpilot's windows whole")
-            return [rect for _, rect in windows]
-        return [Rect(p.x, p.y, p.width, p.height, "deskpilot") for xid, _ in windows for p in parts.get(xid, [])]
+            return [rect for _, rect in windows] + others
+        ours = [Rect(p.x, p.y, p.width, p.height, "deskpilot") for xid, _ in windows for p in parts.get(xid, [])]
+        return ours + others

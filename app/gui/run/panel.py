@@ -3,8 +3,9 @@ keyboard focus from them.
 
 It shows the task, the step, the model's thought (two lines; all of it on hover), the proposed action in
 words with the policy's verdict, the auto-mode countdown, the stop key, and Approve / Reject / Note / Pause /
-Stop, plus a way back to the full window. It sits in the corner of the driven monitor farthest from the
-proposed target; when a target lies under it, it moves away first (the run then looks at the screen again).
+Stop, plus a way back to the full window. It sits in the corner of the driven monitor that hides none of the
+windows the run needs (app/gui/run/corners.py); when a target lies under it all the same, it moves away first
+(the run then looks at the screen again).
 
 Never focused, never activated: a frameless tool window with WindowDoesNotAcceptFocus, shown without
 activating, so a click on Approve leaves the keyboard with the app the model is typing into. Only writing a
@@ -15,6 +16,7 @@ the window that had it (X11) when it closes.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -24,14 +26,14 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QPushButton, QVBox
 from agent.events import ActionProposed, ReplyParsed, RunPaused, RunResumed, StepStarted
 from app.gui.plain_text import plain_label, plain_tooltip
 from app.gui.preview import verdict_colour
+from app.gui.run.corners import best_corner
 from app.gui.run.own_windows import EXCLUDED_PROPERTY
 from app.gui.run.screen_px import from_screen_px, native_scale, screen_at, screen_rect
 from sandbox.actions import Action, action_points, describe
-from sandbox.geometry import Monitor
+from sandbox.geometry import Monitor, Rect
 from sandbox.text import ELLIPSIS, shorten
 
 PANEL_SIZE = (380, 204)  # logical px: task, two lines of thought, the action, the verdict, two rows of buttons
-MARGIN_PX = 16  # from the monitor's edges
 THOUGHT_LINES = 2
 
 
@@ -53,22 +55,6 @@ def _elided(text: str, width_chars: int, lines: int) -> str:
         return "\n".join(out)
     out[-1] = shorten(out[-1] + ELLIPSIS, width_chars)  # more text follows: the last line ends in the mark
     return "\n".join(out[:lines])
-
-
-def farthest_corner(point: tuple[int, int] | None, monitor: Monitor, size: tuple[int, int]) -> tuple[int, int]:
-    """Top-left of a `size` panel in the corner of `monitor` farthest from `point` (bottom-right without one)."""
-    left, top = monitor.x + MARGIN_PX, monitor.y + MARGIN_PX
-    right = monitor.x + monitor.width - size[0] - MARGIN_PX
-    bottom = monitor.y + monitor.height - size[1] - MARGIN_PX
-    if point is None:
-        return right, bottom
-    corners = [(left, top), (right, top), (left, bottom), (right, bottom)]
-
-    def distance(corner: tuple[int, int]) -> float:
-        cx, cy = corner[0] + size[0] / 2, corner[1] + size[1] / 2
-        return (cx - point[0]) ** 2 + (cy - point[1]) ** 2
-
-    return max(corners, key=distance)
 
 
 class RunPanel(QWidget):
@@ -223,12 +209,23 @@ class RunPanel(QWidget):
             boxes.append(screen_rect(self.note_box))
         return any(box.contains(x, y) for x, y in action_points(action) for box in boxes)
 
-    def place_away_from(self, point: tuple[int, int] | None, monitor: Monitor) -> bool:
-        """Move to the corner of `monitor` (screen px) farthest from `point`; True when it moved."""
-        ratio, _ = native_scale(screen_at(monitor.x, monitor.y))
+    def place(
+        self,
+        monitor: Monitor,
+        *,
+        windows: Sequence[Rect] = (),
+        avoid: Sequence[Rect] = (),
+        point: tuple[int, int] | None = None,
+    ) -> bool:
+        """Move to the best corner of `monitor` (corners.py: `windows` the apps' windows, `avoid` those the run
+        needs, `point` the target; all in screen px); True when it moved."""
+        screen = screen_at(monitor.x, monitor.y)
+        ratio, _ = native_scale(screen)
         size = (round(self.width() * ratio), round(self.height() * ratio))
-        x, y = farthest_corner(point, monitor, size)
-        target = from_screen_px(x, y, screen_at(monitor.x, monitor.y))
+        here = screen_rect(self)
+        current = (here.x, here.y) if self.isVisible() else None
+        x, y = best_corner(monitor, size, windows, avoid=avoid, point=point, current=current)
+        target = from_screen_px(x, y, screen)
         if (self.x(), self.y()) == (target.x(), target.y()) and self.isVisible():
             return False
         self.move(target)
