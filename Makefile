@@ -12,7 +12,8 @@ SERVE_TEST ?= 1
 # the apps typing is tested on: xterm, a GTK3 entry (system python3 with PyGObject), Tk, openbox as a window
 # manager, setxkbmap for another layout (tests/test_typing_reaches_apps.py); a private D-Bus session and the
 # accessibility bus (tests/test_atspi.py); headless Wayland compositors with grim and wtype (tests/test_wayland.py:
-# Sway for the wlroots route, Weston for the refusal).
+# Sway for the wlroots route, Weston for the refusal); a headless Mutter with PipeWire for the GNOME route and
+# python3-dbusmock (run by the system python3) faking the desktop portal (tests/test_gnome_routes.py).
 SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils x11-xkb-utils xclip scrot \
 	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
@@ -20,7 +21,8 @@ SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils x11-xkb-utils xclip scro
 	fonts-dejavu-core fonts-noto-cjk chromium zenity \
 	xterm openbox python3-gi gir1.2-gtk-3.0 python3-tk \
 	dbus at-spi2-core \
-	sway weston grim wtype
+	sway weston grim wtype \
+	mutter pipewire python3-dbusmock
 
 .PHONY: run test lint system venv venv-test serve-venv bench screenshot report-picture clean
 

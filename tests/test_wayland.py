@@ -66,6 +66,7 @@ def test_doctor_on_sway_says_wayland_sway_ready_and_never_takes_xwayland(sway: C
     report = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
     assert (report["session"], report["compositor"], report["ready"]) == ("wayland", "sway", True)
+    assert report["route"] == "wlroots"
     assert report["capture"] == {"route": "grim", "ok": True, "why": None}
     assert report["input"]["ok"] and report["input"]["route"] == "virtual-pointer+virtual-keyboard"
     assert report["stop_key"]["route"] == "deskpilot stop" and report["stop_key"]["ok"]

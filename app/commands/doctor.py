@@ -1,8 +1,9 @@
 """Say what this desktop offers a run and what is missing (`--json` for a program); exit 0 when a run can act.
 
-Readiness is checked, never assumed: the route app/desktop.py would choose is asked for its monitors, and the
-Wayland compositor for the protocols the wlroots route speaks, so "ready" means the same thing a run will meet.
-Nothing is acted on. The slow parts are capped: torch is imported only here (a few seconds where it is
+Readiness is checked, never assumed: the route app/desktop.py would choose is asked for its monitors, and on
+Wayland the same probes choose the route (wlroots protocols, Mutter's RemoteDesktop, the XDG desktop portal),
+so "ready" means the same thing a run will meet. Nothing is acted on and nobody is asked: the portal's consent
+dialog comes with the first run, so the portal route's monitors are not read here. The slow parts are capped: torch is imported only here (a few seconds where it is
 installed), the model server gets at most SERVER_TIMEOUT_S.
 """
 
@@ -19,9 +20,10 @@ import urllib.request
 from typing import Any
 
 from app.cli import EXIT_FAILED, EXIT_OK
-from app.desktop import desktop_route
+from app.desktop import choose_wayland, desktop_route
+from sandbox.desktops.portal import read_token, token_file
 from sandbox.desktops.session import Session, detect_session
-from sandbox.desktops.wlroots import RouteCheck, probe_wlroots
+from sandbox.desktops.wlroots import RouteCheck
 from sandbox.errors import SandboxError, first_line
 from sandbox.stop import DEFAULT_STOP_KEY, runs_dir
 
@@ -30,6 +32,7 @@ STOP_BINDING_HINT = {
     "sway": "bindsym $mod+Escape exec deskpilot stop   (in ~/.config/sway/config)",
     "hyprland": "bind = SUPER, Escape, exec, deskpilot stop   (in ~/.config/hypr/hyprland.conf)",
     "gnome": "Settings > Keyboard > Custom Shortcuts: command `deskpilot stop`",
+    "kde": "System Settings > Keyboard > Shortcuts > Add New > Command: `deskpilot stop`",
 }
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False), flush=True)
     else:
-        for line in _lines(report):
+        for line in report_lines(report):
             print(line, flush=True)
     return EXIT_OK if report["ready"] else EXIT_FAILED
 
@@ -51,20 +54,27 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
     session = session or detect_session()
     next_steps: list[str] = []
     monitors: list[dict[str, Any]] = []
+    route: str | None = None
     if session.kind == "wayland":
-        probe = probe_wlroots()
-        capture, input_check = probe.capture, probe.input
+        choice = choose_wayland(session)
+        capture, input_check, route = choice.capture, choice.input, choice.route.name
         if not capture.ok or not input_check.ok:
             next_steps += _wayland_steps(session, capture, input_check)
+        elif route == "portal" and read_token() is None:
+            next_steps.append(
+                "the first run asks once in the desktop portal's dialog (allow keyboard and pointer and share "
+                f"every screen); deskpilot keeps that consent in {token_file()}"
+            )
     elif session.kind == "x11":
         capture, input_check = _x11_checks(session)
+        route = "x11"
         if not capture.ok:
             next_steps.append(f"check that the X display {session.x_display} is running and allows this user")
     else:
         missing = "no desktop session: neither WAYLAND_DISPLAY nor DISPLAY is set"
         capture = input_check = RouteCheck(route=None, ok=False, why=missing)
         next_steps.append("run inside a desktop session, or use `deskpilot run --isolated` (Xephyr/Xvfb)")
-    if capture.ok:
+    if capture.ok and route != "portal":  # the portal's monitors come only with its consent: at a run's start
         try:
             with contextlib.closing(desktop_route(session=session).capture()) as screen:
                 monitors = [monitor.to_json() for monitor in screen.geometry().monitors]
@@ -78,6 +88,7 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
     return {
         "session": session.kind,
         "compositor": session.compositor,
+        "route": route if capture.ok and input_check.ok else None,
         "xwayland": session.x_display if session.kind == "wayland" else None,
         "capture": capture.to_json(),
         "input": input_check.to_json(),
@@ -93,16 +104,26 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
 
 
 def _wayland_steps(session: Session, capture: RouteCheck, input_check: RouteCheck) -> list[str]:
+    why = " ".join(check.why or "" for check in (capture, input_check))
+    steps = []
     if session.compositor in ("gnome", "kde"):
-        return [
-            f"{session.compositor.upper()} on Wayland has no route in deskpilot yet: log in to an Xorg session, "
-            "or use `deskpilot run --isolated` (a private X display)"
+        if "PipeWire" in why:
+            steps.append("start PipeWire (apt install pipewire; it runs with every GNOME session)")
+        if "portal" in why:
+            backend = "xdg-desktop-portal-gnome" if session.compositor == "gnome" else "xdg-desktop-portal-kde"
+            steps.append(f"install and run the desktop portal: apt install xdg-desktop-portal {backend}")
+        if "declined" in why:
+            steps.append("run again and allow keyboard, pointer and screen sharing in the portal's dialog")
+        return steps or [
+            f"{session.compositor.upper()} on Wayland offers deskpilot neither Mutter's RemoteDesktop nor the "
+            "desktop portal here: log in to an Xorg session, or use `deskpilot run --isolated`"
         ]
     if capture.route == "grim" and not capture.ok:
         return ["install grim (apt install grim)"]
     return [
         f"this compositor ({session.compositor or 'unknown'}) offers no wlroots screencopy / virtual input "
-        "protocols: use Sway, Hyprland, labwc or river, an Xorg session, or `deskpilot run --isolated`"
+        "protocols and no desktop portal with RemoteDesktop: use Sway, Hyprland, labwc or river, GNOME or KDE, "
+        "an Xorg session, or `deskpilot run --isolated`"
     ]
 
 
@@ -188,9 +209,9 @@ def _server() -> dict[str, Any]:
     return {"endpoint": endpoint, "ok": True, "why": None}
 
 
-def _lines(report: dict[str, Any]) -> list[str]:
+def report_lines(report: dict[str, Any]) -> list[str]:
     where = report["session"] + (f" ({report['compositor']})" if report["compositor"] else "")
-    lines = [f"session: {where}"]
+    lines = [f"session: {where}" + (f", route {report['route']}" if report["route"] else "")]
     for part in ("capture", "input", "stop_key"):
         check = report[part]
         state = "ok" if check["ok"] else "MISSING"

@@ -40,6 +40,7 @@ from agent.events import (
 )
 from app.event_lines import event_line
 from app.gui.calibration_worker import Calibration
+from app.gui.desktop_check import DesktopCheck
 from app.gui.pickers import ModelPickers
 from app.gui.plain_text import plain_label
 from app.gui.run.mode import RunMode
@@ -68,11 +69,15 @@ class MainWindow(QMainWindow):
         self.calibration = Calibration(self)
         self.practice_board: Any = None
         self.setWindowTitle("deskpilot")
+        self.refusal: str | None = None  # the desktop's refusal (app/desktop.py): said where Run is
+        self.route_known = False  # the route check has answered
+        self.desktop_check = DesktopCheck(self)
         self._build()
         self._connect()
         self.pickers.show_settings(store.effective)
         self.stop_key_label.setText(f"Stop key: {store.effective.stop_key}")
         self._set_running(False)
+        self.desktop_check.check_route()  # off the GUI thread: a Wayland probe waits on sockets and D-Bus
 
     @property
     def settings(self) -> Settings:
@@ -91,10 +96,14 @@ class MainWindow(QMainWindow):
             QPushButton("Pause"),
             QPushButton("Stop"),
         )
+        self.refusal_label = plain_label(wrap=True)  # shown instead of Run where the desktop has no route
+        self.refusal_label.setStyleSheet("color: #b00020;")
+        self.refusal_label.hide()
         top = QHBoxLayout()
-        for widget in (self.task_edit, self.run_button, self.pause_button, self.stop_button):
+        for widget in (self.task_edit, self.run_button, self.refusal_label, self.pause_button, self.stop_button):
             top.addWidget(widget)
         top.setStretch(0, 1)
+        top.setStretch(2, 1)
         self.pickers = ModelPickers()
         self.backend_combo, self.model_combo = self.pickers.backend_combo, self.pickers.model_combo
         self.family_combo, self.mode_combo = self.pickers.family_combo, self.pickers.mode_combo
@@ -132,6 +141,9 @@ class MainWindow(QMainWindow):
         dock = QDockWidget("Log", self)
         dock.setWidget(self.log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.desktop_check_action = help_menu.addAction("Desktop check…")
+        self.desktop_check_action.setToolTip("What this desktop offers a run, as `deskpilot doctor` says it")
         self.resizeDocks([dock], [140], Qt.Orientation.Vertical)
 
         self.progress = QProgressBar()
@@ -153,6 +165,8 @@ class MainWindow(QMainWindow):
         self.calibrate_button.clicked.connect(self.calibrate)
         self.sessions_button.clicked.connect(self.open_sessions)
         self.settings_button.clicked.connect(self._on_settings_clicked)
+        self.desktop_check_action.triggered.connect(self.open_desktop_check)
+        self.desktop_check.route_checked.connect(self._on_route_checked)
         self.step_view.approve_clicked.connect(lambda: self.runs.approve(self.step_view.edited))
         self.step_view.reject_clicked.connect(self.runs.reject)
         self.timeline.step_selected.connect(self._on_step_selected)
@@ -234,6 +248,30 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.own_windows.update)
         return browser
 
+    # -- the desktop ---------------------------------------------------------------------------------
+    def open_desktop_check(self) -> Any:
+        """Help > Desktop check: doctor's facts, checked on a thread of their own."""
+        from app.gui.desktop_check import DesktopCheckDialog
+
+        dialog = DesktopCheckDialog(self)
+        dialog.setModal(False)
+        dialog.show()
+        dialog.run_check()
+        QTimer.singleShot(0, self.own_windows.update)
+        return dialog
+
+    def _on_route_checked(self, refusal: str | None) -> None:
+        """No usable route: the refusal a run would end with is said where Run is, and Run is not offered."""
+        self.refusal, self.route_known = refusal, True
+        self.refusal_label.setText(f"{refusal} (Help > Desktop check)" if refusal else "")
+        self.refusal_label.setVisible(refusal is not None)
+        self.run_button.setVisible(refusal is None)
+        self.run_button.setEnabled(refusal is None and not self.runs.running)
+        if refusal is not None and not self.runs.running:
+            self.step_view.say(
+                "No run can start on this desktop: the red line above says why, Help > Desktop check what to do."
+            )
+
     # -- own windows ---------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -259,6 +297,9 @@ class MainWindow(QMainWindow):
         if not task:
             self.step_view.say("Type a task first.")
             return
+        if self.refusal is not None:
+            self.step_view.say(self.refusal)
+            return
         try:
             self.save()
             request = self.request(task)
@@ -277,7 +318,7 @@ class MainWindow(QMainWindow):
             self.step_view.say("Stopping…")
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running)
+        self.run_button.setEnabled(not running and self.refusal is None)
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Pause")
