@@ -7,7 +7,9 @@ It yields agent.events as it goes. After a step's actions ran, the look that fol
 change and settle (`change_wait_s`, agent/waits.py), so a menu or dialog that opens in that time is what the
 next step sees; that settled frame is the next step's screenshot, and what changed (agent/effects.py) is the
 step's effect: "no visible effect" goes to the model as a note, not as a failure. A reply that asks to look
-again (ModelReply.look_again) gets the same wait and one more ask in the same step. Reply text is made valid
+again (ModelReply.look_again) gets the same wait and one more ask in the same step; where deskpilot's own windows
+masked part of that look, they first move out of the way (`make_room(None)`), and a run that then gives up says
+what they still covered (its target may lie there). Reply text is made valid
 UTF-8 where it enters (a lone surrogate becomes U+FFFD, and ModelReplied says how many). A parse error, a refusal or a rejection goes back to the model as
 feedback; `max_failures` of them in a row end the run. The same action on an unchanged screen is not
 repeated: the model is told, and `max_repeats` such steps end the run. The stop flag is honoured in every
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from agent.backends.base import Backend, ModelRequest
+from agent.backends.base import Backend, ModelRequest, PictureWindow, picture_windows
 from agent.effects import NO_EFFECT, Effect
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
@@ -66,6 +68,7 @@ from agent.waits import (
 )
 from sandbox.actions import Action, Finish, Wait, action_points
 from sandbox.capture import Screenshot
+from sandbox.desktops.base import TopWindow
 from sandbox.drivers import DRY_RUN_DRIVER
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError
 from sandbox.executor import Executor, Refused
@@ -89,7 +92,7 @@ class Reject:
 
 Decision = Approve | Reject
 Approver = Callable[[ActionProposed], Decision]
-MakeRoom = Callable[[Action], bool]
+MakeRoom = Callable[[Action | None], bool]  # None: out of the way of everything; True: a window of deskpilot's moved
 DEFERRED = (
     "deskpilot's own window was over that point and has moved out of the way; look at the screen again and "
     "act on what is there"
@@ -129,6 +132,7 @@ class _Run:
     approve: Approver | None
     own_windows: Callable[[], Sequence[Rect]]
     make_room: MakeRoom | None
+    windows: Callable[[], Sequence[TopWindow]]
 
     @property
     def stop(self) -> StopFlag:
@@ -144,6 +148,7 @@ class _Seen:
     frame: ModelFrame
     fingerprint: bytes
     focus: int | None  # the focused window when the step looked (None: the desktop cannot say)
+    windows: tuple[PictureWindow, ...]  # the desktop's windows on `image` when the step looked (bottom to top)
 
     @property
     def screenshot(self) -> Image.Image:
@@ -153,13 +158,15 @@ class _Seen:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Asked:
     """The model's reply to a step: as kept for the record, and parsed (None: it could not be, `error` says why);
-    `seen`: the look it answered (a fresh one when the backend asked to look again)."""
+    `seen`: the look it answered (a fresh one when the backend asked to look again); `masked`: what deskpilot's own
+    windows kept from that fresh look (screen px; empty when it did not look again)."""
 
     seen: _Seen
     kept: str
     parsed: ParsedReply | None
     error: str | None
     follows_plan: bool
+    masked: tuple[Rect, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,13 +209,16 @@ def run_task(
     approve: Approver | None = None,
     own_windows: Callable[[], Sequence[Rect]] = tuple,
     make_room: MakeRoom | None = None,
+    windows: Callable[[], Sequence[TopWindow]] = tuple,
 ) -> Generator[Event, None, None]:
     """Run one task; yields events and ends with exactly one RunFinished. Each step: look, ask, act, record.
 
     `own_windows`: deskpilot's windows as the model must not see them (greyed out of each capture).
     `make_room`: asked before a proposed action with a point is checked; True means one of deskpilot's own
     windows lay over the point and has moved away, so the action is not run and the step is looked at again
-    (the model may have been looking at deskpilot's window rather than at what is under it).
+    (the model may have been looking at deskpilot's window rather than at what is under it). With None, before a
+    reply's look again when deskpilot's windows masked part of the look: they move where they hide least.
+    `windows`: the desktop's top-level windows, read at each look and given to the backend on the picture.
     """
     run = _Run(
         task=valid_text(task)[0],  # a lone surrogate (a broken argument) would break every prompt and record
@@ -220,6 +230,7 @@ def run_task(
         approve=approve,
         own_windows=own_windows,
         make_room=make_room,
+        windows=windows,
     )
     yield _started(run)
     try:
@@ -298,6 +309,7 @@ def _prepare(run: _Run, step: int, shot: Screenshot, settle_s: float) -> Generat
     """The picture the model gets of `shot`, said with ScreenCaptured."""
     options = run.options
     focus = read_focus(run.capture)
+    tops = run.windows()
     captured = time.perf_counter()
     image, frame = prepare_for_model(
         run.backend, run.family, shot, options.min_pixels, options.max_pixels, stop=run.stop
@@ -312,7 +324,8 @@ def _prepare(run: _Run, step: int, shot: Screenshot, settle_s: float) -> Generat
         capture_s=shot.elapsed_s,
         prepare_s=time.perf_counter() - captured,
     )
-    return _Seen(shot=shot, image=image, frame=frame, fingerprint=fingerprint(image), focus=focus)
+    windows = picture_windows(tops, frame, image.size)
+    return _Seen(shot=shot, image=image, frame=frame, fingerprint=fingerprint(image), focus=focus, windows=windows)
 
 
 def _ask(
@@ -325,10 +338,13 @@ def _ask(
     backend, family, options = run.backend, run.family, run.options
     messages = build_messages(family, run.task, seen.image, history=history)
     request = ModelRequest.for_family(
-        family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback
+        family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback, windows=seen.windows
     )
     reply = backend.generate(request, stop=run.stop)
+    masked: tuple[Rect, ...] = ()
     if reply.look_again:
+        if run.make_room is not None and _masked(run, seen.shot):
+            run.make_room(None)  # deskpilot's windows go where they hide least: the next look sees what they hid
         changed = wait_for_change(
             run.capture,
             options.monitor,
@@ -346,9 +362,17 @@ def _ask(
         seen = yield from _prepare(run, step, changed.shot, changed.waited_s)
         messages = build_messages(family, run.task, seen.image, history=history)
         request = ModelRequest.for_family(
-            family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback
+            family,
+            messages,
+            run.task,
+            seen.image,
+            step,
+            options.max_new_tokens,
+            feedback=feedback,
+            windows=seen.windows,
         )
         reply = backend.generate(request, stop=run.stop)
+        masked = _masked(run, seen.shot)
     raw, repaired = valid_text(reply.raw)
     reasoning, repaired_reasoning = valid_text(reply.reasoning) if reply.reasoning is not None else (None, 0)
     kept = shorten_reply(raw)  # what is recorded and sent back in the history
@@ -368,7 +392,7 @@ def _ask(
         parsed = parse_reply(raw, family=family, frame=seen.frame)
     except ParseError as exc:
         yield ParseFailed(step=step, error=str(exc))
-        return _Asked(seen=seen, kept=kept, parsed=None, error=str(exc), follows_plan=reply.follows_plan)
+        return _Asked(seen=seen, kept=kept, parsed=None, error=str(exc), follows_plan=reply.follows_plan, masked=masked)
     if options.refine == "zoom" and not reply.follows_plan and backend.capabilities.refines:
         parsed = yield from second_look(
             backend,
@@ -386,7 +410,7 @@ def _ask(
         )
     thought = "\n".join(t for t in (reasoning, parsed.thought) if t) or None
     yield ReplyParsed(step=step, thought=thought, actions=parsed.actions, parse_s=time.perf_counter() - t0)
-    return _Asked(seen=seen, kept=kept, parsed=parsed, error=None, follows_plan=reply.follows_plan)
+    return _Asked(seen=seen, kept=kept, parsed=parsed, error=None, follows_plan=reply.follows_plan, masked=masked)
 
 
 def _act(run: _Run, asked: _Asked, seen: _Seen, state: _State, step: int) -> Generator[Event, None, StepOutcome]:
@@ -404,7 +428,12 @@ def _act(run: _Run, asked: _Asked, seen: _Seen, state: _State, step: int) -> Gen
     actions = tuple(p.action for p in asked.parsed.actions)
     if not asked.follows_plan and _repeats(state, actions, seen.fingerprint):
         return StepOutcome(feedback=REPEATED, repeated=True)
-    return (yield from _perform(run, asked.parsed.actions, step))
+    outcome = yield from _perform(run, asked.parsed.actions, step)
+    if asked.masked and outcome.finished is not None and outcome.finished.outcome == "failure":
+        # it gave up after looking again: what it could not find may lie under deskpilot's own windows
+        reason = f"{outcome.finished.reason} ({_covered(asked.masked)})"
+        return replace(outcome, finished=replace(outcome.finished, reason=reason))
+    return outcome
 
 
 def _record(
@@ -444,7 +473,9 @@ def _perform(run: _Run, proposals: tuple[ParsedAction, ...], step: int) -> Gener
             return StepOutcome(feedback=f"Not done: {DEFERRED}.", ran=tuple(ran))
         t0 = time.perf_counter()
         checked = executor.check(proposal.action, confirmed=options.yes)
-        proposed = ActionProposed(step=step, index=index, parsed=proposal, verdict=checked.verdict)
+        proposed = ActionProposed(
+            step=step, index=index, parsed=proposal, verdict=checked.verdict, element=checked.element
+        )
         yield proposed
         verdict = checked.verdict
         if isinstance(verdict, Deny):
@@ -581,6 +612,25 @@ def _repeats(state: _State, actions: tuple[Action, ...], print_now: bytes) -> bo
     if all(isinstance(a, (Wait, Finish)) for a in actions):
         return False
     return difference(state.last_print, print_now) < STILL_DIFFERENCE
+
+
+def _masked(run: _Run, shot: Screenshot) -> tuple[Rect, ...]:
+    """What deskpilot's own windows keep from `shot` now (greyed out of it when it was taken), in screen px."""
+    area = shot.monitor
+    kept: list[Rect] = []
+    for rect in run.own_windows():
+        left, top = max(rect.x, area.x), max(rect.y, area.y)
+        right = min(rect.x + rect.width, area.x + area.width)
+        bottom = min(rect.y + rect.height, area.y + area.height)
+        if right > left and bottom > top:
+            kept.append(Rect(left, top, right - left, bottom - top, rect.name))
+    return tuple(kept)
+
+
+def _covered(masked: Sequence[Rect]) -> str:
+    """The clause a failure ends with: where deskpilot's own windows kept the screen from the look."""
+    areas = " and ".join(f"{r.width}x{r.height} px at ({r.x}, {r.y})" for r in masked)
+    return f"deskpilot's own windows covered {areas} of the screen"
 
 
 def _finished_by(exc: BaseException, steps: int) -> RunFinished:

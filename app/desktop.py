@@ -7,13 +7,15 @@ session browser. Inside it:
 - the isolated display (`--isolated`), its programs launched;
 - the desktop route (sandbox/desktops/), chosen here and only here: on a Wayland session ($WAYLAND_DISPLAY or
   $XDG_SESSION_TYPE; $DISPLAY is then XWayland and never the desktop) the wlroots route where the compositor
-  offers its protocols, else a refusal said before anything is done; X11 on the acting display otherwise; with
+  offers its protocols, Mutter's own interfaces on GNOME, the XDG desktop portal on KDE (and where the others
+  fail), else a refusal said before anything is done; X11 on the acting display otherwise; with
   `DesktopOptions.screen`, a dry-run desktop with one fixed monitor and no display at all;
 - its screen capture (on the display the agent acts on);
 - the stop flag and the route's stop key, listening on the person's OWN display (under --isolated too), and
   `deskpilot stop` from any other process of this user (the stop route on Wayland);
 - the route's input driver (its dry-run driver when nothing is to be performed);
 - the route's user-input watcher on the acting display (only when acting for real): the person's input pauses;
+- the route's top-level windows (`windows`: place, title, focus; the OCR grounder tells windows apart with them);
 - the executor, which checks every action against the policy, at the pointer's real position where an
   action has none of its own.
 Everything is closed in reverse order when the block ends.
@@ -31,11 +33,15 @@ from pathlib import Path
 
 from loguru import logger
 
-from sandbox.desktops.base import DesktopRoute, ScreenSource, WindowStacking
+from sandbox.accessibility.finder import ElementFinder
+from sandbox.desktops.base import DesktopRoute, ScreenSource, TopWindow, WindowStacking
 from sandbox.desktops.dry_run import DryRunDesktop
+from sandbox.desktops.mutter import MutterDesktop, probe_mutter
+from sandbox.desktops.portal import DbusProbe, PortalDesktop, probe_portal
 from sandbox.desktops.refused import RefusedDesktop
+from sandbox.desktops.remote_input import RemoteDesktopDriver
 from sandbox.desktops.session import Session, detect_session
-from sandbox.desktops.wlroots import WlrootsDesktop, WlrootsDriver, WlrootsProbe, probe_wlroots
+from sandbox.desktops.wlroots import RouteCheck, WlrootsDesktop, WlrootsDriver, WlrootsProbe, probe_wlroots
 from sandbox.desktops.x11 import X11Desktop
 from sandbox.display import IsolatedDisplay
 from sandbox.drivers import DRY_RUN_DRIVER
@@ -70,6 +76,8 @@ class Desktop:
     capture: ScreenSource
     isolated: IsolatedDisplay | None
     own_windows: Callable[[], Sequence[Rect]]  # deskpilot's windows, this process's and every other one's
+    # every top-level window, bottom to top, with its place, title and focus (none where the route cannot say)
+    windows: Callable[[], Sequence[TopWindow]] = tuple
 
 
 def desktop_route(
@@ -77,22 +85,48 @@ def desktop_route(
 ) -> DesktopRoute:
     """The route to the desktop deskpilot acts on: with `screen` (WxH) a dry-run desktop with no display; X11 on
     `display` (a nested display deskpilot started); else the person's own session (`session`, default the one
-    detected): a wlroots compositor whose protocols are there, a refusal on any other Wayland compositor, X11
-    on $DISPLAY otherwise (and on Windows and macOS, whose parts go through the same libraries)."""
+    detected): on Wayland the route `choose_wayland` finds (a refusal where none works), X11 on $DISPLAY otherwise (and on Windows and macOS, whose parts go through the same libraries)."""
     if screen is not None:
         return DryRunDesktop(width=screen[0], height=screen[1])
     if display is not None:
         return X11Desktop(display=display)
     session = session or detect_session()
     if session.kind == "wayland":
-        probe = probe_wlroots()
-        if probe.capture.ok and probe.input.ok:
-            return WlrootsDesktop(compositor=session.compositor)
-        return RefusedDesktop(reason=wayland_refusal(session, probe))
+        return choose_wayland(session).route
     return X11Desktop(display=None)
 
 
-def wayland_refusal(session: Session, probe: WlrootsProbe) -> str:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaylandChoice:
+    """The route for a Wayland session (a refusal when none works) and what was found for capture and input."""
+
+    route: DesktopRoute
+    capture: RouteCheck
+    input: RouteCheck
+
+
+def choose_wayland(session: Session) -> WaylandChoice:
+    """GNOME: Mutter's own RemoteDesktop (capture through the portal's Screenshot), else the portal; KDE and
+    other non-wlroots desktops: the XDG desktop portal; wlroots compositors (and unknown ones): their protocols,
+    else the portal. Nothing is asked of the person here: the portal's dialog comes when a run starts."""
+    routes: list[tuple[Callable[[], DesktopRoute], Callable[[], WlrootsProbe | DbusProbe]]] = []
+    if session.compositor == "gnome":
+        routes.append((MutterDesktop, probe_mutter))
+    if session.compositor not in ("gnome", "kde", "cosmic"):
+        routes.append((lambda: WlrootsDesktop(compositor=session.compositor), probe_wlroots))
+    routes.append((lambda: PortalDesktop(compositor=session.compositor), probe_portal))
+    first: WlrootsProbe | DbusProbe | None = None
+    for make, probe_route in routes:
+        probe = probe_route()
+        if probe.capture.ok and probe.input.ok:
+            return WaylandChoice(route=make(), capture=probe.capture, input=probe.input)
+        first = first or probe  # the compositor's own route says best what is missing
+    assert first is not None
+    refused = RefusedDesktop(reason=wayland_refusal(session, first))
+    return WaylandChoice(route=refused, capture=first.capture, input=first.input)
+
+
+def wayland_refusal(session: Session, probe: WlrootsProbe | DbusProbe) -> str:
     """The one line every acting command says on a Wayland compositor it has no route for."""
     where = f"Wayland ({session.compositor})" if session.compositor else "Wayland"
     missing = [
@@ -138,10 +172,16 @@ def open_desktop(
         own_windows = _every_deskpilot(own_windows, stacking)
         ledger = SelfInputLedger()
         driver = route.driver(DRY_RUN_DRIVER if options.dry_run else options.driver)
-        if isinstance(driver, WlrootsDriver):  # a held key or button is released, the virtual devices removed
+        if isinstance(driver, (WlrootsDriver, RemoteDesktopDriver)):  # held keys released, virtual devices gone
             stack.callback(driver.close)
+        # the accessible element at a point (X11: the stacking order says which window is on top there)
+        elements = None
+        if stacking is not None:
+            elements = ElementFinder(display=acting, a11y_address=os.environ.get("AT_SPI_BUS_ADDRESS") or None)
+            stack.callback(elements.close)
         executor = Executor(
             checker=PolicyChecker(policy),
+            elements=elements,
             driver=driver,
             screen=capture.geometry,
             stop=stop,
@@ -165,8 +205,30 @@ def open_desktop(
             if watcher is not None:
                 stack.enter_context(watcher)
         yield Desktop(
-            policy=policy, executor=executor, stop=stop, capture=capture, isolated=isolated, own_windows=own_windows
+            policy=policy,
+            executor=executor,
+            stop=stop,
+            capture=capture,
+            isolated=isolated,
+            own_windows=own_windows,
+            windows=_top_windows(stacking),
         )
+
+
+def _top_windows(stacking: WindowStacking | None) -> Callable[[], Sequence[TopWindow]]:
+    """The route's top-level windows, read afresh at each call (none without a stacking order, or when it changed
+    while it was read: the OCR grounder then matches texts as if on one window)."""
+    if stacking is None:
+        return tuple
+
+    def windows() -> list[TopWindow]:
+        try:
+            return stacking.top_windows()
+        except DriverError as exc:
+            logger.warning(f"{exc}; which window each text is in is not known this time")
+            return []
+
+    return windows
 
 
 def _every_deskpilot(

@@ -1,4 +1,9 @@
-"""Run events as text, shared by the command line and the window's log."""
+"""Run events as text, shared by the command line and the window's log.
+
+A thought is its first line, shortened to THOUGHT_CHARS, except the thought of a reply that ends the run: that one
+says why ("Could not find 'sqtr' ...; nearest by spelling: ...", "This task needs ... e.g. click Save; ...") and
+is shown whole, its help included (usertrial-2026-12, trial 5a).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,10 @@ from agent.events import (
     looked_again_text,
     refinement_text,
 )
-from sandbox.actions import describe
+from sandbox.actions import Finish, describe
+from sandbox.text import shorten
+
+THOUGHT_CHARS = 160  # of a thought's first line, unless it ends the run
 
 
 def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | None = None) -> str | None:
@@ -44,7 +52,7 @@ def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | N
     if isinstance(event, EffectSeen):
         return f"step {event.step}: {event.effect.describe()} (looked after {event.effect.waited_s:.2f} s)"
     if isinstance(event, ReplyParsed) and event.thought:
-        return f"step {event.step}: thought: {event.thought.splitlines()[0][:160]}"
+        return f"step {event.step}: thought: {_thought(event)}"
     if isinstance(event, ParseFailed):
         return f"step {event.step}: unusable reply: {event.error}"
     if isinstance(event, ActionBlocked):
@@ -66,3 +74,10 @@ def event_line(event: Event, *, dry_run: bool = False, resume_after_s: float | N
         answer = f" answer: {event.answer}" if event.answer else ""
         return f"finished: {event.outcome} after {event.steps} step(s): {event.reason}{answer}"
     return None
+
+
+def _thought(event: ReplyParsed) -> str:
+    first = (event.thought or "").splitlines()[0]
+    if any(isinstance(parsed.action, Finish) for parsed in event.actions):
+        return first
+    return shorten(first, THOUGHT_CHARS)

@@ -306,7 +306,7 @@ def test_the_command_line_ends_a_run_whose_recording_fails(
         executor = Executor(
             checker=PolicyChecker(Policy()), driver=driver, screen=screen.geometry, stop=stop, pace=False
         )
-        yield Desktop(policy=Policy(), executor=executor, stop=stop, capture=Screen(), isolated=None)
+        yield Desktop(policy=Policy(), executor=executor, stop=stop, capture=Screen(), isolated=None, own_windows=tuple)
 
     class Failing(SessionRecorder):
         def handle(self, event: Event) -> None:

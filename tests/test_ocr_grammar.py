@@ -62,6 +62,21 @@ ENGLISH: list[tuple[str, tuple[Step, ...]]] = [
     ("append 'a to b' to Route, press tab", (TypeInto("a to b", "Route", append=True), Press(("tab",)))),
     ("append x to Name then press enter", (TypeInto("x", "Name", submit=True, append=True),)),
     ("click Edit and append 1 to Count", (ClickStep("Edit"), TypeInto("1", "Count", append=True))),
+    # issue 18: a window by its title ("in Y window" or a quoted title is surely one; a bare "in Y" may be part of
+    # the text: `whole` is looked for when no window is titled Y); "type X in Y" still means into field Y
+    ("click File in Mousepad", (ClickStep("File", window="Mousepad", whole="File in Mousepad"),)),
+    ('click File in the "Untitled 1" window', (ClickStep("File", window="Untitled 1"),)),
+    ("click Save in the Save As window", (ClickStep("Save", window="Save As"),)),
+    ("double-click 'Notes' in 'Files'", (ClickStep("Notes", "left", 2, window="Files"),)),
+    ("click Log in to account", (ClickStep("Log", window="to account", whole="Log in to account"),)),
+    ("click Sign in", (ClickStep("Sign in"),)),
+    ("click 'Save in PDF'", (ClickStep("Save in PDF"),)),
+    ("type hello in Name", (TypeInto("hello", "Name"),)),
+    ("type hello in the Search window", (TypeInto("hello", "Search window"),)),  # no field left: not a window
+    ("type x into Name in the Save As window", (TypeInto("x", "Name", window="Save As"),)),
+    ("type x into Name in Save As", (TypeInto("x", "Name in Save As"),)),  # without "window": the field's name
+    ("append x to Name in the Dialog window and press enter", (TypeInto("x", "Name", True, True, "Dialog"),)),
+    ("fill Name in the Save As window with Ada", (TypeInto("Ada", "Name", window="Save As"),)),
     ("press ctrl+s", (Press(("ctrl", "s")),)),
     ("press Ctrl+Shift+T", (Press(("ctrl", "shift", "t")),)),
     ("press enter", (Press(("enter",)),)),
@@ -192,3 +207,5 @@ def test_steps_describe_themselves() -> None:
     assert Press(("ctrl", "s")).describe() == "Press ctrl+s"
     assert ScrollStep("down", 3, "List").describe() == "Scroll down 3 over 'List'"
     assert WaitStep(2.0).describe() == "Wait 2 s"
+    assert ClickStep("File", window="Mousepad").describe() == "Click 'File' in the 'Mousepad' window"
+    assert TypeInto("x", "Name", window="Save As").describe() == "Type 'x' into 'Name' in the 'Save As' window"

@@ -1,10 +1,13 @@
 """Runs beside the person's apps, on Xvfb with a real target app: the main window steps aside, the run panel
 never takes the keyboard focus, the on-screen preview is gone before anything moves, deskpilot never appears
-in what the model sees, and a target under the panel is looked at again after the panel moved."""
+in what the model sees, and a target under the panel is looked at again after the panel moved (also when the
+OCR grounder could not find it under the panel: issue 18 item 3)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +17,24 @@ from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from agent.events import ActionBlocked, ActionDeferred, ActionExecuted, ActionRejected, RunFinished, ScreenCaptured
+from agent.events import (
+    ActionBlocked,
+    ActionDeferred,
+    ActionExecuted,
+    ActionRejected,
+    LookedAgain,
+    RunFinished,
+    ScreenCaptured,
+)
 from agent.families import get_family, model_input_size
 from agent.session import read_session
 from app.gui.main_window import MainWindow
 from app.gui.preview import VERDICT_COLOURS
 from app.gui.run.placement import place
+from app.gui.worker import RunRequest
+from sandbox.actions import Click, Finish
 from sandbox.capture import MASK_RGB
+from sandbox.geometry import Rect
 from tests.helpers.gui_window import scripted_windows
 from tests.helpers.replies import FINISH, qwen_click, tool_call
 from tests.helpers.target import TargetWindow
@@ -30,6 +44,7 @@ Factory = Callable[..., TargetWindow]
 MODEL_W, MODEL_H = model_input_size(get_family("qwen2.5-vl"), 1920, 1080)
 RUN_TIMEOUT_MS = 60_000
 PANEL_RGB = (0x20, 0x24, 0x2B)
+TK_GO = Path(__file__).parent / "helpers" / "tk_go.py"
 
 
 def x_focus_pid() -> int | None:
@@ -269,3 +284,88 @@ def test_stepping_aside_uncovers_the_apps_and_says_what_was_masked(
     assert not again.moved and again.masked == aside.masked_now
     assert window.run_mode.make_room(None) is False
     panel.hide()
+
+
+@pytest.fixture
+def app_in_the_corner() -> Iterator[tuple[subprocess.Popen[str], Rect]]:
+    """A small Tk app at the screen's bottom-right, where the run panel's first corner is; its button "Launch"
+    (screen px) is yielded with the app, whose stdout says each press."""
+    app = subprocess.Popen([sys.executable, str(TK_GO), "--x", "1640", "--y", "900", "--text", "Launch"],
+                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert app.stdout is not None
+        ready = json.loads(app.stdout.readline())
+        yield app, Rect(*ready["go"])
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def panel_over(monkeypatch: pytest.MonkeyPatch, window: MainWindow, button: Rect) -> list[list[Rect]]:
+    """The panel's first place forced over `button` (the usertrial-2026-12 trial 4 case, whatever the placement
+    would choose); returns what deskpilot's windows masked at each look, filled in as the run goes."""
+    mode, begin = window.run_mode, window.run_mode.begin
+    masked: list[list[Rect]] = []
+
+    def begin_over_the_button(request: RunRequest) -> None:
+        begin(request)
+        screen = window.screen().geometry()
+        mode.panel.move(screen.right() - 16 - mode.panel.width(), screen.bottom() - 16 - mode.panel.height())
+        window.own_windows.update()
+        assert mode.panel.frameGeometry().contains(button.x + button.width // 2, button.y + button.height // 2)
+
+    def note_mask(event: object) -> None:
+        if isinstance(event, ScreenCaptured):  # handled before the run's next call to move the panel (both are
+            # queued to this thread in order): the panel is where that look saw it
+            masked.append(window.own_windows.masked())
+
+    monkeypatch.setattr(mode, "begin", begin_over_the_button)
+    window.runs.run_event.connect(note_mask)
+    return masked
+
+
+def test_a_target_under_the_panel_when_the_run_starts_is_found_after_it_steps_aside(
+    qtbot: QtBot,
+    window_for: Callable[..., MainWindow],
+    target_window: Factory,
+    app_in_the_corner: tuple[subprocess.Popen[str], Rect],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """usertrial-2026-12 trial 4: the OCR grounder's target lay under the panel, greyed out of every look."""
+    other = target_window(x=100, y=100, width=1000, height=700)  # the desktop is not bare (issue 18 item 1)
+    app, button = app_in_the_corner
+    window = window_for([], backend="ocr")
+    masked = panel_over(monkeypatch, window, button)
+    events = run(qtbot, window, "click Launch")
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.outcome == "success", finished
+    assert any(r.contains(button.x + 5, button.y + 5) for r in masked[0])  # the first look could not see it
+    assert not any(r.contains(button.x + 5, button.y + 5) for r in masked[1])  # the second could: it stepped aside
+    assert [e.step for e in events if isinstance(e, LookedAgain)] == [1]
+    clicks = [e.action for e in events if isinstance(e, ActionExecuted) and isinstance(e.action, Click)]
+    assert len(clicks) == 1 and button.contains(clicks[0].x, clicks[0].y), clicks
+    app.terminate()
+    logged, _ = app.communicate(timeout=30)
+    assert [json.loads(line) for line in logged.splitlines()] == [{"event": "clicked"}]
+    assert not other.events("press")
+
+
+def test_a_target_that_is_not_there_ends_the_run_naming_what_the_panel_covered(
+    qtbot: QtBot,
+    window_for: Callable[..., MainWindow],
+    target_window: Factory,
+    app_in_the_corner: tuple[subprocess.Popen[str], Rect],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target_window(x=100, y=100, width=1000, height=700)
+    app, button = app_in_the_corner
+    window = window_for([], backend="ocr")
+    masked = panel_over(monkeypatch, window, button)
+    events = run(qtbot, window, "click Frobnicate")
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.outcome == "failure", finished
+    assert len(masked) == 2 and any(r.contains(button.x + 5, button.y + 5) for r in masked[0])
+    assert masked[1] != masked[0]  # the panel stepped aside before the second look
+    areas = " and ".join(f"{r.width}x{r.height} px at ({r.x}, {r.y})" for r in masked[-1])
+    assert finished.reason.endswith(f"(deskpilot's own windows covered {areas} of the screen)"), finished.reason
+    assert [e.action for e in events if isinstance(e, ActionExecuted)] == [Finish(status="failure")]  # no click

@@ -185,3 +185,12 @@ def test_the_focused_window_is_known(target_window: Factory) -> None:
     target.wait_for(lambda e: e["event"] == "focus", timeout=10)  # it takes the keyboard once shown
     windows = X11Stacking().top_windows()
     assert [w.id for w in windows if w.focused] == [x_window(target)]
+
+
+@pytest.mark.display
+def test_each_window_has_its_title(target_window: Factory) -> None:
+    """Issue 18 item 2: `click File in Mousepad` finds a window by its title (_NET_WM_NAME, UTF-8)."""
+    first = x_window(target_window(x=100, y=100, width=300, height=200, title="Untitled 1 - Mousepad"))
+    second = x_window(target_window(x=500, y=100, width=300, height=200, title="Größe 文件"))
+    titles = {w.id: w.title for w in X11Stacking().top_windows()}
+    assert titles[first] == "Untitled 1 - Mousepad" and titles[second] == "Größe 文件"

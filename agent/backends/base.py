@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from PIL import Image
 
@@ -24,6 +24,10 @@ from agent.errors import BackendError
 from agent.families import Family, PixelBudget
 from agent.prompts import Message, tool_definitions
 from sandbox.stop import StopFlag
+
+if TYPE_CHECKING:
+    from sandbox.desktops.base import TopWindow
+    from sandbox.geometry import ModelFrame
 
 # stage ("download", "files", "load", ...), units done, units in all (None when unknown)
 ProgressFn = Callable[[str, int, "int | None"], None]
@@ -53,6 +57,45 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PictureWindow:
+    """A top-level window as it lies on the request's picture: a backend that reads the picture itself (ocr) tells
+    apart texts of the window in front from those of one behind it, and finds a window by its title."""
+
+    rect: tuple[int, int, int, int]  # x1, y1, x2, y2 in the picture's pixels, clipped to it (frame included)
+    title: str
+    focused: bool
+    order: int  # stacking order on the desktop: higher lies above lower
+    deskpilot: bool = False  # one of deskpilot's own windows (any deskpilot process's)
+
+
+def picture_windows(
+    windows: Sequence[TopWindow], frame: ModelFrame, size: tuple[int, int]
+) -> tuple[PictureWindow, ...]:
+    """The desktop's windows (bottom to top, screen px) on a picture of `size` (width, height) made of the
+    screenshot `frame` describes; windows that lie off the picture are left out."""
+    width, height = size
+    sx, sy = width / frame.shot_width, height / frame.shot_height  # the picture is the whole screenshot, resized
+    placed = []
+    for order, window in enumerate(windows):
+        left, top = frame.screen_to_physical(window.rect.x, window.rect.y)
+        right, bottom = frame.screen_to_physical(window.rect.x + window.rect.width, window.rect.y + window.rect.height)
+        x1, y1 = max(0, round(left * sx)), max(0, round(top * sy))
+        x2, y2 = min(width, round(right * sx)), min(height, round(bottom * sy))
+        if x2 <= x1 or y2 <= y1:
+            continue
+        placed.append(
+            PictureWindow(
+                rect=(x1, y1, x2, y2),
+                title=window.title,
+                focused=window.focused,
+                order=order,
+                deskpilot=window.deskpilot_pid is not None,
+            )
+        )
+    return tuple(placed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     family: Family
     messages: tuple[Message, ...]
@@ -65,6 +108,9 @@ class ModelRequest:
     # and the template's options (enable_thinking=False), for the backend to hand to the template or the server.
     tools: tuple[dict[str, Any], ...] = ()
     template_options: tuple[tuple[str, Any], ...] = ()
+    # the desktop's windows on `image`, bottom to top (none: the desktop cannot list them); backends that only
+    # send the picture to a model ignore them
+    windows: tuple[PictureWindow, ...] = ()
 
     @classmethod
     def for_family(
@@ -77,6 +123,7 @@ class ModelRequest:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         *,
         feedback: str | None = None,
+        windows: tuple[PictureWindow, ...] = (),
     ) -> ModelRequest:
         """A request as a run asks the family's model: with the tools and template options its chat template wants."""
         return cls(
@@ -89,6 +136,7 @@ class ModelRequest:
             feedback=feedback,
             tools=tool_definitions(family, image),
             template_options=family.template_options,
+            windows=windows,
         )
 
 

@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             capture=desktop.capture,
             options=options,
             own_windows=desktop.own_windows,
+            windows=desktop.windows,
         )
         steps = 0
         try:

@@ -24,7 +24,7 @@ from agent.backends.base import Backend
 from agent.backends.registry import DEFAULT_SERVER, BackendSettings, backend_family, capabilities_of, make_backend
 from agent.errors import AgentError, SessionError
 from agent.events import ActionProposed, RunFinished, StepStarted
-from agent.loop import Approve, Decision, RunOptions, run_task
+from agent.loop import Approve, Decision, MakeRoom, RunOptions, run_task
 from agent.session import SessionRecorder
 from agent.waits import CHANGE_CAP_S
 from app.desktop import DesktopOptions, open_desktop
@@ -99,7 +99,7 @@ def backend_settings(settings: Settings) -> BackendSettings:
 class GuiHooks:
     """What the window does for a run, on the GUI thread, while the run waits for it."""
 
-    make_room: Callable[[Action], bool] | None = None  # a window of deskpilot's over this point moved away?
+    make_room: MakeRoom | None = None  # a window of deskpilot's moved off this point (None: off the screen's apps)?
     clear_the_way: Callable[[], None] | None = None  # take the on-screen preview down before an action runs
 
 
@@ -213,6 +213,7 @@ class RunWorker(QObject):
                 options=run_options,
                 approve=approve,
                 own_windows=self._masked,
+                windows=desktop.windows,
                 make_room=self._make_room if self.hooks.make_room is not None else None,
             )
             finished, failed, steps = None, None, 0
@@ -266,7 +267,7 @@ class RunWorker(QObject):
             self._on_gui(self.hooks.clear_the_way)
         return decision
 
-    def _make_room(self, action: Action) -> bool:
+    def _make_room(self, action: Action | None) -> bool:
         assert self.hooks.make_room is not None
         return bool(self._on_gui(self.hooks.make_room, action))
 

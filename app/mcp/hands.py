@@ -336,6 +336,7 @@ class Hands:
                     capture=desktop.capture,
                     options=run_options,
                     own_windows=desktop.own_windows,
+                    windows=desktop.windows,
                 )
                 for event in events:
                     if recorder is not None:

@@ -48,6 +48,7 @@ class TopWindow:
     clicks: tuple[Rect, ...]  # where it takes clicks: `rect`, or its input shape (sandbox/desktops/x11_stacking.py)
     deskpilot_pid: int | None  # the mark: a window of a deskpilot process (any process), None for any other
     focused: bool  # it holds the keyboard focus
+    title: str = ""  # the application's title for it (_NET_WM_NAME, else WM_NAME); "" when it has none
 
 
 class WindowStacking(Protocol):

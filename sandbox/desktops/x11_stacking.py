@@ -17,7 +17,9 @@ side). python-xlib connections are not thread-safe: each thread gets its own, op
 Every deskpilot process marks its windows (MARK_PROPERTY: its pid, on the client window; app/gui/run/x_mark.py),
 so any deskpilot process finds the windows of every other one (`deskpilot_parts`): `deskpilot run` in a terminal
 masks and refuses the open window's buttons as it does its own. `top_windows` lists the other applications'
-windows with their places, for the run panel to find a corner that hides none of them (app/gui/run/corners.py).
+windows with their places, for the run panel to find a corner that hides none of them (app/gui/run/corners.py),
+and with their titles and which one is focused, for the OCR grounder to tell the window in front from the one
+behind it and to find a window by its title (agent/backends/ocr/windows.py).
 Under a reparenting window manager the mark and the window type sit on the client, inside the frame: the client
 is the window that carries ICCCM's WM_STATE (without a manager no window does, and the top-level is the client).
 """
@@ -70,8 +72,8 @@ class X11Stacking:
         return (shape.SK.Bounding, shape.SK.Input) if has_input else (shape.SK.Bounding,)
 
     def top_windows(self) -> list[TopWindow]:
-        """The viewable top-level windows that take clicks, bottom to top, with their places, their deskpilot mark
-        and which one has the keyboard focus; desktop windows (a wallpaper covering the screen) left out."""
+        """The viewable top-level windows that take clicks, bottom to top, with their places, titles, deskpilot
+        mark and which one has the keyboard focus; desktop windows (a wallpaper covering the screen) left out."""
         from Xlib import X
         from Xlib.error import XError
 
@@ -90,9 +92,15 @@ class X11Stacking:
                 clicks = self._takes_clicks(connection, top, rect)
                 if not clicks or self._is_desktop(connection, client):
                     continue
-                pid = self._mark(connection, client)
                 found.append(
-                    TopWindow(id=top, rect=rect, clicks=tuple(clicks), deskpilot_pid=pid, focused=top == focused)
+                    TopWindow(
+                        id=top,
+                        rect=rect,
+                        clicks=tuple(clicks),
+                        deskpilot_pid=self._mark(connection, client),
+                        focused=top == focused,
+                        title=self._title(connection, client),
+                    )
                 )
             return found
         except XError as exc:  # a window vanished between two requests: read it all again next time
@@ -203,6 +211,25 @@ class X11Stacking:
 
         values = self._property(connection, client, MARK_PROPERTY, Xatom.CARDINAL)
         return values[0] if values else None
+
+    @staticmethod
+    def _title(connection: Any, client: int) -> str:
+        """The client's title: _NET_WM_NAME (UTF-8), else WM_NAME (Latin-1 as ICCCM says, UTF-8 where it decodes);
+        "" when it has neither, or is gone."""
+        window = connection.create_resource_object("window", client)
+        for name, kind in (("_NET_WM_NAME", connection.get_atom("UTF8_STRING")), ("WM_NAME", 0)):
+            try:
+                value = window.get_full_property(connection.get_atom(name), kind)
+            except Exception:  # noqa: BLE001 - gone
+                return ""
+            if value is None or value.format != 8 or not value.value:
+                continue
+            raw = value.value if isinstance(value.value, bytes) else str(value.value).encode("utf-8", "replace")
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw.decode("latin-1")
+        return ""
 
     def _is_desktop(self, connection: Any, client: int) -> bool:
         """A desktop window (_NET_WM_WINDOW_TYPE_DESKTOP): the wallpaper and icons behind every window."""

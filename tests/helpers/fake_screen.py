@@ -68,12 +68,14 @@ def run_on_fake_screen(
     screen: FakeScreen | None = None,
     options: RunOptions = QUICK,
     make_room: MakeRoom | None = None,
+    own_windows: Callable[[], Sequence[Rect]] = tuple,
     on_event: Callable[[Event], Any] | None = None,
     driver: DryRunDriver | None = None,
 ) -> tuple[list[Event], DryRunDriver]:
     """One whole run on `screen` (a fresh 1920x1080 one by default) under the default policy, through the real
     executor with the dry-run driver (or `driver`, one that plays an app: tests/test_look_after.py): the events
-    (each also handed to `on_event`, a recorder say) and the driver, whose calls say what would have been done."""
+    (each also handed to `on_event`, a recorder say) and the driver, whose calls say what would have been done.
+    `own_windows`: where deskpilot's windows are (greyed out of every grab), `make_room` what moves them."""
     screen = screen or FakeScreen()
     driver = driver if driver is not None else DryRunDriver()
     executor = Executor(
@@ -86,7 +88,14 @@ def run_on_fake_screen(
     )
     events: list[Event] = []
     for event in run_task(
-        task, backend=backend, family=family, executor=executor, capture=screen, options=options, make_room=make_room
+        task,
+        backend=backend,
+        family=family,
+        executor=executor,
+        capture=screen,
+        options=options,
+        own_windows=own_windows,
+        make_room=make_room,
     ):
         events.append(event)
         if on_event is not None:

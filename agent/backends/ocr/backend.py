@@ -13,11 +13,18 @@ field's dots that grew by about the typed length from none or dots (agent.backen
 with failure saying what the field shows. After the last step it answers terminate success; a task that is not
 literal ends with terminate failure and a sentence saying why.
 
+The request's windows (agent.backends.ocr.windows) say which window each text is in: of two equal matches the one
+in the focused or front window wins, "click File in Mousepad" looks only in windows titled so, and texts in
+deskpilot's own windows are never chosen. For "type X into F", a label beside or above an entry wins over a column
+header of a list (agent.backends.ocr.fields.column_header).
+
 A target not on the screen may not be there yet (a dialog still opening): the first miss of a step answers
 `look_again` (the loop waits for the screen to change and settle and asks again with a fresh picture; its text
 is a short wait, for a loop that does not look again), and only a miss on that second look ends the run with
-"Could not find". The second ask redoes the same step: the plan does not move on, and neither the feedback nor
-the typed-text check is taken twice.
+"Could not find", naming the five texts nearest to it by spelling (deskpilot's own left out). On the plan's first
+step a text spelled almost like the target (TYPO_SIMILARITY) is a typo, not a window still to come: the first
+look ends the run at once. The second ask redoes the same step: the plan does not move on, and neither the
+feedback nor the typed-text check is taken twice.
 
 State: one plan per run, the index of its next step, the text typed into a field and what the field showed
 before (to check on the next frame), the step whose reply asked to look again, the last point acted on (read
@@ -38,9 +45,9 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, ProgressFn
+from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, PictureWindow, ProgressFn
 from agent.backends.ocr.engine import RapidEngine
-from agent.backends.ocr.fields import Field, find_field
+from agent.backends.ocr.fields import Field, column_header, find_field
 from agent.backends.ocr.grammar import (
     ClickStep,
     NeedsModel,
@@ -52,8 +59,18 @@ from agent.backends.ocr.grammar import (
     WaitStep,
     parse_task,
 )
-from agent.backends.ocr.match import Box, OcrLine, dots_show_typed, field_shows, seen_texts, words_inside
+from agent.backends.ocr.match import (
+    Box,
+    Match,
+    OcrLine,
+    dots_show_typed,
+    field_shows,
+    find_all,
+    nearest_texts,
+    words_inside,
+)
 from agent.backends.ocr.reader import ReadStats, ScreenReader
+from agent.backends.ocr.windows import Layout
 from agent.errors import BackendError
 from sandbox.stop import StopFlag
 from sandbox.text import shorten
@@ -61,6 +78,8 @@ from sandbox.text import shorten
 FAMILY = "qwen2.5-vl"
 SHOWN_CHARS = 40  # of a field's text quoted in a failure
 LOOK_AGAIN_WAIT_S = 1.0  # the wait a look-again reply carries, for a loop that acts on it instead of looking again
+NEAR_HEIGHTS = 20  # with no windows known, texts naming a field are weighed this many text heights around it
+TYPO_SIMILARITY = 0.7  # a text at least this near a missing first target by spelling: a typo, not a window to come
 
 
 def tool_call(action: str, **arguments: Any) -> str:
@@ -121,6 +140,7 @@ class OcrBackend(BaseBackend):
         self._again: int | None = None  # the request step whose reply asked to look again (None: it did not)
         self._last_point: tuple[int, int] | None = None  # where the last action pointed (image px)
         self._looked = False  # the current call's image was taken by the reader
+        self._layout = Layout()  # the windows on the current call's image
         self.last_read: ReadStats | None = None  # what the newest reading pass did
 
     @property
@@ -168,6 +188,7 @@ class OcrBackend(BaseBackend):
                 note = request.feedback
             assert self._plan is not None
             self._looked = False
+            self._layout = Layout(request.windows)
             answer = self._reply(self._plan, note, request.image, stop, again=again)
             self._again = request.step if answer.look_again else None
         return ModelReply(raw=answer.raw, follows_plan=True, look_again=answer.look_again)
@@ -259,16 +280,19 @@ class OcrBackend(BaseBackend):
         if target is None:  # pragma: no cover - the cases above take every step without a text
             raise BackendError(f"internal: no text to look for in {step!r}")
         reader = self._look(image, stop)
-        match = reader.find(target, near=self._last_point)
+        title = step.window if isinstance(step, (ClickStep, TypeInto)) else None
+        among: tuple[PictureWindow, ...] | None = None
+        if title is not None:  # no windows known: the text alone, as written when it may be one text
+            among = self._layout.titled(title) if self._layout.known else None
+            if not among:
+                whole = step.whole if isinstance(step, ClickStep) else None
+                if whole is not None or not self._layout.known:  # "Log in to account": no window is titled so
+                    target, title, among = whole or target, None, None
+        match = self._locate(reader, target, among) if among is None or among else None
         stop.check_stopped()
         if match is None:
-            seen = ", ".join(seen_texts(reader.lines())) or "no text at all"
             self._note(reader)
-            if not final:
-                wait = tool_call("wait", time=LOOK_AGAIN_WAIT_S)
-                sentence = f"'{target}' is not on the screen yet (saw: {seen}): looking again once it has settled."
-                return _Answer(raw=f"{sentence}\n{wait}", look_again=True)
-            return _Answer(raw=_terminate(f"Could not find '{target}' on the screen (saw: {seen}).", "failure"))
+            return self._missing(reader, target, title, among, final=final)
         self._note(reader)
         found = f"found '{match.line}', {match.how} match"
         if isinstance(step, ClickStep):
@@ -284,7 +308,7 @@ class OcrBackend(BaseBackend):
         if isinstance(step, ScrollStep):
             self._last_point = match.point
             return _Answer(raw=f"{step.describe()} ({found}).\n{_scroll_call(step, match.point)}")
-        field = find_field(reader.frame, match)
+        match, field = self._field_of(reader, target, match, among)
         self._last_point = match.point  # the label: the next label is likelier near it than near its field
         if not step.submit:  # after enter the form may be gone or cleared: nothing to read back
             around = _union(field.box, match.line_box)
@@ -312,6 +336,91 @@ class OcrBackend(BaseBackend):
             raw=f"{step.describe()} ({found}; its field: {where[field.where]}).\n"
             + "\n".join([*focus, *_type_calls(step)])
         )
+
+    def _locate(self, reader: ScreenReader, target: str, among: tuple[PictureWindow, ...] | None) -> Match | None:
+        """The best place of `target` (agent.backends.ocr.windows): the reader's best by the text alone, unless a
+        window in front of it (or, with `among`, one of those windows) holds as good a match. The reader stops at
+        a certain match; only windows that could beat it are read on."""
+        layout = self._layout
+        match = reader.find(target, near=self._last_point)
+        if match is None or not layout.known:
+            return match if among is None else None
+        if match.how == "exact" and layout.allows(match.line_box, among):
+            rank = layout.rank(layout.owner(match.line_box))
+            better = [w for w in (among or layout.applications) if layout.rank(w) < rank]
+            if not better:
+                return match
+            lines = [line for w in better for line in reader.lines(w.rect)]
+        elif match.how == "exact" and among:
+            lines = [line for w in among for line in reader.lines(w.rect)]
+        else:  # not certain: the reader has read everything already
+            lines = reader.lines()
+        return layout.choose([match, *find_all(lines, target)], among)
+
+    def _field_of(
+        self, reader: ScreenReader, target: str, match: Match, among: tuple[PictureWindow, ...] | None
+    ) -> tuple[Match, Field]:
+        """The text naming the field to type into, and the field. A label beside or above an entry wins over a
+        column header of a list (GTK's file chooser: "Name:" beside the entry, "Name" above the files): when the
+        best match has no field of its own or is a header, every match in its window is weighed, a label whose
+        field was found first."""
+        frame = reader.frame
+        height, width = frame.shape[:2]
+        field = find_field(frame, match)
+        if field.where in ("right", "below"):  # an entry beside or under it: a label (nothing more is read)
+            return match, field
+        owner = self._layout.owner(match.line_box)
+        x1, y1, x2, y2 = match.line_box
+        h = y2 - y1
+        left, right = (owner.rect[0], owner.rect[2]) if owner is not None else (0, width)
+        band = (left, max(0, y1 - h), right, min(height, y2 + 4 * h))
+        if field.where == "inside" and not column_header(match, field, reader.lines(band)):
+            return match, field  # a placeholder inside its entry
+        # every text naming the field in its window (no windows known: the stretch of screen around it)
+        near = (0, max(0, y1 - NEAR_HEIGHTS * h), width, min(height, y2 + NEAR_HEIGHTS * h))
+        areas = [w.rect for w in among] if among else [owner.rect if owner is not None else near]
+        lines = [line for area in areas for line in reader.lines(area)]
+        candidates = [m for m in find_all(lines, target) if self._layout.allows(m.line_box, among)] or [match]
+        weighed = []
+        for candidate in candidates:
+            found = find_field(frame, candidate)
+            header = column_header(candidate, found, lines)
+            weighed.append(
+                ((header, found.where == "guess", not candidate.label, self._layout.key(candidate)), candidate, found)
+            )
+        _, best, best_field = min(weighed, key=lambda w: w[0])
+        return best, best_field
+
+    def _missing(
+        self,
+        reader: ScreenReader,
+        target: str,
+        title: str | None,
+        among: tuple[PictureWindow, ...] | None,
+        *,
+        final: bool,
+    ) -> _Answer:
+        """The answer when `target` is not on the picture (or no window has the title): look again once (a dialog
+        may still be opening), unless this is the final look or the plan's first step finds a text spelled almost
+        like it (a typo: nothing of ours is opening); then fail naming the nearest texts by spelling, deskpilot's
+        own left out."""
+        nearest = nearest_texts(self._layout.lines(reader.lines()), target)
+        near = "nearest by spelling: " + ", ".join(f"'{t}'" for t, _ in nearest) if nearest else "no text at all"
+        where = ""
+        if title is not None:
+            titles = sorted({w.title for w in self._layout.applications if w.title})
+            if not among:
+                where = f" in the '{title}' window (no window has that title; " + (
+                    "windows: " + ", ".join(f"'{t}'" for t in titles) + ")" if titles else "no window has a title)"
+                )
+            else:
+                where = f" in the '{title}' window"
+        typo = self._next == 0 and bool(nearest) and nearest[0][1] >= TYPO_SIMILARITY
+        if not final and not typo:
+            wait = tool_call("wait", time=LOOK_AGAIN_WAIT_S)
+            sentence = f"'{target}'{where} is not on the screen yet ({near}): looking again once it has settled."
+            return _Answer(raw=f"{sentence}\n{wait}", look_again=True)
+        return _Answer(raw=_terminate(f"Could not find '{target}'{where} on the screen ({near}).", "failure"))
 
 
 def _field_text(reader: ScreenReader, field: Field, around: Box, *, without: str | None = None) -> str:

@@ -7,16 +7,21 @@ it (a placeholder), else below it. Without one, a label ending in ':' gets the o
 it) and any other text is clicked where it is. The field's box is read before typing and again on the next
 frame; agent.backends.ocr.match says whether it changed as the step asked (replaced or appended to), and if not
 the step failed (the keys went to another field, or nowhere, or the old text stayed).
+
+A label names a field; a column header of a list or table does not (GTK's file chooser shows "Name:" beside its
+entry and "Name" above its files): `column_header` tells them apart, for the backend to weigh every text that
+names the field when the first has no field of its own or is a header.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from agent.backends.ocr.match import Box, Match, box_area
+from agent.backends.ocr.match import Box, Match, OcrLine, box_area
 
 LABEL_GAP_HEIGHTS = 2.0  # without a box: a label's field is clicked this many label heights right of the label
 RIGHT_GAP_HEIGHTS = 20.0  # a field right of its label starts at most this many label heights away
@@ -26,6 +31,9 @@ MAX_INSIDE_HEIGHTS = 4.0  # a box around the text higher than this is a panel, n
 MIN_FIELD_WIDTH_HEIGHTS = 3.0  # and at least this many label heights wide
 HELD = 0.7  # a text lies in a box when this much of its own box does
 CLOSED = 0.8  # a box's outline encloses at least this fraction of its bounding rectangle (a closed frame)
+ROW_HEIGHTS = 0.5  # texts of one row: their middles this many text heights apart at most
+COLUMN_HEIGHTS = 1.5  # an item under a header starts within this many text heights of the header's left edge
+ITEM_GAP_HEIGHTS = 2.5  # and at most this many text heights below it
 CANNY_LOW, CANNY_HIGH = 20, 50  # low: entry borders are often light grey on a near-white window
 
 Where = Literal["right", "inside", "below", "guess"]
@@ -119,3 +127,33 @@ def _holds(outer: Box, text: Box) -> bool:
     width = max(0, min(outer[2], text[2]) - max(outer[0], text[0]))
     height = max(0, min(outer[3], text[3]) - max(outer[1], text[1]))
     return width * height >= HELD * box_area(text)
+
+
+def column_header(match: Match, field: Field, lines: Sequence[OcrLine]) -> bool:
+    """Whether the text `match` found is a column header of a list or table, not a label: none of its row ends with
+    ':', and beside it on its row lie two other texts (an empty list's "Name  Size  Modified"), or one and an item
+    under it starting where it starts (a row of labels above rows of items). What lies in its `field` (the field's
+    own text, right of a label) is not part of the row."""
+    if match.label:
+        return False
+    x1, y1, x2, y2 = match.line_box
+    h = max(y2 - y1, 1)
+    row, below = 0, False
+    for line in lines:
+        lx1, ly1, lx2, ly2 = _extent(line)
+        if (lx1, ly1, lx2, ly2) == match.line_box or (
+            field.where != "guess" and _holds(field.box, (lx1, ly1, lx2, ly2))
+        ):
+            continue
+        if abs((ly1 + ly2) / 2 - (y1 + y2) / 2) <= ROW_HEIGHTS * h and (lx2 <= x1 or lx1 >= x2):
+            if line.text.rstrip().endswith((":", "：")):
+                return False
+            row += 1
+        elif y2 <= ly1 <= y2 + ITEM_GAP_HEIGHTS * h and abs(lx1 - x1) <= COLUMN_HEIGHTS * h:
+            below = True
+    return row >= 2 or (row >= 1 and below)
+
+
+def _extent(line: OcrLine) -> Box:
+    xs, ys = [float(p[0]) for p in line.box], [float(p[1]) for p in line.box]
+    return round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))

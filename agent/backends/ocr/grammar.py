@@ -5,6 +5,7 @@ a value saying which part could not be read, never a guess. Parts are joined by 
 ",", ";", a newline, "然后", "，" or "；" (outside quotes); " and " also joins when a verb follows it.
 
     click X | double-click X | right-click X | middle-click X | triple-click X   ("click on the X button")
+        [in [the] TITLE [window]]   (in the window with that title: "click File in Mousepad")
     type TEXT [into|in FIELD] [and press enter] | enter/input TEXT into FIELD | fill FIELD with TEXT
     append TEXT to FIELD | add TEXT to the end of FIELD
     press KEYS (ctrl+s, enter, Ctrl+Shift+T) | scroll up|down|left|right [N] [on|in|over X] | wait [N [s]]
@@ -14,6 +15,11 @@ a value saying which part could not be read, never a guess. Parts are joined by 
 afterwards. "append TEXT to FIELD" adds TEXT to the end of what it holds. "type TEXT" without a field types
 where the keyboard focus is. The words say which, as a person would read them.
 
+A click's target may end with the window it is in: "in the "Untitled 1" window" and a quoted title are surely a
+window; a bare "in Y" may be part of the text ("click Log in to account"), so the whole text is kept to look for
+when no window is titled Y. A field names its window only with the word: "type X into F in the Save As window"
+("type X in Y" types into field Y).
+
 Quotes ('…', "…", “…”, ‘…’, 「…」, 『…』) make a target or a text literal: no noise words are removed inside
 them and they may hold separators. A trailing ".", "。" or "!" of an unquoted part is punctuation.
 """
@@ -21,7 +27,7 @@ them and they may hold separators. A trailing ".", "。" or "!" of an unquoted p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from sandbox.actions import Button, Direction
@@ -48,13 +54,16 @@ class ClickStep:
     target: str
     button: Button = "left"
     count: int = 1
+    window: str | None = None  # in the window with this title ("click File in Mousepad"); None: any window
+    # the target and the window as one text ("Log in to account"): looked for instead when no window has the title
+    whole: str | None = None
     kind: Literal["click"] = "click"
 
     def describe(self) -> str:
         how = {1: "Click", 2: "Double-click", 3: "Triple-click"}[self.count]
         if self.button != "left":
             how = f"{self.button.capitalize()}-click"
-        return f"{how} '{self.target}'"
+        return f"{how} '{self.target}'{_in_window(self.window)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +72,20 @@ class TypeInto:
     field: str | None = None  # None: type into whatever has the focus
     submit: bool = False  # press enter afterwards
     append: bool = False  # add to the end of what the field holds; False: replace it (a field only)
+    window: str | None = None  # the field is in the window with this title ("... in the Save As window")
     kind: Literal["type"] = "type"
 
     def describe(self) -> str:
+        enter = " and press enter" if self.submit else ""
         if self.append:
-            where = f" to the end of '{self.field}'" if self.field is not None else ""
-            return f"Append {self.text!r}{where}" + (" and press enter" if self.submit else "")
-        where = f" into '{self.field}'" if self.field is not None else ""
-        return f"Type {self.text!r}{where}" + (" and press enter" if self.submit else "")
+            where = f" to the end of '{self.field}'{_in_window(self.window)}" if self.field is not None else ""
+            return f"Append {self.text!r}{where}{enter}"
+        where = f" into '{self.field}'{_in_window(self.window)}" if self.field is not None else ""
+        return f"Type {self.text!r}{where}{enter}"
+
+
+def _in_window(title: str | None) -> str:
+    return f" in the '{title}' window" if title is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +201,7 @@ def parse_task(task: str) -> Plan | NeedsModel:
             and isinstance(steps[-1], TypeInto)
             and not steps[-1].submit
         ):
-            last = steps[-1]
-            steps[-1] = TypeInto(last.text, last.field, submit=True, append=last.append)
+            steps[-1] = replace(steps[-1], submit=True)
             continue
         steps.append(step)
     return Plan(tuple(steps))
@@ -241,11 +255,37 @@ def _read_click(text: str) -> Step | NeedsModel | None:
     if not match:
         return None
     kind = (match.group(1) or "left").lower()
-    target = _target(match.group(2), suffixes=("button",))
+    named, window, definite = _window_suffix(match.group(2))
+    target = _target(named, suffixes=("button",))
     if not target:
         return NeedsModel(_reason(f"'{text}' names nothing to click"), text)
     button: Button = "right" if kind == "right" else "middle" if kind == "middle" else "left"
-    return ClickStep(target, button, _CLICK_COUNT.get(kind, 1))
+    whole = _target(match.group(2), suffixes=("button",)) if window is not None and not definite else None
+    return ClickStep(target, button, _CLICK_COUNT.get(kind, 1), window, whole)
+
+
+_IN = re.compile(r"\s+in\s+", re.I)
+_TITLE = re.compile(r"^(?:the\s+)?(.+?)(\s+window)?$", re.I | re.S)
+
+
+def _window_suffix(raw: str, *, worded: bool = False) -> tuple[str, str | None, bool]:
+    """(what is left, the window's title or None, whether the title is surely one) of a target or field ending
+    in `in [the] TITLE [window]` (the last ' in ' outside quotes). The title is sure when the word 'window'
+    follows it or it is quoted; `worded`: only then is it taken ("type X in Y" names field Y)."""
+    spots = [m for m in _IN.finditer(raw) if not _inside_quotes(raw, m.start())]
+    if not spots:
+        return raw, None, False
+    head, tail = raw[: spots[-1].start()].strip(), raw[spots[-1].end() :].strip()
+    named = _TITLE.match(tail)
+    if not head or named is None:
+        return raw, None, False
+    title, has_word = named.group(1).strip(), named.group(2) is not None
+    quoted = _unquote(title)
+    sure = has_word or quoted is not None
+    title = quoted if quoted is not None else title
+    if not title or (worded and not has_word):
+        return raw, None, False
+    return head, title, sure
 
 
 def _read_fill(text: str) -> Step | None:
@@ -257,7 +297,9 @@ def _read_fill(text: str) -> Step | None:
     if end is not None and (match := re.match(r"\s+with\s+(.+)$", rest[end + 1 :], re.I | re.S)):
         field, value = rest[1:end], _literal(match.group(1))
     elif match := _FILL.match(rest):
-        field, value = _target(match.group(1), suffixes=_FIELD_NOISE), _literal(match.group(2))
+        named, window, _ = _window_suffix(match.group(1), worded=True)  # "fill F in the Y window with X"
+        field, value = _target(named, suffixes=_FIELD_NOISE), _literal(match.group(2))
+        return TypeInto(value, field, window=window) if field and value else None
     else:
         return None
     return TypeInto(value, field) if field and value else None
@@ -275,6 +317,11 @@ def _read_type(text: str) -> Step | NeedsModel | None:
     if submitted and not _inside_quotes(rest, submitted.start()):
         rest, submit = rest[: submitted.start()].strip(), True
     value, field = _split_into(rest)
+    named, window, _ = _window_suffix(rest, worded=True)  # "type X into F in the Y window"
+    if window is not None and field is not None and _split_into(named)[1]:
+        value, field = _split_into(named)
+    else:
+        window = None
     verb = text.split(None, 1)[0].lower()
     if verb != "type" and field is None:
         return None  # "enter your name": not literal enough without a field
@@ -282,7 +329,7 @@ def _read_type(text: str) -> Step | NeedsModel | None:
         return NeedsModel(_reason(f"'{text}' has no text to type"), text)
     if field is not None and not field:
         return NeedsModel(_reason(f"'{text}' names no field to type into"), text)
-    return TypeInto(value, field, submit)
+    return TypeInto(value, field, submit, window=window)
 
 
 def _read_append(text: str) -> Step | NeedsModel | None:
@@ -295,6 +342,7 @@ def _read_append(text: str) -> Step | NeedsModel | None:
     submitted = _SUBMIT.search(rest)
     if submitted and not _inside_quotes(rest, submitted.start()):
         rest, submit = rest[: submitted.start()].strip(), True
+    rest, window, _ = _window_suffix(rest, worded=True)  # "append X to F in the Y window"
     value, field = _split_to(rest, _TO if verb == "append" else _TO_END)
     if field is None:
         return None if verb == "add" else NeedsModel(_reason(f"'{text}' names no field to append to"), text)
@@ -302,7 +350,7 @@ def _read_append(text: str) -> Step | NeedsModel | None:
         return NeedsModel(_reason(f"'{text}' has no text to append"), text)
     if not field:
         return NeedsModel(_reason(f"'{text}' names no field to append to"), text)
-    return TypeInto(value, field, submit, append=True)
+    return TypeInto(value, field, submit, append=True, window=window)
 
 
 def _split_to(rest: str, to: re.Pattern[str]) -> tuple[str, str | None]:

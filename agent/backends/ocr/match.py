@@ -5,7 +5,7 @@ lines to read; this module says whether and where the target is among them, how 
 length should be (to read the likeliest boxes first), and whether a field changed as typing into it must have
 changed it: compared with what it showed before, exactly the text after a replace, the old text and the text
 after an append, or password dots that grew by about the typed length from none or dots (a field that merely
-shows `0.00` is not dots).
+shows `0.00` is not dots). When the target is not there, the texts nearest to it by spelling say what was meant.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ FUZZY_MIN_RATIO = 0.8
 CONFUSION_RATIO = 0.95  # similarity given to texts equal up to OCR confusions (0/O, 1/l/I, rn/m)
 SEEN_LIMIT = 8
 SEEN_CHARS = 30
+NEAREST_LIMIT = 5  # texts nearest by spelling named when a target is not found
 EXACT_RATIO = 0.9  # a field shows a text "exactly" up to a misread character in ten
 SCROLLED_MIN_CHARS = 4  # a field that scrolled shows at least this many of the text's last characters
 # A detected box's width, in box heights: CHAR_WIDTH_HEIGHTS a character (a wide, CJK, one counts 2) plus the
@@ -68,21 +69,23 @@ def find_text(lines: Sequence[OcrLine | tuple[str, Sequence[Sequence[float]], fl
     words. Within a tier: more similar first (for words: the target covers more of the line), then the
     OCR score, then top-left first.
     """
+    return min(find_all(lines, target), key=match_key, default=None)
+
+
+def find_all(lines: Sequence[OcrLine | tuple[str, Sequence[Sequence[float]], float]], target: str) -> list[Match]:
+    """Every place of `target` among OCR lines (find_text's candidates, each line's places in every tier), in no
+    particular order: for choosing among them by more than the text (its window, its field)."""
     wanted = _normalise(target)[0]
     if not wanted:
-        return None
-    best: tuple[tuple[float, ...], Match] | None = None
+        return []
+    found = []
     for raw in lines:
         line = OcrLine(str(raw[0]), raw[1], float(raw[2]))
-        for tier, similarity, span in _candidates(line.text, wanted):
-            match = _match(line, tier, similarity, span)
-            key = match_key(match)
-            if best is None or key < best[0]:
-                best = (key, match)
-    return None if best is None else best[1]
+        found += [_match(line, tier, similarity, span) for tier, similarity, span in _candidates(line.text, wanted)]
+    return found
 
 
-_TIERS: tuple[Literal["exact", "word", "fuzzy"], ...] = ("exact", "word", "fuzzy")
+TIERS: tuple[Literal["exact", "word", "fuzzy"], ...] = ("exact", "word", "fuzzy")
 
 
 def _candidates(text: str, wanted: str) -> list[tuple[int, float, tuple[int, int]]]:
@@ -194,7 +197,7 @@ def _match(line: OcrLine, tier: int, similarity: float, span: tuple[int, int]) -
     point = (round((left + right) / 2), round((y1 + y2) / 2))
     rest = line.text[span[1] :].strip()
     label = rest in (":", "：") or (rest == "" and line.text.rstrip().endswith((":", "：")))
-    return Match(line.text, point, box, line_box, _TIERS[tier], similarity, line.score, label)
+    return Match(line.text, point, box, line_box, TIERS[tier], similarity, line.score, label)
 
 
 def words_inside(line: OcrLine, left: float, right: float) -> str:
@@ -224,6 +227,27 @@ def seen_texts(lines: Sequence[OcrLine], limit: int = SEEN_LIMIT) -> list[str]:
     return texts[:limit] + (["..."] if len(texts) > limit else [])
 
 
+def nearest_texts(lines: Sequence[OcrLine], target: str, limit: int = NEAREST_LIMIT) -> list[tuple[str, float]]:
+    """The `limit` texts read on the screen nearest to `target` by spelling, nearest first, without repeats, each
+    with its similarity (0..1): a whole line, or the run of as many of its words as the target has (the word
+    "sqrt" of "sqrt cos tan" for "sqtr"); for 'not found' messages, where a typo shows itself."""
+    wanted = _normalise(target)[0]
+    scored: dict[str, tuple[float, int, int, str]] = {}
+    for line in lines:
+        norm, where = _normalise(line.text)
+        if not norm or not wanted:
+            continue
+        y, x = min(p[1] for p in line.box), min(p[0] for p in line.box)
+        for a, b in _windows(norm, wanted):
+            text = " ".join(line.text[where[a] : where[b - 1] + 1].split())
+            similarity = _similarity(norm[a:b], wanted)
+            known = scored.get(norm[a:b])
+            if known is None or similarity > known[0]:
+                scored[norm[a:b]] = (similarity, round(y), round(x), shorten(text, SEEN_CHARS))
+    ordered = sorted(scored.values(), key=lambda s: (-s[0], s[1], s[2]))
+    return [(text, similarity) for similarity, _, _, text in ordered[:limit]]
+
+
 def text_units(text: str) -> float:
     """A text's length in narrow characters: a wide (CJK) character counts 2, spaces count."""
     return float(sum(2 if _is_wide(c) else 1 for c in " ".join(text.split())))
@@ -239,7 +263,7 @@ def width_ratio(box: Box, target: str) -> float:
 
 def match_key(match: Match) -> tuple[float, ...]:
     """find_text's order: better tier, more similar, more confident, then top-left first (smaller is better)."""
-    return (_TIERS.index(match.how), -match.similarity, -match.score, match.line_box[1], match.line_box[0])
+    return (TIERS.index(match.how), -match.similarity, -match.score, match.line_box[1], match.line_box[0])
 
 
 def dots(seen: str) -> int | None:
