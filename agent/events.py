@@ -14,7 +14,9 @@ from PIL import Image
 from agent.effects import Effect
 from agent.parsing import ParsedAction
 from agent.prompts import Message
-from sandbox.actions import Action
+from sandbox.accessibility.tree import Element
+from sandbox.actions import Action, describe
+from sandbox.element_rules import element_text
 from sandbox.geometry import ModelFrame, ScreenGeometry
 from sandbox.policy import Verdict
 
@@ -103,6 +105,7 @@ class ActionProposed:
     index: int
     parsed: ParsedAction
     verdict: Verdict
+    element: Element | None = None  # what the point hits in the accessibility tree (looked up by the executor)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +210,18 @@ Event = (
     | RunResumed
     | RunFinished
 )
+
+
+def element_caption(event: ActionProposed) -> str | None:
+    """What the proposed point hits, in words (push button 'Save'); None when no accessibility tree answered."""
+    element = event.element
+    return None if element is None else element_text(element.role, element.name)
+
+
+def proposed_text(event: ActionProposed) -> str:
+    """The proposed action in words, with what its point hits: click (412, 300) on push button 'Delete'."""
+    caption = element_caption(event)
+    return describe(event.parsed.action) + ("" if caption is None else f" on {caption}")
 
 
 def looked_again_text(event: LookedAgain) -> str:

@@ -7,6 +7,10 @@ right before it runs, on the current screen. A scroll or drag "where the pointer
 pointer's real position, at both checks, and performed exactly there. Before every driver call the stop flag
 is consulted; a stop or the user's own input mid-action releases whatever is held (keys, buttons) and raises.
 
+Where the desktop offers an accessibility tree (`elements`, sandbox/accessibility/finder.py), both checks look
+up the element at the action's point (a drag's start) and the policy judges a click with it; the check hands it
+on (`CheckedAction.element`) so that the run can say what a point hits. No tree there: pixels alone decide.
+
 `execute` returns an `Execution`: `Performed` (what ran, with its point resolved) or `Refused` (the re-check's
 verdict); the loop, replay and `deskpilot act` all read it the same way.
 """
@@ -22,7 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, assert_never
+from sandbox.accessibility.finder import ElementAt
+from sandbox.accessibility.tree import Element
+from sandbox.actions import Action, Click, Drag, Finish, Hotkey, Move, Scroll, Type, Wait, action_points, assert_never
 from sandbox.drivers import InputDriver
 from sandbox.errors import StoppedError, UncheckedActionError
 from sandbox.geometry import Rect, ScreenGeometry
@@ -50,12 +56,14 @@ class _Ticket:
 
 @dataclass(frozen=True, slots=True)
 class CheckedAction:
-    """An action with the verdict the policy gave it; only the issuing executor can run it, once, unaltered."""
+    """An action with the verdict the policy gave it; only the issuing executor can run it, once, unaltered.
+    `element`: what its point hit in the accessibility tree at the check (None: no tree answered there)."""
 
     action: Action
     verdict: Verdict
     confirmed: bool
     _ticket: _Ticket = field(repr=False, compare=False)
+    element: Element | None = None
 
     @property
     def runnable(self) -> bool:
@@ -101,9 +109,11 @@ class Executor:
         own_windows: Callable[[], Sequence[Rect]] = tuple,
         pointer: Pointer | None = None,
         pace: bool = True,
+        elements: ElementAt | None = None,
     ) -> None:
         """`pointer`: where the pointer is now (default: the driver's); `pace=False` skips the waits that give
-        real apps time to react (for dry runs: nothing reacts)."""
+        real apps time to react (for dry runs: nothing reacts); `elements`: the accessible element at a screen
+        point (None: this desktop offers no tree, pixels alone decide)."""
         self.checker = checker
         self.driver = driver
         self.stop = stop or StopFlag()
@@ -116,6 +126,7 @@ class Executor:
         self._tickets: weakref.WeakSet[_Ticket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._pace = pace
+        self._elements = elements
 
     def _wait(self, seconds: float) -> None:
         if self._pace:
@@ -125,20 +136,23 @@ class Executor:
 
     def check(self, action: Action, *, confirmed: bool = False) -> CheckedAction:
         """The policy's verdict for `action` now. `confirmed`: the user approved a Confirm verdict."""
-        _, verdict = self._verdict(action)
+        _, verdict, element = self._verdict(action)
         ticket = _Ticket(action, verdict, confirmed)
         with self._lock:
             self._tickets.add(ticket)
-        return CheckedAction(action, verdict, confirmed, ticket)
+        return CheckedAction(action, verdict, confirmed, ticket, element)
 
-    def _verdict(self, action: Action) -> tuple[Action, Verdict]:
-        """The action located where it would act now, and the policy's verdict for it there."""
+    def _verdict(self, action: Action) -> tuple[Action, Verdict, Element | None]:
+        """The action located where it would act now, the element at its point, and the policy's verdict."""
         if isinstance(action, (Scroll, Drag)) and action.x is None:
             pointer = self._pointer()
             if pointer is None:
-                return action, UNKNOWN_POINTER
+                return action, UNKNOWN_POINTER, None
             action = at_pointer(action, pointer)
-        return action, self.checker.check(action, self._screen(), own_windows=self._own_windows())
+        points = action_points(action)
+        element = self._elements(*points[0]) if points and self._elements is not None else None
+        verdict = self.checker.check(action, self._screen(), own_windows=self._own_windows(), element=element)
+        return action, verdict, element
 
     def execute(self, checked: CheckedAction) -> Execution:
         """Perform a checked action, unless the re-check right before it refuses. Raises UncheckedActionError
@@ -152,7 +166,7 @@ class Executor:
             raise UncheckedActionError("this check was issued for another action or confirmation; check it again")
         if not checked.runnable:
             raise UncheckedActionError(f"refused actions cannot be executed ({checked.verdict.rule})")
-        located, again = self._verdict(ticket.action)
+        located, again, _ = self._verdict(ticket.action)
         if isinstance(again, Deny) or (isinstance(again, Confirm) and not ticket.confirmed):
             return Refused(located, again)
         self.stop.check()

@@ -5,7 +5,8 @@ the bundled assets/policy.toml, whose values equal `Policy()`). A `PolicyChecker
 its memory of executed actions: for the rate limit, the end of the text typed so far (by `type` and by keys
 that type one character, which the text rules read as one text), and how many such keys came in a row.
 Deny rules are checked first (the first deny wins), then confirm rules. Points inside deskpilot's own
-windows are always denied, whatever the policy says.
+windows are always denied, whatever the policy says. A click is also judged by the accessible element at its
+point when the caller found one (sandbox/element_rules.py); without one, pixels alone decide.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from sandbox.actions import ACTION_TYPES, Action, Drag, Finish, Hotkey, Scroll, Type, Wait, action_points
+from sandbox.element_rules import DEFAULT_ELEMENT_RULES, ElementRule, Named, judged_element
 from sandbox.errors import KeyNameError, PolicyError
 from sandbox.geometry import Rect, ScreenGeometry
 from sandbox.keys import MODIFIERS, normalize_combo, pressed_keys, split_combo
@@ -201,6 +203,7 @@ class Policy:
     max_drag_distance_px: int = 5000
     max_scroll_amount: int = 50
     max_wait_s: float = 120.0
+    element_rules: tuple[ElementRule, ...] = DEFAULT_ELEMENT_RULES  # [[elements]]: clicks judged by what they hit
     source: str = field(default="<defaults>", compare=False)
 
     def __post_init__(self) -> None:
@@ -238,6 +241,7 @@ class Policy:
             "max_drag_distance_px": self.max_drag_distance_px,
             "max_scroll_amount": self.max_scroll_amount,
             "max_wait_s": float(self.max_wait_s),
+            "elements": [rule.to_json() for rule in self.element_rules],
         }
         blob = json.dumps(rules, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(blob.encode("ascii")).hexdigest()
@@ -344,11 +348,21 @@ class PolicyChecker:
             self._times.popleft()
         return len(self._times)
 
-    def check(self, action: Action, screen: ScreenGeometry, *, own_windows: Sequence[Rect] = ()) -> Verdict:
-        """The verdict for `action` on `screen` now: the first deny, else the first confirm, else allow."""
-        return self._deny(action, screen, own_windows) or self._confirm(action) or ALLOW
+    def check(
+        self,
+        action: Action,
+        screen: ScreenGeometry,
+        *,
+        own_windows: Sequence[Rect] = (),
+        element: Named | None = None,
+    ) -> Verdict:
+        """The verdict for `action` on `screen` now: the first deny, else the first confirm, else allow.
+        `element`: what the action's point hits in the accessibility tree (None: none answered there)."""
+        return self._deny(action, screen, own_windows, element) or self._confirm(action, element) or ALLOW
 
-    def _deny(self, action: Action, screen: ScreenGeometry, own_windows: Sequence[Rect]) -> Deny | None:
+    def _deny(
+        self, action: Action, screen: ScreenGeometry, own_windows: Sequence[Rect], element: Named | None
+    ) -> Deny | None:
         p = self.policy
         if action.kind not in p.allowed_kinds:
             allowed = ", ".join(k for k in ACTION_TYPES if k in p.allowed_kinds) or "none"
@@ -358,6 +372,9 @@ class PolicyChecker:
         denial = self._deny_points(action_points(action), screen, own_windows)
         if denial:
             return denial
+        judged = judged_element(action, element, p.element_rules, "deny")
+        if judged is not None:
+            return Deny(*judged)
         if isinstance(action, Hotkey):
             rule = _first_subset(pressed_keys(action.keys), p.forbidden_hotkeys)
             if rule is not None:
@@ -417,7 +434,10 @@ class PolicyChecker:
                 )
         return None
 
-    def _confirm(self, action: Action) -> Confirm | None:
+    def _confirm(self, action: Action, element: Named | None) -> Confirm | None:
+        judged = judged_element(action, element, self.policy.element_rules, "confirm")
+        if judged is not None:
+            return Confirm(*judged)
         if isinstance(action, Hotkey):
             rule = _first_subset(pressed_keys(action.keys), self.policy.confirm_hotkeys)
             if rule is not None:

@@ -18,6 +18,7 @@ import platformdirs
 import tomli_w
 
 from sandbox.actions import ACTION_TYPES
+from sandbox.element_rules import ELEMENT_VERDICTS, ElementRule, element_rule
 from sandbox.errors import KeyNameError, PolicyError
 from sandbox.fields import Fields
 from sandbox.files import read_regular
@@ -39,6 +40,8 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "text": ("max_length", "case_sensitive", "deny", "confirm"),
 }
 _REGION_KEYS = ("x", "y", "width", "height", "name")
+_ELEMENT_KEYS = ("roles", "name", "verdict", "case_sensitive")
+ELEMENTS = "elements"  # the array of tables [[elements]]
 
 
 def default_policy_path() -> Path:
@@ -107,6 +110,29 @@ def _region(items: Fields, name: str) -> Rect:
     )
 
 
+def _role(items: Fields, name: str) -> str:
+    return items.text(name, nonempty=True)
+
+
+def _element_rule(items: Fields, name: str) -> ElementRule:
+    rule = items.sub(name)
+    rule.only(_ELEMENT_KEYS)
+    for key in ("name", "verdict"):
+        if key not in rule.data:
+            rule.fail(f"{rule.key}: missing {key}")
+    written = rule.text("verdict")
+    verdict = next((v for v in ELEMENT_VERDICTS if v == written), None)
+    if verdict is None:
+        rule.fail(f'{rule.path("verdict")}: must be "confirm" or "deny", got {written!r}')
+    pattern = rule.text("name", nonempty=True)
+    case_sensitive = rule.flag("case_sensitive") if "case_sensitive" in rule.data else False
+    roles = _each(rule, "roles", _role) if "roles" in rule.data else ()
+    try:
+        return element_rule(roles=roles, name=pattern, verdict=verdict, case_sensitive=case_sensitive)
+    except re.error as exc:
+        rule.fail(f"{rule.path('name')}: bad regex {pattern!r}: {exc}")
+
+
 def _each(table: Fields, name: str, read: Callable[[Fields, str], _T]) -> tuple[_T, ...]:
     items = table.items(name)
     return tuple(read(items, index) for index in items.data)
@@ -121,7 +147,7 @@ def parse_policy(text: str, *, source: str) -> Policy:
     except RecursionError:
         raise PolicyError(f"{source}: tables or arrays nested too deeply to read") from None
     top = Fields(data, source, error=PolicyError, toml=True)
-    top.only(tuple(_SCHEMA))
+    top.only((*_SCHEMA, ELEMENTS))
     tables: dict[str, Fields] = {}
     for name, known in _SCHEMA.items():
         tables[name] = top.sub(name)
@@ -143,6 +169,8 @@ def parse_policy(text: str, *, source: str) -> Policy:
     for name, (table, key, read) in readers.items():
         if key in table.data:
             changes[name] = read(table, key)
+    if ELEMENTS in top.data:
+        changes["element_rules"] = _each(top, ELEMENTS, _element_rule)
     case_sensitive = text_table.flag("case_sensitive") if "case_sensitive" in text_table.data else False
     base = Policy()
     for key, name in (("deny", "text_deny"), ("confirm", "text_confirm")):
@@ -192,5 +220,14 @@ def policy_to_toml(policy: Policy) -> str:
             "deny": [p.pattern for p in policy.text_deny],
             "confirm": [p.pattern for p in policy.text_confirm],
         },
+        ELEMENTS: [
+            {
+                "roles": list(rule.roles),
+                "name": rule.name.pattern,
+                "verdict": rule.verdict,
+                "case_sensitive": not rule.name.flags & re.IGNORECASE,
+            }
+            for rule in policy.element_rules
+        ],
     }
     return HEADER + tomli_w.dumps(data)

@@ -292,3 +292,26 @@ def test_the_window_tracker_can_tell_the_overlay_from_deskpilot_windows(overlay:
 def test_capture_exclusion_is_not_claimed_on_x11(overlay: ActionOverlay) -> None:
     assert exclude_from_capture(overlay) is False
     assert overlay.excluded_from_capture is False
+
+
+def test_a_click_names_the_element_it_hits_beside_its_ring(
+    qtbot: QtBot, overlay: ActionOverlay, capture: ScreenCapture, target_window: Factory
+) -> None:
+    target = target_window(x=60, y=80, width=1000, height=700)
+    canvas = target.colours["canvas"]
+    cx, cy = target.centre("Canvas")
+
+    def pill(shot: np.ndarray) -> list[int]:
+        """The columns right of the ring's arm where the caption's pill (the verdict's colour) is."""
+        band = shot[cy - 8 : cy + 9, cx + ARM_PX + 6 : cx + ARM_PX + CAPTION_MAX_PX + 80]  # past the arm
+        return [x for x in range(band.shape[1]) if any(tuple(int(v) for v in p) == ALLOW for p in band[:, x])]
+
+    overlay.show_action(Click(cx, cy), box=None, verdict="allow", monitor=MONITOR)  # a plain click: no caption
+    assert pill(shown_at(capture, qtbot, cx, cy, ALLOW)) == []
+    overlay.show_action(Click(cx, cy), box=None, verdict="allow", monitor=MONITOR, element="push button 'Save'")
+    qtbot.waitUntil(lambda: len(pill(grab(capture))) > 60, timeout=WAIT_MS)
+    overlay.show_action(Click(cx, cy), box=None, verdict="allow", monitor=MONITOR, element="push button 'x" + "x" * 400)
+    qtbot.waitUntil(lambda: len(pill(grab(capture))) > 200, timeout=WAIT_MS)
+    columns = pill(grab(capture))
+    assert max(columns) - min(columns) < CAPTION_MAX_PX + 40  # elided, not 400 characters wide
+    assert at(grab(capture), cx - ARM_PX - 60, cy) == canvas  # beside the ring on the right only

@@ -892,6 +892,8 @@ def test_digest_is_stable_and_tracks_every_rule() -> None:
         {"max_drag_distance_px": 1},
         {"max_scroll_amount": 1},
         {"max_wait_s": 1.0},
+        {"element_rules": ()},
+        {"element_rules": (dataclasses.replace(base.element_rules[0], verdict="deny"),)},
     ]
     digests = {dataclasses.replace(base, **change).digest() for change in changes}
     assert len(digests) == len(changes) and base.digest() not in digests

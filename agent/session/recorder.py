@@ -62,6 +62,7 @@ from agent.session.records import (
     Executed,
     Header,
     ImageRef,
+    PointedElement,
     RecordedMessage,
     RecordedPart,
     RecordedPrompt,
@@ -326,7 +327,14 @@ class SessionRecorder:
     def _proposed(self, event: ActionProposed) -> None:
         known = self._current(event.step).actions
         screen = known[event.index].screen if event.index < len(known) else None
-        self._update(event.step, event.index, verdict=event.verdict, screen=screen or event.parsed.action)
+        element = event.element
+        pointed = None
+        if element is not None:
+            box = element.box
+            pointed = PointedElement(role=element.role, name=element.name, box=(box.x, box.y, box.width, box.height))
+        self._update(
+            event.step, event.index, verdict=event.verdict, screen=screen or event.parsed.action, element=pointed
+        )
 
     def _blocked(self, event: ActionBlocked) -> None:
         self._update(event.step, event.index, blocked=event.verdict, blocked_action=event.action)

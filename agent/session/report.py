@@ -209,11 +209,13 @@ def _crops_html(shot: Image.Image, step: StepRecord) -> str:
         action = _shown(record)
         if action is None:
             continue
-        for end, point in named_points(action):
+        for nth, (end, point) in enumerate(named_points(action)):
             what = f"{number}. {describe(action)}" + (f" ({end})" if end else "")
             px, py = step.frame.screen_to_physical(*point)
             pixel = f"screenshot pixel ({px:g}, {py:g})"
             exact = f"at ({point[0]}, {point[1]}) · {pixel}"
+            if nth == 0 and record.element is not None:  # the element was looked up at an action's first point
+                exact += f" · on {record.element.describe()}"
             state = _state(record).replace(" ", "")
             crop = _crop(shot, step, record, action, point)
             if crop is None:
@@ -238,6 +240,8 @@ def _action_line(number: int, record: ActionRecord) -> str:
     what = describe(action) if action is not None else "(no action)"
     verdict = record.blocked or record.verdict
     parts = [f"{number}. {what}", f"[{state}]"]
+    if record.element is not None:
+        parts.insert(1, f"on {record.element.describe()}")
     if verdict is not None:
         parts.append(f"verdict {verdict.verdict}" + (f" ({verdict.rule}: {verdict.reason})" if verdict.rule else ""))
     if record.rejected:

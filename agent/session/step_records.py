@@ -17,6 +17,7 @@ from agent.session.fields import (
     verdict_to_json,
 )
 from sandbox.actions import Action, action_to_json
+from sandbox.element_rules import element_text
 from sandbox.fields import Fields, shown
 from sandbox.policy import Verdict
 
@@ -182,6 +183,34 @@ class Executed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PointedElement:
+    """What an action's point hit, as the accessibility tree said at the check: role, name, box (screen px)."""
+
+    role: str
+    name: str
+    box: tuple[int, int, int, int]  # x, y, width, height
+
+    def describe(self) -> str:
+        return element_text(self.role, self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "name": self.name, "box": list(self.box)}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> PointedElement:
+        box = f.array("box")
+        if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
+            f.fail("field 'box' must be four integers")
+        return cls(role=f.text("role"), name=f.text("name"), box=(box[0], box[1], box[2], box[3]))
+
+
+def element_from_json(f: Fields, name: str) -> PointedElement | None:
+    """An action's element, null, or missing (sessions recorded before elements were: null)."""
+    data = f.data.get(name)
+    return None if data is None else PointedElement.from_json(f.inner(data, f.at(name), name))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionRecord:
     index: int
     model: dict[str, Any] | None  # the action as the model wrote it (model space)
@@ -194,6 +223,7 @@ class ActionRecord:
     blocked: Verdict | None
     executed: Executed | None
     blocked_action: Action | None = None  # what was refused, with `blocked`
+    element: PointedElement | None = None  # what the proposed point hit (None: no tree answered there)
 
     def to_json(self) -> dict[str, Any]:
         blocked = None
@@ -209,6 +239,7 @@ class ActionRecord:
             "rejected": {"note": self.note} if self.rejected else None,
             "blocked": blocked,
             "executed": None if self.executed is None else self.executed.to_json(),
+            "element": None if self.element is None else self.element.to_json(),
         }
 
     @classmethod
@@ -233,6 +264,7 @@ class ActionRecord:
             blocked=None if blocked_fields is None else verdict_from_json(blocked_fields),
             executed=None if executed is None else Executed.from_json(f.inner(executed, f.at("executed"), "executed")),
             blocked_action=None if blocked_fields is None else action_or_null_from_json(blocked_fields, "action"),
+            element=element_from_json(f, "element"),
         )
 
 

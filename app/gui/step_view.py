@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from agent.events import ActionProposed, ScreenCaptured
+from agent.events import ActionProposed, ScreenCaptured, proposed_text
 from app.gui.plain_text import plain_label
 from app.gui.preview import PreviewView
 from app.gui.run.magnifier import MagnifierView
@@ -87,7 +87,7 @@ class StepView(QWidget):
 
     def show_proposal(self, proposed: ActionProposed) -> None:
         self.preview.show_action(proposed.parsed.action, box=proposed.parsed.box, verdict=proposed.verdict.verdict)
-        self.say(f"Proposed: {describe(proposed.parsed.action)}")
+        self.say(f"Proposed: {proposed_text(proposed)}")
         self.verdict_label.setText(verdict_text(proposed))
 
     def ask(self, proposed: ActionProposed) -> None:
@@ -96,11 +96,11 @@ class StepView(QWidget):
         self.preview.show_action(
             proposed.parsed.action, box=proposed.parsed.box, verdict=proposed.verdict.verdict, editable=True
         )
-        self.say(f"Approve? {describe(proposed.parsed.action)} (click the picture to move the target)")
+        self.say(f"Approve? {proposed_text(proposed)} (click the picture to move the target)")
         self.set_deciding(True)
 
     def show_countdown(self, left: float, proposed: ActionProposed) -> None:
-        self.say(f"{describe(proposed.parsed.action)} in {left:.1f} s (Reject to cancel)")
+        self.say(f"{proposed_text(proposed)} in {left:.1f} s (Reject to cancel)")
         self.reject_button.setEnabled(True)
         self.note_edit.setEnabled(True)
 

@@ -19,6 +19,7 @@ from agent.events import (
     ParseFailed,
     ReplyParsed,
     ScreenCaptured,
+    element_caption,
 )
 from agent.parsing import ParsedAction
 from app.gui.plain_text import plain_tooltip
@@ -41,6 +42,7 @@ class TimelineStep:
     thought: str | None = None
     proposals: list[tuple[ParsedAction, str, str | None]] = field(default_factory=list)  # action, verdict, rule
     executed: list[Action] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)  # what the proposed points hit (push button 'Save')
     outcome: str = ""  # "ran", "refused: rule", "rejected", "unusable reply"
     effect: str = ""
     new_image: bool = False  # a second capture of the step (it looked again): the thumbnail is redrawn  # what the actions visibly did: "no visible effect", "the screen changed near the point", ...
@@ -58,6 +60,8 @@ class TimelineStep:
         timing = f"capture {self.capture_ms:.0f} ms · model {self.model_s:.2f} s · execute {self.execute_ms:.0f} ms"
         outcome = self.outcome or verdicts
         lines = [f"Step {self.step}: {actions}", f"{outcome} · {self.effect}" if self.effect else outcome, timing]
+        if self.elements:
+            lines.insert(1, "on " + ", ".join(self.elements))
         if thought:
             lines.insert(1, thought)
         return "\n".join(lines)
@@ -123,6 +127,9 @@ class Timeline(QListWidget):
                 record.outcome = "unusable reply"
             case ActionProposed():
                 record.proposals.append((event.parsed, event.verdict.verdict, event.verdict.rule))
+                caption = element_caption(event)
+                if caption is not None:
+                    record.elements.append(caption)
             case ActionExecuted():
                 record.executed.append(event.action)
                 record.execute_ms += event.execute_s * 1000

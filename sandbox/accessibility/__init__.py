@@ -17,7 +17,7 @@ A lookup is a handful of round trips (`Component.GetAccessibleAtPoint` from the 
 typical window; a walk sends each level's requests at once and reads the replies after (pipelined).
 
 Modules: `bus` (finding the accessibility bus, turning accessibility on), `tree` (applications, windows, the
-element at a point, a window's walk), `x11` (which top-level window, and whose process, is at a point),
+element at a point, a window's walk), `finder` (the executor's lookup: opened once, free when there is no bus), `x11` (which top-level window, and whose process, is at a point),
 `names` (AT-SPI's state and relation numbers). Importing any of them has no side effects: jeepney and Xlib are
 imported inside the functions that talk to a bus or a display.
 """
@@ -25,6 +25,7 @@ imported inside the functions that talk to a bus or a display.
 from __future__ import annotations
 
 from sandbox.accessibility.bus import AccessibilityBus, open_bus
+from sandbox.accessibility.finder import ElementAt, ElementFinder
 from sandbox.accessibility.tree import AccessibilityTree, Application, Element, open_tree
 from sandbox.accessibility.x11 import TopWindow, X11WindowAt
 
@@ -33,6 +34,8 @@ __all__ = [
     "AccessibilityTree",
     "Application",
     "Element",
+    "ElementAt",
+    "ElementFinder",
     "TopWindow",
     "X11WindowAt",
     "open_bus",

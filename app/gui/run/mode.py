@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QMainWindow
 
-from agent.events import ActionProposed
+from agent.events import ActionProposed, element_caption
 from app.gui.run.own_windows import OwnWindows
 from app.gui.run.panel import RunPanel
 from app.gui.run.screen_px import monitor_of, screen_at, screen_rect, to_screen_px
@@ -149,6 +149,7 @@ class RunMode(QObject):
             verdict=proposed.verdict.verdict,
             monitor=monitor_at(points[0] if points else pointer),
             pointer=pointer,
+            element=element_caption(proposed),
         )
 
     @Slot(object)

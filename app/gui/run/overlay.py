@@ -109,14 +109,16 @@ class ActionOverlay(QWidget):
         verdict: str,
         monitor: Monitor,
         pointer: tuple[int, int] | None = None,
+        element: str | None = None,
     ) -> None:
-        """Draw `action` (screen px) over `monitor`; `pointer` is where a drag or scroll "at the pointer" starts."""
+        """Draw `action` (screen px) over `monitor`; `pointer` is where a drag or scroll "at the pointer" starts;
+        `element`: what its point hits, in words (push button 'Save'), captioned beside the point."""
         geometry, ratio, device_per_px = _placement(monitor)
         size = QSize(round(monitor.width * device_per_px), round(monitor.height * device_per_px))
         image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(Qt.GlobalColor.transparent)
         sketch = _Sketch(monitor, device_per_px, verdict_colour(verdict), size)
-        self.target = sketch.add_action(action, box=box, pointer=pointer)
+        self.target = sketch.add_action(action, box=box, pointer=pointer, element=element)
         painter = QPainter(image)
         sketch.render(painter)
         painter.end()
@@ -216,9 +218,15 @@ class _Sketch:
 
     # -- the action --------------------------------------------------------------------------------------
     def add_action(
-        self, action: Action, *, box: tuple[int, int, int, int] | None, pointer: tuple[int, int] | None
+        self,
+        action: Action,
+        *,
+        box: tuple[int, int, int, int] | None,
+        pointer: tuple[int, int] | None,
+        element: str | None = None,
     ) -> tuple[int, int] | None:
-        """Add the strokes for `action`; returns the screen point the crosshair is on (None when none is)."""
+        """Add the strokes for `action`; returns the screen point the crosshair is on (None when none is).
+        `element` is named beside the point it was looked up at (a drag's start)."""
         if box is not None:
             self.box(box)
         point = target_point(action, pointer)  # where it lands; a scroll without a point: where the pointer is
@@ -227,12 +235,14 @@ class _Sketch:
             case Click() if point is not None:
                 target = point
                 self.crosshair(target, ring=True)
-                label = _click_label(action)
+                label = " · ".join(text for text in (_click_label(action), element) if text)
                 if label:
                     self.label(target, label)
             case Move() if point is not None:
                 target = point
                 self.crosshair(target, ring=False)
+                if element:
+                    self.label(target, element)
             case Drag() if point is not None:
                 target = point
                 start = (action.x, action.y) if action.x is not None and action.y is not None else pointer
@@ -240,6 +250,8 @@ class _Sketch:
                 if start is not None:
                     self.dot(start)
                     self.arrow(self.device(*start), self.device(*target), stop_short=self.px(RING_PX + 2))
+                    if element:
+                        self.label(start, f"from {element}")
                 else:
                     self.bubble(target, describe(action), beside=True)
             case Scroll():
@@ -251,7 +263,8 @@ class _Sketch:
                     begin = QPoint(centre.x() + dx * reach, centre.y() + dy * reach)
                     end = QPoint(begin.x() + dx * self.px(SCROLL_ARROW_PX), begin.y() + dy * self.px(SCROLL_ARROW_PX))
                     self.arrow(begin, end, stop_short=0)
-                self.bubble(point, describe(action), beside=target is not None)
+                shown = describe(action) if not element or target is None else f"{describe(action)} on {element}"
+                self.bubble(point, shown, beside=target is not None)
             case Type() | Hotkey() | Wait() | Finish():
                 self.bubble(pointer, describe(action), beside=True, offset=self.px(CURSOR_OFFSET_PX))
         return target
@@ -347,8 +360,9 @@ class _Sketch:
         self.strokes.append(draw)
 
     def label(self, point: tuple[int, int], text: str) -> None:
-        """A small pill right of a click's ring (left of it near the monitor's right edge)."""
+        """A small pill right of a click's ring (left of it near the monitor's right edge); one line, elided."""
         metrics = QFontMetrics(self.font)
+        text = metrics.elidedText(_one_line(text), Qt.TextElideMode.ElideRight, self.px(CAPTION_MAX_PX))
         pad = self.px(6)
         size = QSize(metrics.horizontalAdvance(text) + 2 * pad, metrics.height() + self.px(4))
         centre, offset = self.device(*point), self.px(RING_PX + 8)

@@ -23,13 +23,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from agent.events import ActionProposed, ReplyParsed, RunPaused, RunResumed, StepStarted
+from agent.events import ActionProposed, ReplyParsed, RunPaused, RunResumed, StepStarted, proposed_text
 from app.gui.plain_text import plain_label, plain_tooltip
 from app.gui.preview import verdict_colour
 from app.gui.run.corners import best_corner
 from app.gui.run.own_windows import EXCLUDED_PROPERTY
 from app.gui.run.screen_px import from_screen_px, native_scale, screen_at, screen_rect
-from sandbox.actions import Action, action_points, describe
+from sandbox.actions import Action, action_points
 from sandbox.geometry import Monitor, Rect
 from sandbox.text import ELLIPSIS, shorten
 
@@ -178,7 +178,7 @@ class RunPanel(QWidget):
                 self.pause_button.setText("Pause")
 
     def show_proposal(self, proposed: ActionProposed) -> None:
-        self.action_label.setText(_elided(describe(proposed.parsed.action), 52, 2))
+        self.action_label.setText(_elided(proposed_text(proposed), 52, 2))
         verdict = proposed.verdict
         text = "allowed" if verdict.verdict == "allow" else f"{verdict.verdict}: {verdict.rule}"
         self.verdict_label.setText(f"Policy: {text}")
@@ -186,7 +186,7 @@ class RunPanel(QWidget):
         self.verdict_label.setToolTip(plain_tooltip(verdict.reason or ""))
 
     def show_countdown(self, left: float, proposed: ActionProposed) -> None:
-        self.action_label.setText(_elided(f"{describe(proposed.parsed.action)} in {left:.1f} s", 52, 2))
+        self.action_label.setText(_elided(f"{proposed_text(proposed)} in {left:.1f} s", 52, 2))
         self.reject_button.setEnabled(True)
 
     def set_deciding(self, deciding: bool) -> None:
