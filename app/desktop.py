@@ -34,6 +34,7 @@ from pathlib import Path
 from loguru import logger
 
 from sandbox.accessibility.finder import ElementFinder
+from sandbox.accessibility.tree import Element
 from sandbox.desktops.base import DesktopRoute, ScreenSource, TopWindow, WindowStacking
 from sandbox.desktops.dry_run import DryRunDesktop
 from sandbox.desktops.mutter import MutterDesktop, probe_mutter
@@ -78,6 +79,8 @@ class Desktop:
     own_windows: Callable[[], Sequence[Rect]]  # deskpilot's windows, this process's and every other one's
     # every top-level window, bottom to top, with its place, title and focus (none where the route cannot say)
     windows: Callable[[], Sequence[TopWindow]] = tuple
+    # every showing accessible element with its text and labels (none without an accessibility tree)
+    elements: Callable[[], Sequence[Element]] = tuple
 
 
 def desktop_route(
@@ -176,7 +179,7 @@ def open_desktop(
             stack.callback(driver.close)
         # the accessible element at a point (X11: the stacking order says which window is on top there)
         elements = None
-        if stacking is not None:
+        if route.name == "x11" and stacking is not None:
             elements = ElementFinder(display=acting, a11y_address=os.environ.get("AT_SPI_BUS_ADDRESS") or None)
             stack.callback(elements.close)
         executor = Executor(
@@ -212,6 +215,7 @@ def open_desktop(
             isolated=isolated,
             own_windows=own_windows,
             windows=_top_windows(stacking),
+            elements=elements.showing if elements is not None else tuple,
         )
 
 

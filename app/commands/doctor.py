@@ -23,7 +23,7 @@ from app.cli import EXIT_FAILED, EXIT_OK
 from app.desktop import choose_wayland, desktop_route
 from sandbox.desktops.portal import read_token, token_file
 from sandbox.desktops.session import Session, detect_session
-from sandbox.desktops.wlroots import RouteCheck
+from sandbox.desktops.wlroots import RouteCheck, probe_stacking
 from sandbox.errors import SandboxError, first_line
 from sandbox.stop import DEFAULT_STOP_KEY, runs_dir
 
@@ -81,6 +81,7 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
         except SandboxError as exc:
             capture = RouteCheck(route=capture.route, ok=False, why=first_line(exc))
     stop_key = _stop_check(session)
+    own_windows = _own_windows_check(session, route)
     ready = capture.ok and input_check.ok
     if session.kind == "wayland" and stop_key.ok and ready:
         hint = STOP_BINDING_HINT.get(session.compositor or "", "see your compositor's key bindings")
@@ -93,6 +94,7 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
         "capture": capture.to_json(),
         "input": input_check.to_json(),
         "stop_key": stop_key.to_json(),
+        "own_windows": own_windows.to_json(),
         "accessibility": _accessibility(),
         "monitors": monitors,
         "gpu": _gpu(),
@@ -101,6 +103,16 @@ def diagnose(session: Session | None = None) -> dict[str, Any]:
         "ready": ready,
         "next_steps": next_steps,
     }
+
+
+def _own_windows_check(session: Session, route: str | None) -> RouteCheck:
+    """Whether deskpilot's own windows (its panel, other deskpilot processes') are greyed out and never clicked."""
+    if session.kind == "x11":
+        return RouteCheck(route="x11 stacking", ok=True)
+    if route == "wlroots":
+        return probe_stacking()
+    why = "this desktop does not say where windows are: deskpilot's own windows are not greyed out or protected"
+    return RouteCheck(route=None, ok=False, why=why)
 
 
 def _wayland_steps(session: Session, capture: RouteCheck, input_check: RouteCheck) -> list[str]:
@@ -212,7 +224,7 @@ def _server() -> dict[str, Any]:
 def report_lines(report: dict[str, Any]) -> list[str]:
     where = report["session"] + (f" ({report['compositor']})" if report["compositor"] else "")
     lines = [f"session: {where}" + (f", route {report['route']}" if report["route"] else "")]
-    for part in ("capture", "input", "stop_key"):
+    for part in ("capture", "input", "stop_key", "own_windows"):
         check = report[part]
         state = "ok" if check["ok"] else "MISSING"
         lines.append(f"{part}: {check['route'] or '-'} {state}" + (f": {check['why']}" if check["why"] else ""))

@@ -13,6 +13,7 @@
 - `mutter.py`, `portal.py`, `remote_input.py`, `dbus_calls.py`: GNOME (Mutter's RemoteDesktop and ScreenCast over
   D-Bus, the portal's Screenshot) and KDE (the XDG desktop portal, consent kept as a restore token), one input driver
   for both, session-bus calls over jeepney.
+- `sway_tree.py`: Sway's window tree over its IPC socket: the stacking (and deskpilot's own windows) on Sway.
 - `refused.py`: a desktop with no usable route: every acting command refuses before it acts, naming what is missing.
 
 The route is chosen in one place, app/desktop.py; nothing past it asks which one it got.

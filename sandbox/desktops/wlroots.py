@@ -6,9 +6,12 @@
 - input: the virtual pointer and virtual keyboard protocols over one connection (sandbox/desktops/wlroots_input.py);
 - the pointer's place: Wayland tells no client where the pointer is, so it is where deskpilot last put it
   (None before its first move);
-- no stacking order, no stop key and no watch on the person's input yet: a Wayland client can neither read
-  other windows' places (the compositor's own IPC can, later) nor hear keys meant for others. `deskpilot stop`
-  (sandbox/stop.py, bound to a key in the compositor's config) is the stop route here.
+- the windows' places: a Wayland client cannot read other windows', but Sway's IPC tells them
+  (sandbox/desktops/sway_tree.py): deskpilot's own windows (app_id "deskpilot") are greyed out of the picture
+  and refused for clicks as on X11. Other wlroots compositors (Hyprland, labwc, river, niri) offer no such tree
+  here: `stacking()` is None there and deskpilot's windows are neither masked nor protected (doctor says so);
+- no stop key and no watch on the person's input yet: no Wayland client may hear keys meant for others.
+  `deskpilot stop` (sandbox/stop.py, bound to a key in the compositor's config) is the stop route here.
 
 `probe_wlroots()` says what this compositor offers, without acting: app/desktop.py refuses before acting when a
 part is missing, and `deskpilot doctor` shows the same findings.
@@ -26,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sandbox.capture import Screenshot, _apply_mask
+from sandbox.desktops.sway_tree import SwayStacking, find_socket, read_tree
 from sandbox.desktops.wayland_wire import Output, WaylandConnection, WaylandError
 from sandbox.desktops.wlroots_input import Layout, WlrootsInput
 from sandbox.drivers import DRY_RUN_DRIVER, DryRunDriver
@@ -83,6 +87,19 @@ def probe_wlroots(connection: WaylandConnection | None = None) -> WlrootsProbe:
     else:
         route_input = RouteCheck(route="virtual-pointer+virtual-keyboard", ok=True)
     return WlrootsProbe(capture=capture, input=route_input, globals=tuple(sorted(offered)))
+
+
+def probe_stacking() -> RouteCheck:
+    """Whether deskpilot's own windows can be found here (Sway's IPC tree), for `deskpilot doctor`."""
+    path = find_socket()
+    if path is None:
+        why = "no Sway IPC socket ($SWAYSOCK): deskpilot's own windows are not greyed out or protected here"
+        return RouteCheck(route=None, ok=False, why=why)
+    try:
+        read_tree(path)
+    except DriverError as exc:
+        return RouteCheck(route=None, ok=False, why=f"{exc}: deskpilot's own windows are not greyed out here")
+    return RouteCheck(route="sway-ipc", ok=True)
 
 
 def read_geometry(connection: WaylandConnection) -> tuple[ScreenGeometry, list[Output]]:
@@ -255,8 +272,10 @@ class WlrootsDesktop:
         self._pointer.driver = driver
         return driver
 
-    def stacking(self) -> None:
-        return None
+    def stacking(self) -> SwayStacking | None:
+        """Sway's window tree where its IPC socket is reachable; None on the other wlroots compositors."""
+        path = find_socket()
+        return SwayStacking(path) if path is not None else None
 
     def stop_route(self, flag: StopFlag, combo: str) -> None:
         return None  # no client may hear a global key on Wayland: `deskpilot stop` bound in the compositor

@@ -36,6 +36,10 @@ def _x11() -> bool:
     return sys.platform.startswith("linux") and QGuiApplication.platformName() == "xcb"
 
 
+def _wayland() -> bool:
+    return sys.platform.startswith("linux") and QGuiApplication.platformName().startswith("wayland")
+
+
 class OwnWindows:
     """deskpilot's visible windows. `update()` on the GUI thread; `blocking()`/`masked()` from any thread."""
 
@@ -43,7 +47,9 @@ class OwnWindows:
         self._lock = threading.Lock()
         self._windows: list[tuple[int, Rect, bool]] = []  # X window id (0 off X11), rect, excluded from capture
         self._see_through: list[int] = []  # X ids of the overlay: above everything, yet it covers nothing
-        self._stacking = desktop_route().stacking() if _x11() else None
+        self._stacking = desktop_route().stacking() if _x11() or _wayland() else None
+        # on Wayland a window does not know where it is on the screen: the compositor's tree says (all of ours)
+        self._from_tree = _wayland() and self._stacking is not None
 
     def __call__(self) -> list[Rect]:
         return self.blocking()
@@ -90,6 +96,12 @@ class OwnWindows:
             see_through = list(self._see_through)
         if self._stacking is None:
             return [rect for _, rect in windows]
+        if self._from_tree:
+            try:
+                return self._stacking.deskpilot_parts(except_pid=None)
+            except DriverError as exc:  # unreadable tree: the windows as Qt places them (never less than that)
+                logger.warning(f"{exc}; counting deskpilot's windows as Qt places them")
+                return [rect for _, rect in windows]
         try:
             others = self._stacking.deskpilot_parts(except_pid=os.getpid())
         except DriverError as exc:
