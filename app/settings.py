@@ -42,6 +42,7 @@ MODES = ("approve", "auto", "dry-run")
 INPUT_DRIVERS = tuple(d for d in DRIVER_NAMES if d != "dry-run")
 MAX_COUNTDOWN_S = 60.0
 MAX_STEPS = 1000
+MAX_MCP_PREVIEW_MS = 5000
 MAX_PIXELS_LIMIT = 100_000_000  # larger than any screen's pixel count
 SETTINGS_FILE_LIMIT_BYTES = 1 << 20
 
@@ -65,6 +66,7 @@ class Settings:
     driver: str = "pyautogui"
     refine: str = "off"  # "zoom": a second look at a magnified crop around each click
     change_wait_s: float = CHANGE_CAP_S  # after an action, how long the next look waits for the screen to change
+    mcp_preview_ms: int = 400  # `deskpilot mcp`: how long the overlay draws a client's action before it happens
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -100,6 +102,12 @@ def _problem(s: Settings) -> tuple[str, str] | None:
             None
             if math.isfinite(s.change_wait_s) and 0 <= s.change_wait_s <= MAX_CHANGE_WAIT_S
             else f"must be between 0 and {MAX_CHANGE_WAIT_S:g} seconds, not {s.change_wait_s!r}",
+        ),
+        (
+            "mcp_preview_ms",
+            None
+            if 0 <= s.mcp_preview_ms <= MAX_MCP_PREVIEW_MS
+            else f"must be 0 to {MAX_MCP_PREVIEW_MS} milliseconds, not {s.mcp_preview_ms}",
         ),
         ("max_steps", None if 1 <= s.max_steps <= MAX_STEPS else f"must be 1 to {MAX_STEPS}, not {s.max_steps}"),
         ("min_pixels", _pixels_problem(s.min_pixels)),

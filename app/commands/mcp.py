@@ -2,6 +2,10 @@
 
 Configuration for Claude Code, Codex and Cursor: README.md, "Use deskpilot from other agents (MCP)"; the
 contract: docs/CONTRACT.md, `mcp`.
+
+With a display (and without `--no-panel`) the person sees every call: this process becomes a Qt application
+showing the run panel and the overlay on its main thread (app/mcp/view.py), and serves MCP on a worker thread.
+Without one, it serves on the main thread as a command without a window, and no one can be asked.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ import ipaddress
 import os
 import re
 import secrets
+import signal
 import stat
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
+from agent.errors import ConfigError
 from app.cli import EXIT_OK, UsageError, say
 from app.commands.common import add_backend_arguments, backend_from_arguments
 from app.desktop import RESUME_AFTER_IDLE_S, DesktopOptions
-from app.settings import settings_path
+from app.settings import MAX_MCP_PREVIEW_MS, load_settings, settings_path
 from sandbox.drivers import DRIVER_NAMES
 from sandbox.errors import SandboxError
 from sandbox.files import read_regular
@@ -26,6 +35,7 @@ from sandbox.stop import DEFAULT_STOP_KEY
 TOKEN_FILE = "mcp-token"  # in the config folder, beside settings.toml
 TOKEN_FILE_LIMIT_BYTES = 4096
 MIN_TOKEN_CHARS = 16
+SHUTDOWN_WAIT_S = 10.0
 
 
 def http_address(text: str) -> tuple[str, int]:
@@ -60,6 +70,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=[d for d in DRIVER_NAMES if d != "dry-run"], default="pyautogui")
     parser.add_argument("--stop-key", default=DEFAULT_STOP_KEY, help=f"global stop key (default {DEFAULT_STOP_KEY})")
     parser.add_argument("--no-record", action="store_true", help="do not record sessions")
+    parser.add_argument(
+        "--no-panel", action="store_true", help="show no run panel or overlay, even where there is a display"
+    )
+    parser.add_argument(
+        "--preview-ms",
+        type=preview_ms,
+        default=None,
+        metavar="MS",
+        help="how long the overlay draws each action before it happens (default: the settings' mcp_preview_ms, 400)",
+    )
+
+
+def preview_ms(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_MCP_PREVIEW_MS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_MCP_PREVIEW_MS} milliseconds, got {text!r}")
+    return value
 
 
 def token_path() -> Path:
@@ -110,6 +140,32 @@ def _local(host: str) -> bool:
         return False
 
 
+def _display_to_show_on() -> bool:
+    """Whether a run panel can be shown: an X display that answers (Qt would abort the process on one that does
+    not), or a Wayland session."""
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        from Xlib import display
+
+        display.Display().close()
+    except Exception:  # noqa: BLE001 - no display that answers: no panel, and the desktop says why
+        return False
+    return True
+
+
+def _preview_ms(given: int | None) -> int:
+    if given is not None:
+        return given
+    try:
+        return load_settings().mcp_preview_ms
+    except ConfigError as exc:
+        say(f"warning: {exc}; the overlay draws each action for 400 ms")
+        return 400
+
+
 def run(args: argparse.Namespace) -> int:
     from app.mcp.hands import Hands, HandsOptions, StderrOnlooker
     from app.mcp.server import ToolServer, serve_http, serve_stdio
@@ -134,17 +190,89 @@ def run(args: argparse.Namespace) -> int:
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
     )
-    hands = Hands(
-        backend=backend,
-        family=family,
-        desktop_options=desktop_options,
-        options=options,
-        onlooker=StderrOnlooker(say),
-        say=say,
+
+    def serve(tools: ToolServer) -> None:
+        if args.http is None:
+            serve_stdio(tools)
+        else:
+            serve_http(tools, host=args.http[0], port=args.http[1], token=token, say=say)
+
+    if args.no_panel or not _display_to_show_on():
+        hands = Hands(
+            backend=backend,
+            family=family,
+            desktop_options=desktop_options,
+            options=options,
+            onlooker=StderrOnlooker(say),
+            say=say,
+        )
+        serve(ToolServer(hands, say=say))
+        return EXIT_OK
+    return _serve_with_panel(
+        args, serve, backend=backend, family=family, desktop_options=desktop_options, options=options
     )
+
+
+def _serve_with_panel(args: argparse.Namespace, serve: Any, **facts: Any) -> int:
+    """The panel and overlay on this (the main) thread, the server on a worker thread; either ending ends both."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui.run.x_mark import mark_deskpilot_windows
+    from app.mcp.hands import Hands
+    from app.mcp.server import ToolServer
+    from app.mcp.view import McpView, PanelOnlooker
+
+    x_name = ("-name", "deskpilot") if sys.platform.startswith("linux") else ()  # as app/gui/app.py
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *x_name])
+    app.setApplicationName("deskpilot")
+    app.setQuitOnLastWindowClosed(False)
+    mark_deskpilot_windows()  # the panel is deskpilot's for every other deskpilot process too
+    view = McpView(stop_key=args.stop_key, say=say)
+    hands = Hands(
+        onlooker=PanelOnlooker(view, preview_ms=_preview_ms(args.preview_ms)),
+        say=say,
+        own_windows=view.own_windows,
+        **facts,
+    )
+    view.hands = hands
     tools = ToolServer(hands, say=say)
-    if args.http is None:
-        serve_stdio(tools)
-    else:
-        serve_http(tools, host=args.http[0], port=args.http[1], token=token, say=say)
+    failure: list[BaseException] = []
+
+    def serving() -> None:
+        try:
+            serve(tools)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the main thread
+            failure.append(exc)
+        finally:
+            view.post(app.quit)
+
+    interrupted: list[int] = []
+
+    def interrupt(number: int, _frame: object) -> None:
+        interrupted.append(number)
+        app.quit()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, interrupt)
+    heartbeat = QTimer()  # Python's signal handlers run only when the interpreter has control
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
+    view.show()
+    worker = threading.Thread(target=serving, name="deskpilot-mcp-server", daemon=True)
+    worker.start()
+    app.exec()
+    heartbeat.stop()
+    if worker.is_alive():  # interrupted: the HTTP server ends by itself; a stdio pipe still open is left behind
+        hands.stop("the MCP server is shutting down")
+        tools.shutdown()
+        worker.join(SHUTDOWN_WAIT_S)
+        if worker.is_alive():
+            hands.close()
+    view.close()
+    if failure:
+        raise failure[0]
+    if interrupted:
+        raise KeyboardInterrupt
     return EXIT_OK

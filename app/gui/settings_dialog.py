@@ -37,7 +37,7 @@ from agent.families import FAMILIES
 from agent.waits import MAX_CHANGE_WAIT_S
 from app.gui.plain_text import plain_label
 from app.gui.preview import pixmap_from
-from app.settings import MODES, Settings
+from app.settings import MAX_MCP_PREVIEW_MS, MODES, Settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,6 +116,11 @@ class SettingsDialog(QDialog):
             "After an action, how long the next look waits for the screen to change (a menu or dialog opening) "
             "before it goes on with the screen as it is"
         )
+        self.mcp_preview = _spin(0, MAX_MCP_PREVIEW_MS, s.mcp_preview_ms)
+        self.mcp_preview.setSuffix(" ms")
+        self.mcp_preview.setToolTip(
+            "deskpilot mcp: how long the overlay draws another agent's action on the screen before it happens"
+        )
         for label, widget in (
             ("Backend", self.backend),
             ("Model", self.model),
@@ -130,6 +135,7 @@ class SettingsDialog(QDialog):
             ("Max steps", self.max_steps),
             ("Wait for a change (s)", self.change_wait),
             ("Refine", self.refine),
+            ("MCP preview", self.mcp_preview),
         ):
             form.addRow(label, widget)
         return page
@@ -229,6 +235,7 @@ class SettingsDialog(QDialog):
             countdown_s=self.countdown.value(),
             max_steps=self.max_steps.value(),
             change_wait_s=self.change_wait.value(),
+            mcp_preview_ms=self.mcp_preview.value(),
             stop_key=self.stop_key.text().strip(),
             record=self.record.isChecked(),
             recording_dir=self.recording_dir.text().strip(),

@@ -6,13 +6,14 @@ the executor's re-check right before acting, the stop key and the pause on the p
 - one call at a time: a call that arrives while another acts (or locates, or runs a task) is refused at once, in
   one line, rather than queued behind it: the calling agent sees the screen change under a call it did not wait for
   otherwise;
-- the stop key ends the current call and refuses every later one, until the person resumes (`resume`: today only
-  by restarting the server; the run panel offers it when the panel shows MCP clients, issue 21 item 3);
+- the stop key (or the run panel's Stop: `stop`) ends the current call and refuses every later one, until the
+  person resumes (`resume`, the run panel's Resume; without a panel, by restarting the server);
 - every action recorded: one session per connection (app/mcp/journal.py) and one per `run_task`.
 
-The person's side is an `Onlooker`: shown each action just before it happens, and asked about a "confirm"
-verdict where someone can be asked. Until the run panel takes that part (issue 21 item 3) the onlooker is a line
-on stderr and no one can be asked, so a confirm verdict is refused unless the server was started with `--yes`.
+The person's side is an `Onlooker`: told of each call as it arrives, shown each action just before it happens,
+and asked about a "confirm" verdict where someone can be asked. With a display it is the run panel and the
+overlay (app/mcp/view.py); without one it is a line on stderr and no one can be asked, so a confirm verdict is
+refused unless the server was started with `--yes`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
@@ -44,7 +45,9 @@ from app.mcp.journal import Journal, JournalFacts, monitor_of
 from sandbox.actions import Action, Finish, Wait, action_points, action_to_json
 from sandbox.errors import PausedByUserError, SandboxError, StoppedError, first_line
 from sandbox.executor import Performed
+from sandbox.geometry import Rect
 from sandbox.policy import Confirm, Deny, Verdict
+from sandbox.stop import StopFlag
 
 _T = TypeVar("_T")
 MAX_RUN_STEPS = 100  # run_task's max_steps at most (a client asking for more gets an error, not a long run)
@@ -59,25 +62,34 @@ class ToolError(Exception):
 
 
 class Onlooker(Protocol):
-    """The person's view of what clients do (the run panel and overlay, issue 21 item 3)."""
+    """The person's view of what clients do (app/mcp/view.py: the run panel and the overlay). Each method
+    returns once the person can see it; StoppedError when `stop` is stopped meanwhile."""
 
-    def before(self, client: str, action: Action) -> None:
-        """Show `action` just before it happens (it may take a moment: the preview is drawn for it)."""
+    def arrives(self, client: str, what: Action | str, stop: StopFlag) -> None:
+        """A call arrives (an action, or a task in words): shown, and deskpilot's windows out of its way,
+        before anything is looked at."""
 
-    def confirm(self, client: str, action: Action, verdict: Confirm) -> bool | None:
+    def before(self, client: str, action: Action, verdict: Verdict, stop: StopFlag) -> None:
+        """Show `action` just before it happens (it takes a moment: the preview is drawn for it)."""
+
+    def confirm(self, client: str, action: Action, verdict: Confirm, stop: StopFlag) -> bool | None:
         """The person's answer to a "confirm" verdict; None when no one can be asked."""
 
 
 class StderrOnlooker:
-    """For now: a line on stderr for each action, and no one to ask."""
+    """Without a display (or with --no-panel): a line on stderr for each call, and no one to ask."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self._say = say
 
-    def before(self, client: str, action: Action) -> None:
+    def arrives(self, client: str, what: Action | str, stop: StopFlag) -> None:
+        if isinstance(what, str):
+            self._say(f"mcp: {client}: run_task {json.dumps(what, ensure_ascii=False)}")
+
+    def before(self, client: str, action: Action, verdict: Verdict, stop: StopFlag) -> None:
         self._say(f"mcp: {client}: {json.dumps(action_to_json(action), ensure_ascii=False)}")
 
-    def confirm(self, client: str, action: Action, verdict: Confirm) -> bool | None:
+    def confirm(self, client: str, action: Action, verdict: Confirm, stop: StopFlag) -> bool | None:
         return None
 
 
@@ -113,10 +125,12 @@ class Hands:
         options: HandsOptions,
         onlooker: Onlooker,
         say: Callable[[str], None],
+        own_windows: Callable[[], Sequence[Rect]] = tuple,
     ) -> None:
         self.backend, self.family, self.options = backend, family, options
         self._desktop_options = desktop_options
         self._onlooker = onlooker
+        self._own_windows = own_windows  # the run panel's (never clicked, whoever asks)
         self._say = say
         self._busy = threading.Lock()
         self._doing = ""
@@ -131,7 +145,9 @@ class Hands:
         stack = contextlib.ExitStack()
         options = self._desktop_options
         try:
-            self._desktop = stack.enter_context(open_desktop(options, announce=self._say))
+            self._desktop = stack.enter_context(
+                open_desktop(options, own_windows=self._own_windows, announce=self._say)
+            )
         except BaseException:
             stack.close()
             raise
@@ -142,6 +158,22 @@ class Hands:
         with self._busy:
             self._close_desktop()
             self.open()
+
+    @property
+    def is_open(self) -> bool:
+        return self._desktop is not None
+
+    def stop(self, reason: str) -> None:
+        """The person's Stop (the run panel's): as the stop key, the current call ends and later ones are refused."""
+        desktop = self._desktop
+        if desktop is not None:
+            desktop.stop.stop(reason)
+
+    @property
+    def stopped_by_person(self) -> str | None:
+        """Why the person stopped every call (stop key or Stop), or None: also None while the desktop is closed."""
+        desktop = self._desktop
+        return (desktop.stop.reason or "stopped") if desktop is not None and desktop.stop.stopped else None
 
     def close(self) -> None:
         """End the current call, every connection's session, the desktop and the backend."""
@@ -240,6 +272,7 @@ class Hands:
     def act(self, *, connection: str, client: str, action: Action, raw: str) -> dict[str, Any]:
         with self._one_at_a_time("act"):
             desktop = self._ready()
+            self._shown(lambda: self._onlooker.arrives(client, action, desktop.stop))
             journal = self._journal(connection, client)
             step = 0
             watched = not isinstance(action, (Wait, Finish))  # the others touch the desktop: their effect is looked at
@@ -253,7 +286,10 @@ class Hands:
                 self._recorded(lambda: journal.verdict(step, action, raw, checked.verdict))
             verdict = checked.verdict
             if isinstance(verdict, Confirm) and not self.options.yes:
-                answer = self._onlooker.confirm(client, action, verdict) if self.options.ask else None
+                answer = None
+                if self.options.ask:
+                    asked = verdict
+                    answer = self._shown(lambda: self._onlooker.confirm(client, action, asked, desktop.stop))
                 if answer is not True:
                     self._refuse(journal, step, action, verdict, self._unconfirmed(verdict, answer))
                 checked = desktop.executor.check(action, confirmed=True)
@@ -262,7 +298,7 @@ class Hands:
                 self._refuse(
                     journal, step, action, verdict, f"refused by the policy ({verdict.rule}): {verdict.reason}"
                 )
-            self._onlooker.before(client, action)
+            self._shown(lambda: self._onlooker.before(client, action, verdict, desktop.stop))
             try:
                 result = desktop.executor.execute(checked)
             except PausedByUserError as exc:
@@ -299,6 +335,13 @@ class Hands:
                     effect = None
             return {**_report(result.verdict, executed=True), "effect": effect_to_json(effect)}
 
+    def _shown(self, show: Callable[[], _T]) -> _T:
+        """What the person is shown or asked; stopped meanwhile: the call ends as every stopped call does."""
+        try:
+            return show()
+        except StoppedError as exc:
+            raise ToolError(self._stopped_line(str(exc))) from None
+
     @staticmethod
     def _recorded(write: Callable[[], _T]) -> _T:
         """A write to the connection's session; a failed one is the call's one-line error (nothing unrecorded)."""
@@ -310,6 +353,7 @@ class Hands:
     def run_task(self, *, client: str, task: str, max_steps: int) -> dict[str, Any]:
         with self._one_at_a_time("run_task"):
             desktop = self._ready()
+            self._shown(lambda: self._onlooker.arrives(client, task, desktop.stop))
             options = self.options
             run_options = RunOptions(
                 max_steps=max_steps,
@@ -387,7 +431,10 @@ class Hands:
 
     @staticmethod
     def _stopped_line(reason: str) -> str:
-        return f"stopped: {reason}; deskpilot refuses every call until the person resumes (restart `deskpilot mcp`)"
+        return (
+            f"stopped: {reason}; deskpilot refuses every call until the person resumes (Resume in the run panel, "
+            "or restarting `deskpilot mcp`)"
+        )
 
     @staticmethod
     def _monitor(desktop: Desktop, monitor: int) -> int:
@@ -431,7 +478,7 @@ class Hands:
     def _unconfirmed(self, verdict: Confirm, answer: bool | None) -> str:
         if answer is False:
             return f"the person rejected it ({verdict.rule}): {verdict.reason}"
-        nobody = "--no-ask was given" if not self.options.ask else "the run panel does not take MCP questions yet"
+        nobody = "--no-ask was given" if not self.options.ask else "no run panel: no display, or --no-panel"
         return (
             f"needs confirmation ({verdict.rule}): {verdict.reason}; no one can be asked ({nobody}): "
             "start `deskpilot mcp --yes` to allow such actions"

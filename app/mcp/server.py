@@ -104,6 +104,7 @@ class ToolServer:
         self.hands = hands
         self._say = say
         self._numbers = itertools.count(1)
+        self.shutdown: Callable[[], None] = lambda: None  # ends serving from another thread (HTTP)
         self.server: Server[Any] = Server(
             "deskpilot",
             version=deskpilot_version(),
@@ -221,7 +222,8 @@ def serve_stdio(tools: ToolServer) -> None:
         async with stdio_server() as (read, write):
             await tools.server.run(read, write, tools.server.create_initialization_options())
 
-    tools.hands.open()  # its lines go to stderr; a backend loads later, while stdio_server keeps fd 1 off the wire
+    if not tools.hands.is_open:  # its lines go to stderr; a backend loads later, while stdio_server keeps fd 1 clean
+        tools.hands.open()
     try:
         anyio.run(main)
     finally:
@@ -243,11 +245,14 @@ def serve_http(tools: ToolServer, *, host: str, port: int, token: str, say: Call
     bound = sock.getsockname()[1]
     app = BearerGate(tools.server.streamable_http_app(host=host), token)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    tools.hands.open()
+    server = uvicorn.Server(config)
+    tools.shutdown = lambda: setattr(server, "should_exit", True)
+    if not tools.hands.is_open:
+        tools.hands.open()
     try:
         shown_host = f"[{host}]" if ":" in host else host
         say(f"mcp: serving streamable HTTP at http://{shown_host}:{bound}/mcp")
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
         tools.hands.close()
