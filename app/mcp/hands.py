@@ -29,9 +29,9 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from agent.backends.base import Backend
 from agent.errors import AgentError, SessionError
 from agent.evaluation.locate import ocr_task
-from agent.events import RunFinished
+from agent.events import ActionProposed, RunFinished
 from agent.families import Family
-from agent.loop import RunOptions
+from agent.loop import Approve, Decision, Reject, RunOptions
 from agent.loop import run_task as loop_run_task
 from agent.pointing import ask_point
 from agent.prompts import build_grounding_messages
@@ -371,6 +371,18 @@ class Hands:
                     run={**self._run_facts(), "max_steps": max_steps, "mcp_client": client},
                 )
             finished: RunFinished | None = None
+
+            def approve(proposed: ActionProposed) -> Decision:
+                """Each action of the run as the client's own acts: a confirm asks the person, then the preview."""
+                action, verdict = proposed.parsed.action, proposed.verdict
+                if isinstance(verdict, Confirm) and not options.yes:
+                    answer = self._onlooker.confirm(client, action, verdict, desktop.stop) if options.ask else None
+                    if answer is not True:
+                        said = "the person rejected it" if answer is False else "no one could be asked to confirm it"
+                        return Reject(note=f"{said} ({verdict.rule})")
+                self._onlooker.before(client, action, verdict, desktop.stop)
+                return Approve()
+
             try:
                 events = loop_run_task(
                     task,
@@ -379,6 +391,7 @@ class Hands:
                     executor=desktop.executor,
                     capture=desktop.capture,
                     options=run_options,
+                    approve=approve,
                     own_windows=desktop.own_windows,
                     windows=desktop.windows,
                 )
