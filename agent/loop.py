@@ -23,10 +23,19 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from agent.backends.base import Backend, ModelRequest, PictureWindow, picture_windows
+from agent.backends.base import (
+    Backend,
+    ModelRequest,
+    PictureElement,
+    PictureElements,
+    PictureWindow,
+    picture_elements,
+    picture_windows,
+)
 from agent.effects import NO_EFFECT, Effect
 from agent.errors import AgentError, BackendError, ParseError, ScriptExhausted
 from agent.events import (
@@ -76,6 +85,9 @@ from sandbox.geometry import ModelFrame, Rect
 from sandbox.policy import Confirm, Deny
 from sandbox.stop import StopFlag
 from sandbox.text import valid_text
+
+if TYPE_CHECKING:
+    from sandbox.accessibility.tree import Element
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +145,7 @@ class _Run:
     own_windows: Callable[[], Sequence[Rect]]
     make_room: MakeRoom | None
     windows: Callable[[], Sequence[TopWindow]]
+    elements: Callable[[], Sequence[Element]]
 
     @property
     def stop(self) -> StopFlag:
@@ -149,6 +162,7 @@ class _Seen:
     fingerprint: bytes
     focus: int | None  # the focused window when the step looked (None: the desktop cannot say)
     windows: tuple[PictureWindow, ...]  # the desktop's windows on `image` when the step looked (bottom to top)
+    elements: PictureElements | None = None  # its accessible elements on `image`, read when first asked
 
     @property
     def screenshot(self) -> Image.Image:
@@ -210,6 +224,7 @@ def run_task(
     own_windows: Callable[[], Sequence[Rect]] = tuple,
     make_room: MakeRoom | None = None,
     windows: Callable[[], Sequence[TopWindow]] = tuple,
+    elements: Callable[[], Sequence[Element]] | None = None,
 ) -> Generator[Event, None, None]:
     """Run one task; yields events and ends with exactly one RunFinished. Each step: look, ask, act, record.
 
@@ -219,6 +234,7 @@ def run_task(
     (the model may have been looking at deskpilot's window rather than at what is under it). With None, before a
     reply's look again when deskpilot's windows masked part of the look: they move where they hide least.
     `windows`: the desktop's top-level windows, read at each look and given to the backend on the picture.
+    `elements`: the desktop's showing accessible elements (None: no tree), read when a backend asks for them.
     """
     run = _Run(
         task=valid_text(task)[0],  # a lone surrogate (a broken argument) would break every prompt and record
@@ -231,6 +247,7 @@ def run_task(
         own_windows=own_windows,
         make_room=make_room,
         windows=windows,
+        elements=elements or tuple,
     )
     yield _started(run)
     try:
@@ -325,7 +342,29 @@ def _prepare(run: _Run, step: int, shot: Screenshot, settle_s: float) -> Generat
         prepare_s=time.perf_counter() - captured,
     )
     windows = picture_windows(tops, frame, image.size)
-    return _Seen(shot=shot, image=image, frame=frame, fingerprint=fingerprint(image), focus=focus, windows=windows)
+    elements = _elements_on(run, frame, image.size)
+    return _Seen(
+        shot=shot,
+        image=image,
+        frame=frame,
+        fingerprint=fingerprint(image),
+        focus=focus,
+        windows=windows,
+        elements=elements,
+    )
+
+
+def _elements_on(run: _Run, frame: ModelFrame, size: tuple[int, int]) -> PictureElements:
+    """The accessible elements on the picture, walked once when the backend first asks (never, for a backend
+    that only sends the picture on)."""
+    walked: list[tuple[PictureElement, ...]] = []
+
+    def elements() -> tuple[PictureElement, ...]:
+        if not walked:
+            walked.append(picture_elements(run.elements(), frame, size))
+        return walked[0]
+
+    return elements
 
 
 def _ask(
@@ -338,7 +377,15 @@ def _ask(
     backend, family, options = run.backend, run.family, run.options
     messages = build_messages(family, run.task, seen.image, history=history)
     request = ModelRequest.for_family(
-        family, messages, run.task, seen.image, step, options.max_new_tokens, feedback=feedback, windows=seen.windows
+        family,
+        messages,
+        run.task,
+        seen.image,
+        step,
+        options.max_new_tokens,
+        feedback=feedback,
+        windows=seen.windows,
+        elements=seen.elements,
     )
     reply = backend.generate(request, stop=run.stop)
     masked: tuple[Rect, ...] = ()
@@ -370,6 +417,7 @@ def _ask(
             options.max_new_tokens,
             feedback=feedback,
             windows=seen.windows,
+            elements=seen.elements,
         )
         reply = backend.generate(request, stop=run.stop)
         masked = _masked(run, seen.shot)

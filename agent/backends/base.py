@@ -26,6 +26,7 @@ from agent.prompts import Message, tool_definitions
 from sandbox.stop import StopFlag
 
 if TYPE_CHECKING:
+    from sandbox.accessibility.tree import Element
     from sandbox.desktops.base import TopWindow
     from sandbox.geometry import ModelFrame
 
@@ -96,6 +97,56 @@ def picture_windows(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PictureElement:
+    """An accessible element as it lies on the request's picture (AT-SPI's, sandbox/accessibility/tree.py): a
+    backend that reads the picture itself (ocr) finds a field by its label and an icon-only button by its name."""
+
+    role: str
+    name: str
+    text: str | None  # what a text element holds (None for others and for password fields)
+    states: tuple[str, ...]
+    rect: tuple[int, int, int, int]  # x1, y1, x2, y2 in the picture's pixels, clipped to it
+    window: str  # its top-level window's name (title)
+    labelled_by: tuple[str, ...] = ()  # the names of the elements that label it
+
+
+# the showing elements on the picture, read when first asked (a walk of the tree costs up to a second)
+PictureElements = Callable[[], "tuple[PictureElement, ...]"]
+
+
+def picture_elements(
+    elements: Sequence[Element], frame: ModelFrame, size: tuple[int, int]
+) -> tuple[PictureElement, ...]:
+    """Accessible elements (screen px) on a picture of `size` made of the screenshot `frame` describes, as
+    `picture_windows` places windows; those off the picture or without a box are left out."""
+    width, height = size
+    sx, sy = width / frame.shot_width, height / frame.shot_height
+    placed = []
+    for element in elements:
+        box = element.box
+        if box.width <= 0 or box.height <= 0:
+            continue
+        left, top = frame.screen_to_physical(box.x, box.y)
+        right, bottom = frame.screen_to_physical(box.x + box.width, box.y + box.height)
+        x1, y1 = max(0, round(left * sx)), max(0, round(top * sy))
+        x2, y2 = min(width, round(right * sx)), min(height, round(bottom * sy))
+        if x2 <= x1 or y2 <= y1:
+            continue
+        placed.append(
+            PictureElement(
+                role=element.role,
+                name=element.name,
+                text=element.text,
+                states=element.states,
+                rect=(x1, y1, x2, y2),
+                window=element.window,
+                labelled_by=element.labelled_by,
+            )
+        )
+    return tuple(placed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     family: Family
     messages: tuple[Message, ...]
@@ -111,6 +162,9 @@ class ModelRequest:
     # the desktop's windows on `image`, bottom to top (none: the desktop cannot list them); backends that only
     # send the picture to a model ignore them
     windows: tuple[PictureWindow, ...] = ()
+    # the accessible elements on `image`, read when called (None: the desktop has no tree); only backends that
+    # read the picture themselves (ocr) ask for them
+    elements: PictureElements | None = None
 
     @classmethod
     def for_family(
@@ -124,6 +178,7 @@ class ModelRequest:
         *,
         feedback: str | None = None,
         windows: tuple[PictureWindow, ...] = (),
+        elements: PictureElements | None = None,
     ) -> ModelRequest:
         """A request as a run asks the family's model: with the tools and template options its chat template wants."""
         return cls(
@@ -137,6 +192,7 @@ class ModelRequest:
             tools=tool_definitions(family, image),
             template_options=family.template_options,
             windows=windows,
+            elements=elements,
         )
 
 

@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             own_windows=desktop.own_windows,
             windows=desktop.windows,
+            elements=desktop.elements,
         )
         steps = 0
         try:

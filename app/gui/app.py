@@ -42,7 +42,9 @@ OVERRIDABLE = ("backend", "family", "mode", "model", "endpoint", "server", "scri
 def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *X_NAME])
     app.setApplicationName("deskpilot")  # WM_CLASS's class; X_NAME its instance (app/gui/run/x_mark.py)
-    QGuiApplication.setDesktopFileName("deskpilot")  # the app_id on Wayland: how other deskpilot processes know its windows
+    QGuiApplication.setDesktopFileName(
+        "deskpilot"
+    )  # the app_id on Wayland: how other deskpilot processes know its windows
     mark_deskpilot_windows()
     bridge = LogBridge()
     logger.remove()

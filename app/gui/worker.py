@@ -214,6 +214,7 @@ class RunWorker(QObject):
                 approve=approve,
                 own_windows=self._masked,
                 windows=desktop.windows,
+                elements=desktop.elements,
                 make_room=self._make_room if self.hooks.make_room is not None else None,
             )
             finished, failed, steps = None, None, 0

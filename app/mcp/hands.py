@@ -394,6 +394,7 @@ class Hands:
                     approve=approve,
                     own_windows=desktop.own_windows,
                     windows=desktop.windows,
+                    elements=desktop.elements,
                 )
                 for event in events:
                     if recorder is not None:

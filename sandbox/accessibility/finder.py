@@ -10,13 +10,18 @@ One finder serves every thread (the loop's, the command line's): a lock keeps it
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 
 from loguru import logger
 
+from sandbox.accessibility.bus import TreeError
 from sandbox.accessibility.tree import LOOKUP_BUDGET_S, AccessibilityTree, Element, open_tree
 from sandbox.accessibility.x11 import X11WindowAt
+
+SHOWING_BUDGET_S = 1.0  # one read of every showing window's elements (a step's share of the tree)
 
 ElementAt = Callable[[int, int], "Element | None"]
 
@@ -59,6 +64,34 @@ class ElementFinder:
                 logger.warning(f"the accessibility tree stopped answering ({_one_line(exc)}): pixels alone decide")
                 self._give_up()
                 return None
+
+    def showing(self, *, budget_s: float = SHOWING_BUDGET_S) -> list[Element]:
+        """Every showing element of every showing window (this process's own left out), with what text elements
+        hold and the names of their labels, within `budget_s` in all; [] without a tree. For a grounder that
+        finds a field by its label or a button by its name (agent/backends/ocr/elements.py)."""
+        with self._lock:
+            if self._gone:
+                return []
+            tree = self._tree or self._open()
+            if tree is None:
+                return []
+            deadline = time.monotonic() + budget_s
+            found: list[Element] = []
+            try:
+                for window in tree.showing_windows(except_pid=os.getpid(), budget_s=budget_s):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        logger.debug(f"the accessibility tree took over {budget_s:.1f} s: the rest is left to pixels")
+                        break
+                    found.extend(tree.walk(window, budget_s=left, full=True))
+            except TimeoutError:
+                logger.debug(f"the accessibility tree took over {budget_s:.1f} s: the rest is left to pixels")
+            except TreeError as exc:  # a window closed while it was read: this time only
+                logger.debug(f"the accessibility tree failed while read ({_one_line(exc)})")
+            except Exception as exc:  # noqa: BLE001 - a broken bus must never stop a run
+                logger.warning(f"the accessibility tree stopped answering ({_one_line(exc)}): pixels alone decide")
+                self._give_up()
+            return found
 
     def _open(self) -> AccessibilityTree | None:
         window_at = X11WindowAt(self.display)

@@ -78,6 +78,8 @@ class Element:
     window: str
     bus_name: str  # where the element lives on the accessibility bus (for later calls on it)
     path: str
+    # the names of the elements that label it (AT-SPI's labelled-by relation; read by `walk(..., full=True)`)
+    labelled_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,9 +142,21 @@ class AccessibilityTree:
             logger.debug(f"the accessibility tree failed at {x},{y}: {exc}")
         return None
 
-    def walk(self, window: Element, *, budget_s: float = WALK_BUDGET_S) -> list[Element]:
+    def showing_windows(self, *, except_pid: int | None = None, budget_s: float = WALK_BUDGET_S) -> list[Element]:
+        """Every application's showing, not iconified windows (`except_pid`'s left out: deskpilot's own)."""
+        deadline = time.monotonic() + budget_s
+        apps = [app for app in self.applications(deadline=deadline) if except_pid is None or app.pid != except_pid]
+        return [
+            window
+            for app_windows in self._windows(apps, deadline).values()
+            for window in app_windows
+            if "showing" in window.states and "iconified" not in window.states
+        ]
+
+    def walk(self, window: Element, *, budget_s: float = WALK_BUDGET_S, full: bool = False) -> list[Element]:
         """Every showing element of a window with its box (the window first), breadth first, within the caps;
-        what was read when the budget runs out."""
+        what was read when the budget runs out. `full`: also what text elements hold (not password fields) and
+        the names of the elements labelling each (the labelled-by relation), for finding a field by its label."""
         deadline = time.monotonic() + budget_s
         app = self._apps.get(window.bus_name) or self._application(window.bus_name, deadline)
         found: list[Element] = []
@@ -152,15 +166,80 @@ class AccessibilityTree:
                 children = self._children(window.bus_name, level, deadline)
                 paths = [path for kids in children for path in kids[:MAX_WIDTH]]
                 paths = paths[: MAX_WALK_ELEMENTS - len(found)]
-                elements = self._describe(app, window.bus_name, paths, window=window.name, deadline=deadline)
-                showing = [e for e in elements if e is not None and "showing" in e.states]
+                if full:
+                    showing = self._describe_full(app, window.bus_name, paths, window=window.name, deadline=deadline)
+                else:
+                    elements = self._describe(app, window.bus_name, paths, window=window.name, deadline=deadline)
+                    showing = [e for e in elements if e is not None and "showing" in e.states]
                 found.extend(showing)
                 level = [e.path for e in showing]
                 if not level or len(found) >= MAX_WALK_ELEMENTS:
                     break
+            if full:
+                found = self._label_names(found, deadline)
         except TimeoutError:
             logger.debug(f"walk of {window.describe()} stopped at its {budget_s:.1f} s budget")
         return [window, *found]
+
+    def _describe_full(
+        self, app: Application, bus_name: str, paths: Sequence[str], *, window: str, deadline: float
+    ) -> list[Element]:
+        """The showing elements of `paths` with their text (text elements, password fields left out) and the paths
+        of their labels (in `labelled_by` until `_label_names` names them)."""
+        calls = [call for path in paths for call in _detail_calls(bus_name, path, full=True)]
+        answers = self.bus.call_many(calls, deadline=deadline)
+        width = len(calls) // len(paths) if paths else 0
+        showing: list[tuple[Element, list[Any]]] = []
+        for index, path in enumerate(paths):
+            details = answers[index * width : (index + 1) * width]
+            element = _element(app, bus_name, path, details, window=window)
+            if element is not None and "showing" in element.states:
+                showing.append((element, details[5:]))
+        texts: list[Call] = []
+        readers: list[int] = []
+        for index, (element, (interfaces, _, count)) in enumerate(showing):
+            readable = not isinstance(interfaces, TreeError) and TEXT in interfaces and not isinstance(count, TreeError)
+            if readable and element.role not in SECRET_ROLES:
+                body = (0, min(int(count), MAX_TEXT_CHARS))
+                texts.append(Call(bus_name=bus_name, path=element.path, interface=TEXT, method="GetText",
+                                  signature="ii", body=body))  # fmt: skip
+                readers.append(index)
+        read = dict(zip(readers, self.bus.call_many(texts, deadline=deadline)))
+        done = []
+        for index, (element, (_, relations, _)) in enumerate(showing):
+            labels: tuple[str, ...] = ()
+            if not isinstance(relations, TreeError):
+                labels = tuple(
+                    f"{target[0]}\0{target[1]}"
+                    for kind, targets in relations
+                    if kind == RELATION_LABELLED_BY
+                    for target in targets
+                )
+            text = read.get(index)
+            done.append(
+                Element(
+                    **{
+                        **_fields(element),
+                        "text": None if text is None or isinstance(text, TreeError) else str(text),
+                        "labelled_by": labels,
+                    }
+                )
+            )
+        return done
+
+    def _label_names(self, found: list[Element], deadline: float) -> list[Element]:
+        """`labelled_by` from the labels' bus names and paths to their names: those walked already, else asked."""
+        names = {f"{e.bus_name}\0{e.path}": e.name for e in found}
+        missing = sorted({key for e in found for key in e.labelled_by if key not in names})
+        calls = [Call.get(bus_name, path, ACCESSIBLE, "Name") for bus_name, path in (k.split("\0", 1) for k in missing)]
+        for key, name in zip(missing, self.bus.call_many(calls, deadline=deadline)):
+            names[key] = "" if isinstance(name, TreeError) else str(name)
+        return [
+            Element(**{**_fields(e), "labelled_by": tuple(n for key in e.labelled_by if (n := names[key]))})
+            if e.labelled_by
+            else e
+            for e in found
+        ]
 
     def _element_at(self, x: int, y: int, deadline: float) -> Element | None:
         top = self._window_at(x, y) if self._window_at is not None else None

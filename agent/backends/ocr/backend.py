@@ -45,7 +45,17 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from agent.backends.base import BaseBackend, Capabilities, ModelReply, ModelRequest, PictureWindow, ProgressFn
+from agent.backends.base import (
+    BaseBackend,
+    Capabilities,
+    ModelReply,
+    ModelRequest,
+    PictureElement,
+    PictureElements,
+    PictureWindow,
+    ProgressFn,
+)
+from agent.backends.ocr.elements import Found, editable_for, named
 from agent.backends.ocr.engine import RapidEngine
 from agent.backends.ocr.fields import Field, column_header, find_field
 from agent.backends.ocr.grammar import (
@@ -82,6 +92,15 @@ NEAR_HEIGHTS = 20  # with no windows known, texts naming a field are weighed thi
 TYPO_SIMILARITY = 0.7  # a text at least this near a missing first target by spelling: a typo, not a window to come
 
 
+_CLICKS = {
+    (1, "left"): "left_click",
+    (2, "left"): "double_click",
+    (3, "left"): "triple_click",
+    (1, "right"): "right_click",
+    (1, "middle"): "middle_click",
+}
+
+
 def tool_call(action: str, **arguments: Any) -> str:
     body = {"name": "computer_use", "arguments": {"action": action, **arguments}}
     return f"<tool_call>\n{json.dumps(body, ensure_ascii=False)}\n</tool_call>"
@@ -102,6 +121,7 @@ class _Typed:
     append: bool  # added to the end of what the field held; False: replaced it
     before: str  # what the field showed before (its confident OCR lines, left to right)
     before_raw: tuple[str, ...]  # and every raw reading in it, confident or not (password dots score low)
+    tree: bool = False  # the field was found in the accessibility tree: its text is read back from there
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +161,8 @@ class OcrBackend(BaseBackend):
         self._last_point: tuple[int, int] | None = None  # where the last action pointed (image px)
         self._looked = False  # the current call's image was taken by the reader
         self._layout = Layout()  # the windows on the current call's image
+        self._elements: PictureElements | None = None  # the accessible elements on it, read when first asked
+        self._walked: tuple[PictureElement, ...] | None = None
         self.last_read: ReadStats | None = None  # what the newest reading pass did
 
     @property
@@ -189,6 +211,7 @@ class OcrBackend(BaseBackend):
             assert self._plan is not None
             self._looked = False
             self._layout = Layout(request.windows)
+            self._elements, self._walked = request.elements, None
             answer = self._reply(self._plan, note, request.image, stop, again=again)
             self._again = request.step if answer.look_again else None
         return ModelReply(raw=answer.raw, follows_plan=True, look_again=answer.look_again)
@@ -207,6 +230,12 @@ class OcrBackend(BaseBackend):
             reader.look(image)
             self._looked = True
         return reader
+
+    def _tree(self) -> tuple[PictureElement, ...]:
+        """The accessible elements on this call's image (none: the desktop has no tree), read once per call."""
+        if self._walked is None:
+            self._walked = self._elements() if self._elements is not None else ()
+        return self._walked
 
     def _note(self, reader: ScreenReader) -> None:
         self.last_read = reader.stats
@@ -243,6 +272,10 @@ class OcrBackend(BaseBackend):
     def _check_typed(self, typed: _Typed, image: Image.Image, stop: StopFlag) -> str | None:
         """None when the field shows on this frame what typing must have left there (see the module docstring);
         else the failure to answer, saying what it shows."""
+        if typed.tree:
+            found = editable_for(self._tree(), typed.name, self._layout, None)
+            if found is not None and found.element.text is not None:
+                return self._check_tree_text(typed, found.element.text)
         reader = self._look(image, stop)
         shown, raw = _field_text(reader, typed.field, typed.around), tuple(reader.raw_texts(typed.field.box))
         self._note(reader)
@@ -264,6 +297,70 @@ class OcrBackend(BaseBackend):
             "stayed).",
             "failure",
         )
+
+    def _check_tree_text(self, typed: _Typed, shown: str) -> str | None:
+        """The typed-text check on the text the field's element holds (exact: no reading of pixels)."""
+        wanted = typed.before + typed.text if typed.append else typed.text
+        if shown == wanted:
+            return None
+        now = f"'{shorten(shown, SHOWN_CHARS)}'" if shown else "nothing"
+        did = (
+            f"Appended {typed.text!r} to '{typed.name}'"
+            if typed.append
+            else f"Typed {typed.text!r} into '{typed.name}'"
+        )
+        was = f"; before it held '{shorten(typed.before, SHOWN_CHARS)}'" if typed.before else ""
+        return _terminate(
+            f"{did}, but that field now holds {now} (its accessibility tree says) where it should hold "
+            f"exactly {wanted!r}{was}: the text did not go there as asked (another field had the keyboard focus, "
+            "the field did not take it, or its old text stayed).",
+            "failure",
+        )
+
+    def _from_tree(
+        self, step: ClickStep | TypeInto, target: str, image: Image.Image, stop: StopFlag,
+        among: tuple[PictureWindow, ...] | None,
+    ) -> _Answer | None:  # fmt: skip
+        """The reply from the accessibility tree (agent.backends.ocr.elements): a click on the control named
+        `target`, typing into the field it labels; None where the tree has no such element (pixels decide)."""
+        elements = self._tree()
+        if not elements:
+            return None
+        if isinstance(step, ClickStep):
+            found = named(elements, target, self._layout, among)
+            if found is None:
+                return None
+            self._last_point = found.point
+            action = _CLICKS[(step.count, step.button)]
+            sentence = f"{step.describe()} (found {found.describe()} in the accessibility tree, by {found.how})"
+            return _Answer(raw=f"{sentence}.\n{tool_call(action, coordinate=list(found.point))}")
+        found = editable_for(elements, target, self._layout, among)
+        if found is None:
+            return None
+        self._last_point = found.point
+        if not step.submit:
+            self._typed = self._typed_in_tree(step, target, found, image, stop)
+        point = list(found.point)
+        focus = [tool_call("left_click", coordinate=point), tool_call("key", keys=["end"])]
+        if not step.append:
+            focus = [tool_call("triple_click", coordinate=point)]
+        sentence = f"{step.describe()} (found {found.describe()} in the accessibility tree, {found.how})"
+        return _Answer(raw=f"{sentence}.\n" + "\n".join([*focus, *_type_calls(step)]))
+
+    def _typed_in_tree(self, step: TypeInto, target: str, found: Found, image: Image.Image, stop: StopFlag) -> _Typed:
+        """What to check on the next frame: the element's text; a field whose text the tree does not give (a
+        password field) is read back from pixels, as without a tree."""
+        x1, y1, x2, y2 = found.element.rect
+        field = Field((x1, y1, x2, y2), "inside", found.point)
+        if found.element.text is not None:
+            return _Typed(text=step.text, name=target, field=field, around=field.box, append=step.append,
+                          before=found.element.text, before_raw=(), tree=True)  # fmt: skip
+        reader = self._look(image, stop)
+        before = _field_text(reader, field, field.box)
+        raw = tuple(reader.raw_texts(field.box))
+        self._note(reader)
+        return _Typed(text=step.text, name=target, field=field, around=field.box, append=step.append,
+                      before=before, before_raw=raw)  # fmt: skip
 
     def _perform(self, step: Step, image: Image.Image, stop: StopFlag, *, final: bool) -> _Answer:
         """The reply for one step (tool calls after a sentence). When its text is missing: look again, or on the
@@ -288,6 +385,10 @@ class OcrBackend(BaseBackend):
                 whole = step.whole if isinstance(step, ClickStep) else None
                 if whole is not None or not self._layout.known:  # "Log in to account": no window is titled so
                     target, title, among = whole or target, None, None
+        if isinstance(step, (ClickStep, TypeInto)) and (among is None or among):
+            from_tree = self._from_tree(step, target, image, stop, among)
+            if from_tree is not None:
+                return from_tree
         match = self._locate(reader, target, among) if among is None or among else None
         stop.check_stopped()
         if match is None:
@@ -296,13 +397,7 @@ class OcrBackend(BaseBackend):
         self._note(reader)
         found = f"found '{match.line}', {match.how} match"
         if isinstance(step, ClickStep):
-            action = {
-                (1, "left"): "left_click",
-                (2, "left"): "double_click",
-                (3, "left"): "triple_click",
-                (1, "right"): "right_click",
-                (1, "middle"): "middle_click",
-            }[(step.count, step.button)]
+            action = _CLICKS[(step.count, step.button)]
             self._last_point = match.point
             return _Answer(raw=f"{step.describe()} ({found}).\n{tool_call(action, coordinate=list(match.point))}")
         if isinstance(step, ScrollStep):
