@@ -12,7 +12,12 @@ detected, then recognised), timed in the same run and interleaved with the steps
 the machine weighs on both; the ratios of the two; how many boxes a step recognised against a whole read;
 and the hit rate: clicks inside the target's drawn box (a field's box for "type X into F"), every step.
 
-    .venv/bin/python bench/ocr_step.py [--sizes 1920x1080,2560x1440] [--repeat 3] [--json]
+Beside them, X core fonts from real programs (tests/helpers/small_text.py) on an Xvfb of the benchmark's own
+at 1280x800 and 1920x1080: xmessage at the screen's top-left (where PP-OCRv6 read nothing of a whole frame) and
+xterm in its default font, task "click Cancel then click No". Each step's click is made for real with xdotool and
+the programs say what it pressed (xterm's cell, xmessage's button), and the next step reads the screen it left.
+
+    .venv/bin/python bench/ocr_step.py [--sizes 1920x1080,2560x1440] [--repeat 3] [--json] [--no-xcore]
     .venv/bin/python bench/ocr_step.py --det-scales 1,0.87,0.75,0.5   # detection scale: what 11 px text needs
 """
 
@@ -30,10 +35,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image  # noqa: E402
+
 from tests.helpers.desktop_scene import State  # noqa: E402
 
-TARGET_LATER_MS = 300.0  # the promise: later steps at most this (median), and at most a third of a whole read
-TARGET_LATER_RATIO = 1 / 3
+TARGET_LATER_MS = 150.0  # the promise (issue 18): at 1080p, later steps at most this (median), ...
+TARGET_FIRST_RATIO = 1 / 4  # ... and the first step at most this fraction of a whole read
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,11 @@ def measure(width: int, height: int, repeat: int, engine: Any, *, verbose: bool 
     family = get_family("qwen2.5-vl")
     size = model_input_size(family, width, height)
     frame = model_frame(family, width, height)
-    first_ms, later_ms, whole_ms, step_boxes, whole_boxes = [], [], [], [], []
+    first_ms: list[float] = []
+    later_ms: list[float] = []
+    whole_ms: list[float] = []
+    step_boxes: list[int] = []
+    whole_boxes: list[int] = []
     hits, misses = 0, []
     plan = tasks(desktop_scene(width, height).rows)
     scenes = {
@@ -147,6 +158,7 @@ def measure(width: int, height: int, repeat: int, engine: Any, *, verbose: bool 
             whole_boxes.append(len(lines))
     first, later, whole = statistics.median(first_ms), statistics.median(later_ms), statistics.median(whole_ms)
     return {
+        "scene": "desktop_scene",
         "size": [width, height],
         "image": list(size),
         "first_ms": first,
@@ -162,6 +174,115 @@ def measure(width: int, height: int, repeat: int, engine: Any, *, verbose: bool 
         "later_all_ms": sorted(round(v) for v in later_ms),
         "first_all_ms": sorted(round(v) for v in first_ms),
     }
+
+
+XCORE_SIZES = ((1280, 800), (1920, 1080))
+XCORE_TASK = "click Cancel then click No"
+XCORE_WORDS = "Save Cancel Quit"  # the xterm's line
+XCORE_TERMINAL = "60x8+300+200"  # the xterm's size (cells) and place; xmessage keeps its own, the top-left
+
+
+def measure_xcore(width: int, height: int, repeat: int, engine: Any) -> dict[str, Any]:
+    """XCORE_TASK on xmessage and xterm, started afresh each round on an Xvfb of width x height; see the docstring."""
+    import subprocess
+    import tempfile
+
+    from agent.backends.ocr.backend import OcrBackend
+    from tests.helpers.small_text import XTERM_FIRST_COLUMN, press, settled_screen, terminal, xmessage, xvfb
+
+    first_ms: list[float] = []
+    later_ms: list[float] = []
+    whole_ms: list[float] = []
+    step_boxes: list[int] = []
+    hits, misses = 0, []
+    cancel = XTERM_FIRST_COLUMN + XCORE_WORDS.index("Cancel")
+    with xvfb(width, height) as display, tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeat):
+            backend = OcrBackend(engine=engine)
+            with (
+                xmessage(display) as message,
+                terminal(display, XCORE_WORDS, Path(folder), geometry=XCORE_TERMINAL) as xterm,
+            ):
+                screen = settled_screen(display)
+                point, elapsed, raw = _step(backend, XCORE_TASK, screen, 1)
+                first_ms.append(elapsed)
+                step_boxes.append(backend.last_read.recognised if backend.last_read else 0)
+                whole_ms.append(engine.read_whole(_rgb(_prepared(screen)))[1] * 1000)  # interleaved with the steps
+                try:
+                    if point is None:
+                        raise subprocess.TimeoutExpired("xterm", 0)
+                    press(display, point)
+                    column, row = xterm.pressed_cell(timeout=5)
+                    if row == 1 and cancel <= column < cancel + len("Cancel"):
+                        hits += 1
+                    else:
+                        misses.append(f"{width}x{height} step 1 (Cancel): pressed cell {column},{row}: {raw}")
+                except subprocess.TimeoutExpired:
+                    misses.append(f"{width}x{height} step 1 (Cancel): xterm saw no press: {raw}")
+                after = settled_screen(display, unlike=screen)
+                point, elapsed, raw = _step(backend, XCORE_TASK, after, 2)
+                later_ms.append(elapsed)
+                step_boxes.append(backend.last_read.recognised if backend.last_read else 0)
+                try:
+                    if point is None:
+                        raise subprocess.TimeoutExpired("xmessage", 0)
+                    press(display, point)
+                    status, printed = message.result(timeout=5)
+                    if (status, printed) == (1, "No"):
+                        hits += 1
+                    else:
+                        misses.append(f"{width}x{height} step 2 (No): xmessage said {printed!r}: {raw}")
+                except subprocess.TimeoutExpired:
+                    misses.append(f"{width}x{height} step 2 (No): xmessage saw no press: {raw}")
+    first, later, whole = statistics.median(first_ms), statistics.median(later_ms), statistics.median(whole_ms)
+    return {
+        "scene": "xcore",
+        "size": [width, height],
+        "image": list(_prepared(Image.new("RGB", (width, height))).size),
+        "first_ms": first,
+        "later_ms": later,
+        "whole_ms": whole,
+        "later_over_whole": later / whole,
+        "first_over_whole": first / whole,
+        "boxes_per_step": statistics.median(step_boxes),
+        "boxes_per_whole_read": None,
+        "steps": 2 * repeat,
+        "hits": hits,
+        "misses": misses,
+        "later_all_ms": sorted(round(v) for v in later_ms),
+        "first_all_ms": sorted(round(v) for v in first_ms),
+    }
+
+
+def _prepared(screen: Any) -> Any:
+    """The request image of a screenshot, as the loop prepares it for qwen2.5-vl."""
+    from agent.families import get_family, model_input_size
+    from agent.imaging import prepare_image
+
+    return prepare_image(screen, model_input_size(get_family("qwen2.5-vl"), *screen.size))
+
+
+def _step(backend: Any, task: str, screen: Any, step: int) -> tuple[tuple[int, int] | None, float, str]:
+    """One step on a screenshot: the click it answers (screen px) or None, its ms, and the reply's first line."""
+    from agent.backends.base import ModelRequest
+    from agent.families import get_family, model_frame
+    from agent.parsing import parse_reply
+    from agent.prompts import build_messages
+    from sandbox.actions import Click
+    from sandbox.stop import StopFlag
+
+    family = get_family("qwen2.5-vl")
+    image = _prepared(screen)
+    request = ModelRequest(
+        family=family, messages=build_messages(family, task, image), task=task, image=image, step=step
+    )
+    started = time.perf_counter()
+    reply = backend.generate(request, stop=StopFlag())
+    elapsed = (time.perf_counter() - started) * 1000
+    actions = [p.action for p in parse_reply(reply.raw, family=family, frame=model_frame(family, *screen.size)).actions]
+    clicks = [a for a in actions if isinstance(a, Click)]
+    point = (round(clicks[0].x), round(clicks[0].y)) if clicks else None
+    return point, elapsed, reply.raw.splitlines()[0]
 
 
 def _rgb(image: Any) -> Any:
@@ -219,6 +340,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--det-scales", help="instead: measure detection at these scales (comma-separated)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-xcore", action="store_true", help="leave out the X-core-font scenes (real programs)")
     parser.add_argument("--verbose", action="store_true", help="each step's time and what it read, on stderr")
     args = parser.parse_args()
 
@@ -243,8 +365,16 @@ def main() -> int:
             )
         return 0
     results = [measure(width, height, args.repeat, engine, verbose=args.verbose) for width, height in sizes]
+    xcore, xcore_skipped = [], ""
+    if not args.no_xcore:
+        from tests.helpers.small_text import ProgramUnavailable
+
+        try:
+            xcore = [measure_xcore(width, height, args.repeat, engine) for width, height in XCORE_SIZES]
+        except ProgramUnavailable as exc:
+            xcore_skipped = str(exc)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps([*results, *xcore], indent=2))
         return 0
     print(
         f"OCR step times, median ms ({args.repeat} rounds of {len(tasks(('',) * 30))} tasks; {machine_threads()} threads)"
@@ -258,15 +388,23 @@ def main() -> int:
             f" {r['whole_ms']:11.0f} {r['later_over_whole']:11.2f} {r['first_over_whole']:12.2f}"
             f" {r['boxes_per_step']:11.0f} {r['boxes_per_whole_read']:12.0f}  {r['hits']}/{r['steps']}"
         )
-    for r in results:
+    for r in xcore:
         print(
-            f"{r['size'][0]}x{r['size'][1]}: later steps (ms) {r['later_all_ms']}; first steps (ms) {r['first_all_ms']}"
+            f"{r['size'][0]}x{r['size'][1]:<6} {r['image'][0]}x{r['image'][1]:<6} {r['first_ms']:10.0f} {r['later_ms']:12.0f}"
+            f" {r['whole_ms']:11.0f} {r['later_over_whole']:11.2f} {r['first_over_whole']:12.2f}"
+            f" {r['boxes_per_step']:11.0f} {'':>12}  {r['hits']}/{r['steps']}  X core fonts: xmessage + xterm"
+        )
+    if xcore_skipped:
+        print(f"X core fonts (real programs): not run: {xcore_skipped}")
+    for r in [*results, *xcore]:
+        print(
+            f"{r['size'][0]}x{r['size'][1]}{' X core fonts' if r['scene'] == 'xcore' else ''}: later steps (ms) {r['later_all_ms']}; first steps (ms) {r['first_all_ms']}"
         )
         for miss in r["misses"]:
             print(f"  missed: {miss}")
     print(
-        f"target: later steps at most {TARGET_LATER_MS:.0f} ms median and at most {TARGET_LATER_RATIO:.2f} of a whole "
-        "read; the first step no slower than a whole read; every click inside its target"
+        f"target: at 1080p later steps at most {TARGET_LATER_MS:.0f} ms median, the first step at most "
+        f"{TARGET_FIRST_RATIO:.2f} of a whole read; every click inside its target (X core fonts: the program pressed it)"
     )
     return 0
 
