@@ -3,7 +3,7 @@ shows the run panel (naming the client) and draws each action with the overlay b
 verdict is put to the person in the panel (Approve / Reject, clicked here with xdotool as a person clicks); the
 stop key and the panel's Stop refuse every call until the person presses Resume in the panel.
 
-The panel's buttons are found through its state on stderr (DESKPILOT_MCP_PANEL_LOG=1, app/mcp/view.py); the
+The panel's buttons are found through its state on stderr (DESKPILOT_MCP_PANEL_LOG=1, app/gui/mcp_view.py); the
 overlay's window through xdotool; the clicks, the typing and their times through the target app's log."""
 
 from __future__ import annotations

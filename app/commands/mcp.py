@@ -4,7 +4,7 @@ Configuration for Claude Code, Codex and Cursor: README.md, "Use deskpilot from 
 contract: docs/CONTRACT.md, `mcp`.
 
 With a display (and without `--no-panel`) the person sees every call: this process becomes a Qt application
-showing the run panel and the overlay on its main thread (app/mcp/view.py), and serves MCP on a worker thread.
+showing the run panel and the overlay on its main thread (app/gui/mcp_view.py), and serves MCP on a worker thread.
 Without one, it serves on the main thread as a command without a window, and no one can be asked.
 """
 
@@ -218,10 +218,10 @@ def _serve_with_panel(args: argparse.Namespace, serve: Any, **facts: Any) -> int
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from app.gui.mcp_view import McpView, PanelOnlooker
     from app.gui.run.x_mark import mark_deskpilot_windows
     from app.mcp.hands import Hands
     from app.mcp.server import ToolServer
-    from app.mcp.view import McpView, PanelOnlooker
 
     x_name = ("-name", "deskpilot") if sys.platform.startswith("linux") else ()  # as app/gui/app.py
     existing = QApplication.instance()

@@ -12,7 +12,7 @@ the executor's re-check right before acting, the stop key and the pause on the p
 
 The person's side is an `Onlooker`: told of each call as it arrives, shown each action just before it happens,
 and asked about a "confirm" verdict where someone can be asked. With a display it is the run panel and the
-overlay (app/mcp/view.py); without one it is a line on stderr and no one can be asked, so a confirm verdict is
+overlay (app/gui/mcp_view.py); without one it is a line on stderr and no one can be asked, so a confirm verdict is
 refused unless the server was started with `--yes`.
 """
 
@@ -62,7 +62,7 @@ class ToolError(Exception):
 
 
 class Onlooker(Protocol):
-    """The person's view of what clients do (app/mcp/view.py: the run panel and the overlay). Each method
+    """The person's view of what clients do (app/gui/mcp_view.py: the run panel and the overlay). Each method
     returns once the person can see it; StoppedError when `stop` is stopped meanwhile."""
 
     def arrives(self, client: str, what: Action | str, stop: StopFlag) -> None:

@@ -242,6 +242,7 @@ def serve_http(tools: ToolServer, *, host: str, port: int, token: str, say: Call
     except OSError as exc:
         sock.close()
         raise SandboxError(f"--http {host}:{port}: cannot listen there: {exc.strerror or exc}") from None
+    sock.listen(128)  # listening before 'serving' is said: a client that reads the line may connect at once
     bound = sock.getsockname()[1]
     app = BearerGate(tools.server.streamable_http_app(host=host), token)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
