@@ -29,6 +29,7 @@ from PIL import Image
 
 from agent.backends.base import (
     Backend,
+    ModelReply,
     ModelRequest,
     PictureElement,
     PictureElements,
@@ -60,7 +61,7 @@ from agent.families import Family
 from agent.imaging import difference, fingerprint
 from agent.parsing import ParsedAction, ParsedReply, parse_reply, shorten_reply
 from agent.picture import prepare_for_model
-from agent.prompts import Turn, build_messages
+from agent.prompts import Message, Turn, build_messages
 from agent.refine import second_look
 from agent.waits import (
     CHANGE_CAP_S,
@@ -375,19 +376,23 @@ def _ask(
     (agent/refine.py) where the backend can refine and the reply is its own (not a step of a plan it follows).
     `feedback`: why the last reply did not fully run (None: it did)."""
     backend, family, options = run.backend, run.family, run.options
-    messages = build_messages(family, run.task, seen.image, history=history)
-    request = ModelRequest.for_family(
-        family,
-        messages,
-        run.task,
-        seen.image,
-        step,
-        options.max_new_tokens,
-        feedback=feedback,
-        windows=seen.windows,
-        elements=seen.elements,
-    )
-    reply = backend.generate(request, stop=run.stop)
+
+    def asked(seen: _Seen) -> tuple[tuple[Message, ...], ModelReply]:
+        messages = build_messages(family, run.task, seen.image, history=history)
+        request = ModelRequest.for_family(
+            family,
+            messages,
+            run.task,
+            seen.image,
+            step,
+            options.max_new_tokens,
+            feedback=feedback,
+            windows=seen.windows,
+            elements=seen.elements,
+        )
+        return messages, backend.generate(request, stop=run.stop)
+
+    messages, reply = asked(seen)
     masked: tuple[Rect, ...] = ()
     if reply.look_again:
         if run.make_room is not None and _masked(run, seen.shot):
@@ -407,19 +412,7 @@ def _ask(
             step=step, raw=first, elapsed_s=reply.elapsed_s, waited_s=changed.waited_s, changed=changed.changed
         )
         seen = yield from _prepare(run, step, changed.shot, changed.waited_s)
-        messages = build_messages(family, run.task, seen.image, history=history)
-        request = ModelRequest.for_family(
-            family,
-            messages,
-            run.task,
-            seen.image,
-            step,
-            options.max_new_tokens,
-            feedback=feedback,
-            windows=seen.windows,
-            elements=seen.elements,
-        )
-        reply = backend.generate(request, stop=run.stop)
+        messages, reply = asked(seen)
         masked = _masked(run, seen.shot)
     raw, repaired = valid_text(reply.raw)
     reasoning, repaired_reasoning = valid_text(reply.reasoning) if reply.reasoning is not None else (None, 0)
