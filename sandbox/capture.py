@@ -185,7 +185,7 @@ class ScreenCapture:
         # BGRA -> RGB by PIL's raw decoder straight from mss's bytearray. 1920x1080 grab+convert on Xvfb:
         # 1.3 ms (grab alone 0.5); via `shot.bgra` (a copy) 2.3, RGBA+convert 3.3, `shot.rgb` 5.6, numpy 7.0.
         image = Image.frombytes("RGB", shot.size, shot.raw, "raw", "BGRX")
-        _apply_mask(image, area, mask)
+        apply_mask(image, area, mask)
         cursor = self._cursor(holder)
         return Screenshot(
             image=image,
@@ -299,7 +299,7 @@ def _region(mon: dict[str, Any]) -> dict[str, int]:
     return {"left": left, "top": top, "width": width, "height": height}
 
 
-def _apply_mask(image: Image.Image, area: Monitor, mask: Sequence[Rect]) -> None:
+def apply_mask(image: Image.Image, area: Monitor, mask: Sequence[Rect]) -> None:
     """Grey out each rect (screen px) where it overlaps `area`; edges round outward, so nothing leaks."""
     for rect in mask:
         x0, y0 = max(rect.x, area.x), max(rect.y, area.y)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sandbox.capture import Screenshot, _apply_mask
+from sandbox.capture import Screenshot, apply_mask
 from sandbox.desktops.dbus_calls import BusError, SessionBus
 from sandbox.desktops.remote_input import RemoteDesktopDriver
 from sandbox.desktops.wlroots import RouteCheck
@@ -222,7 +222,7 @@ class PortalCapture:
         with self._lock:
             whole = portal_screenshot(self._bus)
         image, area = crop_monitor(whole, screen, monitor)
-        _apply_mask(image, area, mask)
+        apply_mask(image, area, mask)
         return Screenshot(
             image=image,
             monitor=area,

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sandbox.capture import Screenshot, _apply_mask
+from sandbox.capture import Screenshot, apply_mask
 from sandbox.desktops.sway_tree import SwayStacking, find_socket, read_tree
 from sandbox.desktops.wayland_wire import Output, WaylandConnection, WaylandError
 from sandbox.desktops.wlroots_input import Layout, WlrootsInput
@@ -164,7 +164,7 @@ class GrimCapture:
         area = screen.monitors[monitor]
         if image.width != round(area.width * area.scale):  # the frame is the truth: keep the scale it shows
             area = Monitor(area.x, area.y, area.width, area.height, scale=image.width / area.width, name=area.name)
-        _apply_mask(image, area, mask)
+        apply_mask(image, area, mask)
         return Screenshot(
             image=image,
             monitor=area,
