@@ -93,7 +93,9 @@ def test_numbers_and_single_marks_are_never_dots() -> None:
     for text in ("0", "0.00", "000000", ".", "....", "o", "c", "0,00", "O"):
         assert dots(text) is None, text
         assert not masked(text, "42.50"), text
-    assert dots("oo..o.") == 6 and dots("●〇〇〇〇〇") == 6 and dots("********|") == 8  # a caret left out
+    assert (
+        dots("oo..o.") == 6 and dots("●〇〇〇〇〇") == 6 and dots("一〇〇〇〇〇一一") == 8 and dots("********|") == 8
+    )  # a caret left out
     assert masked("oo..o.", "secret") and not masked("oo..o.", "a much longer secret")
 
 

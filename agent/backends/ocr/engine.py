@@ -28,8 +28,14 @@ DET_MODEL, REC_MODEL = "PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"  # i
 INSTALL = "pip install 'rapidocr>=3.10' onnxruntime"
 MIN_SCORE = 0.5  # recognitions below this are dropped, as rapidocr drops them
 DET_MULTIPLE = 32  # the detector's input sides are multiples of this
-REC_HEIGHT, REC_MIN_WIDTH = 48, 320  # recognition input: 48 px high, batches at least 320 px wide (rapidocr's)
-REC_BATCH = 6  # crops recognised in one run (rapidocr's)
+# Recognition input: 48 px high, each batch as wide as its widest crop but at least REC_MIN_WIDTH (two text
+# heights: a lone digit still gets a dozen columns to be read in). rapidocr pads every batch to 320 px, which for
+# the short labels of a desktop (a button is about 130 px at 48 px high) is more than half padding: recognising
+# the 187 boxes of a busy 1080p window took 3.6 s that way and 1.5 s this way, with the same texts read
+# (`bench/ocr_step.py --det-scales 0.77,1`: every label and 11 px text read exactly either way). A floor of one
+# height (48 px) was tried: a short field's "Ada" and its caret then read "[Adal".
+REC_HEIGHT, REC_MIN_WIDTH = 48, 96
+REC_BATCH = 6  # crops recognised in one run (rapidocr's; larger batches were no faster here)
 # Detection scale: a whole frame goes through the detector at DET_MAX_PIXELS at most, but never below
 # DET_MIN_SCALE (11 px text stays 7 px high). `bench/ocr_step.py --det-scales 1,0.75,0.6,0.5,0.4` on its scenes
 # (11-14 px text; recognition always from full-size crops): every label and 11 px text read exactly at 1.0, 0.75

@@ -32,7 +32,8 @@ SCROLLED_MIN_CHARS = 4  # a field that scrolled shows at least this many of the 
 # bench/ocr_step.py's 1080p scene (11-14 px DejaVu Sans, Noto Sans CJK); the misfit's standard deviation is 0.09.
 CHAR_WIDTH_HEIGHTS = 0.325
 BOX_PAD_HEIGHTS = 0.48
-MASK_CHARS = frozenset("•●∙·*.○◦⚫⬤◯〇oO0°cC")  # what OCR reads for password dots: "●〇〇〇〇〇" for ●●●●●●●●
+# what OCR reads for password dots: "●〇〇〇〇〇" or "一〇〇〇〇〇一一" for ●●●●●●●● (as the batch is padded)
+MASK_CHARS = frozenset("•●∙·*.○◦⚫⬤◯〇一oO0°cC")
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
 
