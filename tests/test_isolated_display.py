@@ -55,10 +55,10 @@ def test_programs_capture_and_input_stay_inside(nested: bool, tmp_path: Path) ->
 
 
 def test_run_isolated_launches_a_program_and_acts_only_inside(tmp_path: Path) -> None:
-    from tests.helpers.target import APP
+    from tests.helpers.target import APPS
 
     log = tmp_path / "inside.jsonl"
-    launch = f"{sys.executable} {APP} --log {log} --x 40 --y 40 --width 900 --height 600"
+    launch = f"{sys.executable} {APPS['qt']} --log {log} --x 40 --y 40 --width 900 --height 600"
     with TargetWindow(x=40, y=40, width=900, height=600, log_dir=tmp_path) as outside:
         out = subprocess.run(
             [str(DESKPILOT), "run", "wait 3 then click Submit", "--backend", "ocr", "--isolated", "--launch", launch],

@@ -1,6 +1,7 @@
 """`deskpilot mcp` driven by the official MCP SDK's own client, over stdio and streamable HTTP, on the test
-session's Xvfb with the target app (tests/target_app.py): the tools, the policy, the stop key, the recording, bad
-input, old clients' handshakes, the bearer token, and the README's configuration snippets."""
+session's Xvfb with a Tk app (tests/helpers/tk_target.py: a heading, Submit, Cancel, a Name entry): the tools, the
+policy, the stop key, the recording, bad input, old clients' handshakes, the bearer token, and the README's
+configuration snippets."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def test_tools_listed_with_annotations_and_a_screenshot_of_the_screen(tmp_path: 
 def test_act_clicks_refuses_a_denied_hotkey_and_bad_input_and_records_the_connection(
     tmp_path: Path, target_window: Factory
 ) -> None:
-    target = target_window(x=120, y=120)
+    target = target_window(x=120, y=120, app="tk")
     started = time.time()
 
     async def scenario() -> None:
@@ -139,24 +140,24 @@ def test_act_clicks_refuses_a_denied_hotkey_and_bad_input_and_records_the_connec
 
 @display
 def test_locate_points_inside_a_label_over_the_2026_protocol(tmp_path: Path, target_window: Factory) -> None:
-    target = target_window(x=120, y=120)
+    target = target_window(x=120, y=120, app="tk")
     params = StdioServerParameters(command=str(DESKPILOT), args=["mcp"], env=server_env(tmp_path))
 
     async def scenario() -> dict[str, Any]:
         async with Client(params) as client:  # the SDK client's own preference: the 2026-07-28 form
             assert client.protocol_version == "2026-07-28"
             assert "not found" in one_line_error(await client.call_tool("locate", {"instruction": "Frobnicate"}))
-            return json_of(await client.call_tool("locate", {"instruction": "Submit"}))
+            return json_of(await client.call_tool("locate", {"instruction": "Shipping address"}))
 
     found = anyio.run(scenario)
-    assert target.widgets["Submit"].contains(found["x"], found["y"]), (found, target.widgets["Submit"])
+    assert target.widgets["Heading"].contains(found["x"], found["y"]), (found, target.widgets["Heading"])
     assert found["monitor"] == 0
     assert not [e for e in target.events() if e["event"] in ("press", "clicked")]  # locating clicks nothing
 
 
 @display
 def test_run_task_presses_both_in_order_and_records_a_session(tmp_path: Path, target_window: Factory) -> None:
-    target = target_window(x=120, y=120)
+    target = target_window(x=120, y=120, app="tk")
     started = time.time()
 
     async def scenario() -> dict[str, Any]:
@@ -198,7 +199,7 @@ def test_calls_arriving_together_one_acts_and_the_other_is_told_busy(tmp_path: P
 
 @display
 def test_after_the_stop_key_every_call_is_refused(tmp_path: Path, target_window: Factory) -> None:
-    target = target_window(x=120, y=120)
+    target = target_window(x=120, y=120, app="tk")
 
     async def scenario() -> None:
         with open(tmp_path / "stderr", "w") as errlog:
@@ -241,7 +242,7 @@ def test_old_clients_handshakes_and_malformed_calls_get_one_line(tmp_path: Path)
 
 @display
 def test_http_wants_the_token_it_keeps_in_the_config_folder(tmp_path: Path, target_window: Factory) -> None:
-    target = target_window(x=120, y=120)
+    target = target_window(x=120, y=120, app="tk")
     env = server_env(tmp_path)
     with HttpServer(["--http", "127.0.0.1:0"], env, tmp_path / "stderr-1") as server:
         kept = tmp_path / "config" / "deskpilot" / "mcp-token"

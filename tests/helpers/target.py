@@ -1,4 +1,5 @@
-"""TargetWindow: run tests/target_app.py on a display and read what it logged.
+"""TargetWindow: run tests/target_app.py (or its Tk twin, tests/helpers/tk_target.py) on a display and read what it
+logged.
 
     with TargetWindow(display=":0", x=100, y=100) as target:
         x, y = target.centre("Submit")
@@ -19,11 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.geometry import Rect
 
-APP = Path(__file__).resolve().parents[1] / "target_app.py"
+# the app: Qt's (tests/target_app.py, the default) or its Tk twin (tests/helpers/tk_target.py), one log format
+APPS = {
+    "qt": Path(__file__).resolve().parents[1] / "target_app.py",
+    "tk": Path(__file__).resolve().parent / "tk_target.py",
+}
 READY_TIMEOUT_S = 20.0
 POLL_S = 0.02
 Event = dict[str, Any]
@@ -46,7 +51,9 @@ class TargetWindow:
         height: int = 700,
         title: str = "deskpilot target",
         log_dir: Path | None = None,
+        app: Literal["qt", "tk"] = "qt",
     ) -> None:
+        self.app = APPS[app]
         self.display = display if display is not None else os.environ.get("DISPLAY", "")
         self.requested = Rect(x, y, width, height, name="window")
         self.title = title
@@ -71,7 +78,7 @@ class TargetWindow:
         self.log_path.touch()
         command = [
             sys.executable,
-            str(APP),
+            str(self.app),
             "--log",
             str(self.log_path),
             "--x",

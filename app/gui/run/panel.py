@@ -8,7 +8,8 @@ windows the run needs (app/gui/run/corners.py); when a target lies under it all 
 (the run then looks at the screen again).
 
 Never focused, never activated: a frameless tool window with WindowDoesNotAcceptFocus, shown without
-activating, so a click on Approve leaves the keyboard with the app the model is typing into. Only writing a
+activating, so a click on Approve leaves the keyboard with the app the model is typing into (where an app drops
+the focus as the pointer leaves it, as Tk does without a window manager, the answer gives it back). Only writing a
 note for the model needs the keyboard: the note box takes it while the person types, and gives it back to
 the window that had it (X11) when it closes.
 """
@@ -80,6 +81,7 @@ class RunPanel(QWidget):
         self._build(stop_key)
         self.note_box.submitted.connect(self.reject_clicked)
         self._max_steps = 0
+        self._focus_when_asked: int | None = None
 
     def _build(self, stop_key: str) -> None:
         frame = QFrame(self)
@@ -115,8 +117,8 @@ class RunPanel(QWidget):
             buttons["note"],
         )
         self.pause_button, self.stop_button, self.window_button = buttons["pause"], buttons["stop"], buttons["window"]
-        self.approve_button.clicked.connect(self.approve_clicked)
-        self.reject_button.clicked.connect(lambda: self.reject_clicked.emit(""))
+        self.approve_button.clicked.connect(self._approve)
+        self.reject_button.clicked.connect(self._reject)
         self.note_button.clicked.connect(self._open_note)
         self.pause_button.clicked.connect(self.pause_clicked)
         self.stop_button.clicked.connect(self.stop_clicked)
@@ -192,8 +194,18 @@ class RunPanel(QWidget):
     def set_deciding(self, deciding: bool) -> None:
         for button in (self.approve_button, self.reject_button, self.note_button):
             button.setEnabled(deciding)
+        # the window that has the keyboard while the person decides: an answer given here leaves it there
+        self._focus_when_asked = _x_focus() if deciding else None
         if not deciding:
             self.note_box.hide()
+
+    def _approve(self) -> None:
+        _keep_focus(self._focus_when_asked)
+        self.approve_clicked.emit()
+
+    def _reject(self) -> None:
+        _keep_focus(self._focus_when_asked)
+        self.reject_clicked.emit("")
 
     def set_stop_key(self, stop_key: str) -> None:
         self.stop_key_label.setText(f"{stop_key} stops")
@@ -265,7 +277,7 @@ class NoteBox(QWidget):
         row.addWidget(self.edit, 1)
         row.addWidget(send)
         self.setFixedWidth(panel.width())
-        self._had_focus: Any = None
+        self._had_focus: int | None = None
 
     def open_beside(self, panel: QWidget) -> None:
         self._had_focus = _x_focus()
@@ -293,33 +305,48 @@ class NoteBox(QWidget):
         self._had_focus = None
 
 
-def _x_focus() -> Any:
-    """The X window that has the keyboard focus now (None off X11)."""
+def _x_focus() -> int | None:
+    """The X window that has the keyboard focus now (None off X11, or when no window has it)."""
     if not sys.platform.startswith("linux") or QGuiApplication.platformName() != "xcb":
         return None
     try:
         from Xlib import display
 
         connection = display.Display()
-        focus = connection.get_input_focus().focus
-        result = (connection, focus)
+        try:
+            focus = connection.get_input_focus().focus
+        finally:
+            connection.close()
     except Exception:  # noqa: BLE001 - no X connection: nothing to give back later
         return None
-    return result
+    return None if isinstance(focus, int) else int(focus.id)  # X's PointerRoot and None come as ints
 
 
-def _give_focus_back(had: Any) -> None:
-    """Return the keyboard to the window that had it before the note box took it (X11)."""
-    if had is None:
+def _give_focus_back(window: int | None, *, only_if_lost: bool = False) -> None:
+    """Return the keyboard to `window` (X11); `only_if_lost`: only when no window has it now (X's PointerRoot or
+    None), so a window the person chose meanwhile keeps it."""
+    if window is None:
         return
-    connection, focus = had
     try:
-        from Xlib import X
+        from Xlib import X, display
 
-        if not isinstance(focus, int):
-            connection.set_input_focus(focus, X.RevertToParent, X.CurrentTime)
-            connection.sync()
+        connection = display.Display()
+    except Exception:  # noqa: BLE001 - no X connection
+        return
+    try:
+        if only_if_lost and not isinstance(connection.get_input_focus().focus, int):
+            return
+        connection.set_input_focus(connection.create_resource_object("window", window), X.RevertToParent, X.CurrentTime)
+        connection.sync()
     except Exception:  # noqa: BLE001 - the window may be gone
         pass
     finally:
         connection.close()
+
+
+def _keep_focus(window: int | None) -> None:
+    """After a click on the panel: the keyboard stays with `window`, the one that had it when the question was put.
+    The panel never takes the focus, but an app can drop it when the pointer leaves for the panel (Tk without a
+    window manager sets X's focus to PointerRoot, and keys would then go to the window under the pointer: the
+    panel): such a loss is undone before the answer goes out, so approved typing lands where it was previewed."""
+    _give_focus_back(window, only_if_lost=True)
