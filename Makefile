@@ -29,7 +29,7 @@ run: system venv
 	$(BIN)/deskpilot gui --practice
 
 test: system system-test venv-test serve-venv lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # ruff: lint, and the formatting every file keeps (`.venv/bin/ruff format .` fixes it)
 lint: venv-test
