@@ -18,7 +18,7 @@ A person does not re-read the whole screen to find "Apply", and neither does thi
   the last action), in batches, and stops at the first certain match (exact, confident). Only when
   none turns up does it read the rest, in larger batches, and then the best of everything wins, as a whole
   read would. A target that is nowhere (a typo) is answered after one read of every box, which costs in
-  proportion to the text on the screen: on two cores about 2.1 s for a window of 187 buttons at 1080p, 3.3 s
+  proportion to the text on the screen: on two cores about 2.3 s for a window of 187 buttons at 1080p, 3.7 s
   for the file manager of `bench/ocr_step.py` (198 boxes, long names; its "misspelled target" line).
 - **Kept in image pixels.** Boxes are where they are on the request image; the loop maps the reply's pixels
   back to the screen. A box is never moved: what moved on screen changed both where it was and where it is.

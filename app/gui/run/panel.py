@@ -194,17 +194,20 @@ class RunPanel(QWidget):
     def set_deciding(self, deciding: bool) -> None:
         for button in (self.approve_button, self.reject_button, self.note_button):
             button.setEnabled(deciding)
-        # the window that has the keyboard while the person decides: an answer given here leaves it there
+        # the window that has the keyboard while the person decides: an answer given here leaves it there. The
+        # panel never takes the focus, but an app can drop it as the pointer leaves for the panel (Tk without a
+        # window manager sets X's focus to PointerRoot, and keys then go to the window under the pointer: the
+        # panel); the answer undoes such a loss before it goes out, so approved typing lands where it was shown
         self._focus_when_asked = _x_focus() if deciding else None
         if not deciding:
             self.note_box.hide()
 
     def _approve(self) -> None:
-        _keep_focus(self._focus_when_asked)
+        _give_focus_back(self._focus_when_asked, only_if_lost=True)
         self.approve_clicked.emit()
 
     def _reject(self) -> None:
-        _keep_focus(self._focus_when_asked)
+        _give_focus_back(self._focus_when_asked, only_if_lost=True)
         self.reject_clicked.emit("")
 
     def set_stop_key(self, stop_key: str) -> None:
@@ -342,11 +345,3 @@ def _give_focus_back(window: int | None, *, only_if_lost: bool = False) -> None:
         pass
     finally:
         connection.close()
-
-
-def _keep_focus(window: int | None) -> None:
-    """After a click on the panel: the keyboard stays with `window`, the one that had it when the question was put.
-    The panel never takes the focus, but an app can drop it when the pointer leaves for the panel (Tk without a
-    window manager sets X's focus to PointerRoot, and keys would then go to the window under the pointer: the
-    panel): such a loss is undone before the answer goes out, so approved typing lands where it was previewed."""
-    _give_focus_back(window, only_if_lost=True)
