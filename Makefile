@@ -8,20 +8,21 @@ TORCH_SPEC ?= torch==2.13.0
 # (.venv-serve, ~5.7 GB: torch 2.14.1 + torchvision 0.29.1). SERVE_TEST=0 skips making it (the test skips).
 SERVE_TEST ?= 1
 
-# Debian/Ubuntu packages: X libraries Qt's xcb plugin needs, Xvfb/Xorg-dummy for tests, fonts (CJK too).
+# Debian/Ubuntu packages: X libraries Qt's xcb plugin needs, Xvfb/Xorg-dummy for tests, fonts (CJK too), GStreamer's
+# PipeWire source (GNOME on Wayland: screenshots through Mutter's screen cast, sandbox/desktops/pipewire_frame.py).
 SYSTEM_PACKAGES := xvfb xauth xdotool x11-xserver-utils x11-xkb-utils xclip scrot \
 	xserver-xorg-core xserver-xorg-video-dummy xserver-xephyr \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 \
 	libxcb-cursor0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 \
-	fonts-dejavu-core fonts-noto-cjk chromium zenity
+	fonts-dejavu-core fonts-noto-cjk chromium zenity gstreamer1.0-pipewire gstreamer1.0-tools
 # What only the tests need besides: the apps typing is tested on (xterm, a GTK3 entry run by the system python3
 # with PyGObject, Tk), openbox as a window manager, setxkbmap for another layout (tests/test_typing_reaches_apps.py);
 # a private D-Bus session and the accessibility bus (tests/test_atspi.py); headless Wayland compositors with grim
 # and wtype (tests/test_wayland.py: Sway for the wlroots route, Weston for the refusal); a headless Mutter with
-# PipeWire for the GNOME route and python3-dbusmock (run by the system python3) faking the desktop portal
-# (tests/test_gnome_routes.py).
+# PipeWire and WirePlumber for the GNOME route and python3-dbusmock (run by the system python3) faking the desktop
+# portal (tests/test_gnome_routes.py).
 TEST_PACKAGES := xterm openbox python3-gi gir1.2-gtk-3.0 python3-tk dbus at-spi2-core \
-	sway weston grim wtype mutter pipewire python3-dbusmock
+	sway weston grim wtype mutter pipewire wireplumber python3-dbusmock
 
 .PHONY: run test lint system system-test apt-install venv venv-test serve-venv bench screenshot report-picture clean
 

@@ -109,7 +109,7 @@ class WaylandChoice:
 
 
 def choose_wayland(session: Session) -> WaylandChoice:
-    """GNOME: Mutter's own RemoteDesktop (capture through the portal's Screenshot), else the portal; KDE and
+    """GNOME: Mutter's own RemoteDesktop and ScreenCast (else the portal's Screenshot), else the portal; KDE and
     other non-wlroots desktops: the XDG desktop portal; wlroots compositors (and unknown ones): their protocols,
     else the portal. Nothing is asked of the person here: the portal's dialog comes when a run starts."""
     routes: list[tuple[Callable[[], DesktopRoute], Callable[[], WlrootsProbe | DbusProbe]]] = []

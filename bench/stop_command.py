@@ -7,9 +7,13 @@ sleeps on its stop flag); the bench then asks it to stop, as `deskpilot stop` do
   command: the whole `deskpilot stop` process (Python's start included), what a key binding costs.
 Wlroots (with --sway, on a headless Sway with tests/helpers/wayland.py): one grab through grim, one pointer
 move + click and one 8-character text through the virtual devices, and one `wtype` process for comparison.
+GNOME (with --mutter, on a headless Mutter with PipeWire and WirePlumber, tests/helpers/gnome.py): the first grab
+through Mutter's screen cast (its session started), the later ones (one gst-launch-1.0 reading one frame each),
+a bare gst-launch-1.0 process that reads nothing (the baseline: what starting the reader costs), one move + click
+and one 8-character text through Mutter's RemoteDesktop.
 Everything runs in a private XDG_RUNTIME_DIR, so no run of yours is stopped.
 
-    .venv/bin/python bench/stop_command.py [--trials 20] [--sway] [--json]
+    .venv/bin/python bench/stop_command.py [--trials 20] [--sway] [--mutter] [--json]
 """
 
 from __future__ import annotations
@@ -127,15 +131,60 @@ def bench_sway(trials: int) -> dict[str, Any]:
     }
 
 
+def bench_mutter(trials: int) -> dict[str, Any]:
+    from tests.helpers.gnome import headless_mutter
+
+    with headless_mutter(1920, 1080) as mutter:
+        for name, value in mutter.env.items():
+            os.environ[name] = value
+        from sandbox.desktops.mutter import MutterDesktop
+
+        desktop = MutterDesktop()
+        capture = desktop.capture()
+        started = time.perf_counter()
+        capture.grab(0)
+        first = [time.perf_counter() - started]
+        driver = desktop.driver("pyautogui")
+        grabs, bare, clicks, texts = [], [], [], []
+        for trial in range(trials):
+            started = time.perf_counter()
+            capture.grab(0)
+            grabs.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            subprocess.run(["gst-launch-1.0", "-q", "fakesrc", "num-buffers=1", "!", "fakesink"], check=True)
+            bare.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            driver.move(100 + trial, 100)
+            driver.click("left")
+            clicks.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            driver.type_text("Lovelace")
+            texts.append(time.perf_counter() - started)
+        driver.close()
+        capture.close()
+    grab, baseline = statistics.median(grabs), statistics.median(bare)
+    print(f"mutter grab / bare gst-launch-1.0 process: {grab / baseline:.2f}x", file=sys.stderr)
+    return {
+        "screencast_first_grab_1920x1080": _stats(first),
+        "screencast_grab_1920x1080": _stats(grabs),
+        "bare_gst_launch_process": _stats(bare),
+        "remote_desktop_move_click": _stats(clicks),
+        "remote_desktop_8_chars": _stats(texts),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--sway", action="store_true", help="also time the wlroots route on a headless Sway")
+    parser.add_argument("--mutter", action="store_true", help="also time the GNOME route on a headless Mutter")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = {"stop": bench_stop(args.trials)}
     if args.sway:
         results["wlroots"] = bench_sway(args.trials)
+    if args.mutter:
+        results["mutter"] = bench_mutter(args.trials)
     if args.json:
         print(json.dumps(results))
         return

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.cli import EXIT_FAILED, EXIT_OK
 from app.desktop import choose_wayland, desktop_route
+from sandbox.desktops.pipewire_frame import INSTALL as GST_PACKAGES
 from sandbox.desktops.portal import read_token, token_file
 from sandbox.desktops.session import Session, detect_session
 from sandbox.desktops.wlroots import RouteCheck, probe_stacking
@@ -119,8 +120,12 @@ def _wayland_steps(session: Session, capture: RouteCheck, input_check: RouteChec
     why = " ".join(check.why or "" for check in (capture, input_check))
     steps = []
     if session.compositor in ("gnome", "kde"):
-        if "PipeWire" in why:
+        if "PipeWire is not running" in why:
             steps.append("start PipeWire (apt install pipewire; it runs with every GNOME session)")
+        if "GStreamer" in why:
+            steps.append(
+                f"install GStreamer's PipeWire source to read Mutter's screen cast: apt install {GST_PACKAGES}"
+            )
         if "portal" in why:
             backend = "xdg-desktop-portal-gnome" if session.compositor == "gnome" else "xdg-desktop-portal-kde"
             steps.append(f"install and run the desktop portal: apt install xdg-desktop-portal {backend}")

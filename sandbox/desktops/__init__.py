@@ -10,9 +10,9 @@
 - `session.py`: which desktop this is (X11, Wayland and its compositor, none), from the environment.
 - `wlroots.py`, `wlroots_input.py`, `wayland_wire.py`: Wayland on wlroots compositors (Sway, Hyprland, ...): grim
   for the picture, a virtual pointer and keyboard (with deskpilot's own keymap) over a small Wayland client.
-- `mutter.py`, `portal.py`, `remote_input.py`, `dbus_calls.py`: GNOME (Mutter's RemoteDesktop and ScreenCast over
-  D-Bus, the portal's Screenshot) and KDE (the XDG desktop portal, consent kept as a restore token), one input driver
-  for both, session-bus calls over jeepney.
+- `mutter.py`, `portal.py`, `remote_input.py`, `dbus_calls.py`, `pipewire_frame.py`: GNOME (Mutter's RemoteDesktop
+  and ScreenCast over D-Bus, a stream's frame read by GStreamer) and KDE (the XDG desktop portal, consent kept as a
+  restore token), one input driver for both, session-bus calls over jeepney.
 - `sway_tree.py`: Sway's window tree over its IPC socket: the stacking (and deskpilot's own windows) on Sway.
 - `refused.py`: a desktop with no usable route: every acting command refuses before it acts, naming what is missing.
 

@@ -8,35 +8,45 @@
   `NotifyPointerButton(evdev code, state)`, `NotifyPointerAxisDiscrete` and `NotifyKeyboardKeysym` (keys as
   keysyms: sandbox/desktops/remote_input.py). Mutter ends the session when the connection that created it goes.
   No consent dialog: these interfaces are Mutter's private API on the session bus (gnome-remote-desktop's);
-- capture: the portal's Screenshot (sandbox/desktops/portal.py). Chosen over the screen-cast stream because a
-  frame from a PipeWire stream needs a PipeWire client (GStreamer's pipewiresrc) in deskpilot's process, and
-  over org.gnome.Shell.Screenshot because GNOME Shell 41+ answers that one only to its own allow-listed
-  callers. Mutter's ScreenCast is still needed for input (the streams), and Mutter starts a stream only when
-  PipeWire runs: without it `Start` fails with "Failed to create pipewire context".
+- capture: a second org.gnome.Mutter.ScreenCast session of its own, one stream per monitor with the pointer left
+  out (`cursor-mode` 0), started at the first grab and kept for the capture's life (GNOME shows its screen-sharing
+  indicator meanwhile); a frame is read from the stream's PipeWire node (sandbox/desktops/pipewire_frame.py).
+  Where GStreamer's PipeWire source is missing, the portal's Screenshot (sandbox/desktops/portal.py) instead;
+  org.gnome.Shell.Screenshot is never used: GNOME Shell 41+ answers it only to its own allow-listed callers.
+  Mutter starts a stream only when PipeWire runs: without it `Start` fails with "Failed to create pipewire
+  context".
+- the first events: on a seat with no keyboard or pointer yet (a headless GNOME, as GNOME Remote Desktop's
+  headless sessions and the tests run it) the first event of each new virtual device only makes the seat gain
+  that device; the apps bind it a moment later and whatever came before is lost. So a started session sends one
+  harmless event per device (a pointer motion of zero, a Shift tap) and waits WARM_UP_S before the first real one.
+  Measured on headless Mutter 43: without it the first click and the first one or two characters were lost, with
+  it none in 5 of 5 runs (tests/test_gnome_routes.py types into zenity through it).
 
-Tested on a real headless Mutter 43 with PipeWire (tests/test_gnome_routes.py): the session, its streams and
-every Notify call are accepted by Mutter itself, and `deskpilot act` clicks through them; the portal's capture
-against a D-Bus mock. Not asserted there: that a native app receives the events. Headless Mutter 43 without a
-GPU (surfaceless renderer, no real seat) drops the first events until a client has bound the new virtual
-devices and hands a pointer event to the client only with a later input event, so a test of delivery would
-measure that headless artefact, not this route; a real GNOME session has a seat with devices already.
+Tested on a real headless Mutter 43 with PipeWire and WirePlumber (tests/test_gnome_routes.py): a native GTK3 app
+(zenity) filled in by `deskpilot run ... --backend ocr`, the screen read through the screen-cast stream; the
+portal's capture against a D-Bus mock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.capture import Screenshot, apply_mask
 from sandbox.desktops.dbus_calls import BusError, SessionBus
+from sandbox.desktops.pipewire_frame import missing_reader, read_frame
 from sandbox.desktops.portal import DbusProbe, PortalCapture, probe_screenshot
 from sandbox.desktops.remote_input import RemoteDesktopDriver
 from sandbox.desktops.wlroots import RouteCheck
 from sandbox.drivers import DRY_RUN_DRIVER, DryRunDriver
-from sandbox.errors import DriverError
-from sandbox.geometry import Monitor, Rect
+from sandbox.errors import DriverError, GeometryError
+from sandbox.geometry import Monitor, Rect, ScreenGeometry
 from sandbox.stop import SelfInputLedger, StopFlag
 
 REMOTE_DESKTOP = "org.gnome.Mutter.RemoteDesktop"
@@ -44,6 +54,10 @@ SCREENCAST = "org.gnome.Mutter.ScreenCast"
 DISPLAY_CONFIG = "org.gnome.Mutter.DisplayConfig"
 KEYBOARD, POINTER = 1, 2  # SupportedDeviceTypes bits
 LOGICAL_LAYOUT = 1  # DisplayConfig layout-mode: 1 logical pixels, 2 physical
+CURSOR_HIDDEN = 0  # ScreenCast cursor-mode
+STREAM_START_TIMEOUT_S = 5.0
+WARM_UP_S = 0.3
+SHIFT_KEYSYM = 0xFFE1
 
 
 def _path(name: str) -> str:
@@ -60,8 +74,8 @@ def pipewire_socket() -> Path | None:
 
 
 def probe_mutter(bus: SessionBus | None = None) -> DbusProbe:
-    """Mutter's RemoteDesktop and ScreenCast for input (PipeWire running for the streams), the portal's
-    Screenshot for capture; nothing is started and nobody is asked."""
+    """Mutter's RemoteDesktop and ScreenCast for input (PipeWire running for the streams), its ScreenCast read
+    through GStreamer for capture, else the portal's Screenshot; nothing is started and nobody is asked."""
     try:
         conn = bus or SessionBus()
     except BusError as exc:
@@ -81,13 +95,27 @@ def probe_mutter(bus: SessionBus | None = None) -> DbusProbe:
             route_input = RouteCheck(route=None, ok=False, why=why)
         else:
             route_input = RouteCheck(route="mutter-remote-desktop", ok=True)
-        return DbusProbe(capture=probe_screenshot(conn), input=route_input)
+        return DbusProbe(capture=_probe_capture(conn), input=route_input)
     except BusError as exc:
         failed = RouteCheck(route=None, ok=False, why=str(exc))
         return DbusProbe(capture=failed, input=failed)
     finally:
         if bus is None:
             conn.close()
+
+
+def _probe_capture(bus: SessionBus) -> RouteCheck:
+    why: str | None
+    if not bus.has_owner(SCREENCAST):
+        why = f"Mutter's {SCREENCAST} is not on the session bus"
+    elif pipewire_socket() is None:
+        why = "PipeWire is not running: Mutter's screen-cast streams need it"
+    else:
+        why = missing_reader()
+    if why is None:
+        return RouteCheck(route="mutter-screencast", ok=True)
+    portal = probe_screenshot(bus)
+    return portal if portal.ok else RouteCheck(route=None, ok=False, why=f"{why}; and {portal.why}")
 
 
 def read_monitors(bus: SessionBus) -> list[tuple[str, Monitor]]:
@@ -143,6 +171,14 @@ class MutterSession:
             stream = bus.call(SCREENCAST, cast, SCREENCAST + ".Session", "RecordMonitor", "sa{sv}", (connector, {}))
             self._streams.append((str(stream[0]), monitor))
         bus.call(REMOTE_DESKTOP, self._path, session_interface, "Start")
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One harmless event per new device, then a moment for the apps to bind it (the module's docstring)."""
+        self._notify("NotifyPointerMotionRelative", "dd", 0.0, 0.0)
+        self.keysym(SHIFT_KEYSYM, down=True)
+        self.keysym(SHIFT_KEYSYM, down=False)
+        time.sleep(WARM_UP_S)
 
     def streams(self) -> Sequence[tuple[str | int, Monitor]]:
         return self._streams
@@ -173,6 +209,104 @@ class MutterSession:
         self._bus.close()
 
 
+class ScreenCastNodes:
+    """A started screen-cast session of Mutter's recording `connectors` (pointer hidden): each one's PipeWire node.
+    Mutter ends it when `bus`'s connection goes."""
+
+    def __init__(self, bus: SessionBus, connectors: Sequence[str]) -> None:
+        self._bus = bus
+        self.connectors = tuple(connectors)
+        self._path = str(bus.call(SCREENCAST, _path(SCREENCAST), SCREENCAST, "CreateSession", "a{sv}", ({},))[0])
+        try:
+            self.nodes = self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> tuple[int, ...]:
+        options = {"cursor-mode": ("u", CURSOR_HIDDEN)}
+        streams = [
+            str(
+                self._bus.call(
+                    SCREENCAST, self._path, SCREENCAST + ".Session", "RecordMonitor", "sa{sv}", (c, options)
+                )[0]
+            )
+            for c in self.connectors
+        ]
+        with contextlib.ExitStack() as stack:
+            added = [
+                stack.enter_context(
+                    self._bus.expect(interface=SCREENCAST + ".Stream", member="PipeWireStreamAdded", path=stream)
+                )
+                for stream in streams
+            ]
+            self._bus.call(SCREENCAST, self._path, SCREENCAST + ".Session", "Start")
+            return tuple(int(next_signal(STREAM_START_TIMEOUT_S)[0]) for next_signal in added)
+
+    def stop(self) -> None:
+        with contextlib.suppress(BusError):  # already gone: Mutter ends it with the connection anyway
+            self._bus.call(SCREENCAST, self._path, SCREENCAST + ".Session", "Stop")
+
+
+class MutterCapture:
+    """The screen through Mutter's own screen cast: monitors from DisplayConfig, frames from the streams' PipeWire
+    nodes. The session starts at the first grab (reading the monitors starts nothing) and is started again when
+    the monitors change."""
+
+    def __init__(self, *, where: Callable[[], tuple[int, int] | None]) -> None:
+        self._where = where
+        self._bus = SessionBus()
+        self._lock = threading.Lock()
+        self._cast: ScreenCastNodes | None = None
+
+    def _read(self) -> tuple[ScreenGeometry, list[str]]:
+        found = read_monitors(self._bus)
+        if not found:
+            raise DriverError("cannot capture the screen: Mutter lists no monitor")
+        return ScreenGeometry(tuple(monitor for _, monitor in found)), [connector for connector, _ in found]
+
+    def geometry(self) -> ScreenGeometry:
+        with self._lock:
+            return self._read()[0]
+
+    def grab(self, monitor: int = 0, *, mask: Sequence[Rect] = ()) -> Screenshot:
+        started, taken_at = time.perf_counter(), time.time()
+        with self._lock:
+            screen, connectors = self._read()
+            if not 0 <= monitor < len(screen.monitors):
+                raise GeometryError(
+                    f"monitor {monitor} does not exist: the screen has {len(screen.monitors)} monitor(s)"
+                )
+            if self._cast is None or self._cast.connectors != tuple(connectors):
+                if self._cast is not None:
+                    self._cast.stop()
+                    self._cast = None
+                self._cast = ScreenCastNodes(self._bus, connectors)
+            image = read_frame(self._cast.nodes[monitor])
+        area = screen.monitors[monitor]
+        area = Monitor(area.x, area.y, area.width, area.height, scale=image.width / area.width, name=area.name)
+        apply_mask(image, area, mask)
+        return Screenshot(
+            image=image,
+            monitor=area,
+            index=monitor,
+            screen=screen,
+            cursor=self._where(),
+            taken_at=taken_at,
+            elapsed_s=time.perf_counter() - started,
+        )
+
+    def pointer(self) -> tuple[int, int] | None:
+        return self._where()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cast is not None:
+                self._cast.stop()
+                self._cast = None
+            self._bus.close()
+
+
 @dataclass(slots=True)
 class _Pointer:
     driver: RemoteDesktopDriver | None = None
@@ -183,7 +317,8 @@ class _Pointer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MutterDesktop:
-    """GNOME's compositor, Mutter, through its own D-Bus interfaces (capture through the portal)."""
+    """GNOME's compositor, Mutter, through its own D-Bus interfaces (capture through the portal where GStreamer's
+    PipeWire source is missing)."""
 
     compositor: str | None = "gnome"
     _pointer: _Pointer = field(default_factory=_Pointer)
@@ -192,7 +327,9 @@ class MutterDesktop:
     def name(self) -> str:
         return "mutter"
 
-    def capture(self) -> PortalCapture:
+    def capture(self) -> MutterCapture | PortalCapture:
+        if missing_reader() is None:
+            return MutterCapture(where=self._pointer.where)
         bus = SessionBus()
 
         def monitors() -> list[Monitor]:

@@ -4,8 +4,9 @@
 - `portal_mock(address, ...)`: the XDG desktop portal faked by python-dbusmock (tests/helpers/portal_mock.py) on
   that bus, run by the system python3 (python3-dbusmock);
 - `headless_mutter()`: Mutter 43 (`--headless --virtual-monitor`) on a private session bus, with PipeWire
-  (Mutter starts a remote-desktop session's screen-cast streams only when PipeWire runs). No GNOME Shell and no
-  portal: capture is the portal's, faked by `portal_mock` on Mutter's bus where a test needs it.
+  (Mutter starts its screen-cast streams only when PipeWire runs) and WirePlumber, PipeWire's session manager
+  (it links a stream to its reader), as a GNOME session runs them. No GNOME Shell and no portal: the portal is
+  faked by `portal_mock` on Mutter's bus where a test needs it.
 
 Mutter runs as root here (CI's user) without complaint, unlike Sway. `env` is what a client needs: the
 runtime dir, the Wayland socket, the session bus, and the session's type and desktop (wayland, GNOME).
@@ -71,6 +72,11 @@ def _owned(address: str, name: str) -> bool:
     return bool(reply.body[0])
 
 
+def _pipewire_client(env: dict[str, str], name: str) -> bool:
+    listed = subprocess.run(["pw-cli", "ls", "Client"], env=env, capture_output=True, text=True, check=False)
+    return f'application.name = "{name}"' in listed.stdout
+
+
 def _wait(what: str, ready: object, processes: list[subprocess.Popen[bytes]], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while not ready():  # type: ignore[operator]
@@ -130,7 +136,7 @@ def portal_mock(address: str, **parameters: object) -> Iterator[subprocess.Popen
 
 @contextmanager
 def headless_mutter(width: int = 1280, height: int = 800) -> Iterator[Mutter]:
-    for program in ("mutter", "pipewire", "dbus-daemon"):
+    for program in ("mutter", "pipewire", "wireplumber", "pw-cli", "dbus-daemon"):
         if shutil.which(program) is None:
             raise CompositorUnavailable(f"{program} is not installed (make system installs it)")
     runtime = Path(tempfile.mkdtemp(prefix="deskpilot-mutter-"))
@@ -151,6 +157,8 @@ def headless_mutter(width: int = 1280, height: int = 800) -> Iterator[Mutter]:
         env = {**base, "DBUS_SESSION_BUS_ADDRESS": address}
         processes.append(subprocess.Popen(["pipewire"], env=env, stdout=log, stderr=subprocess.STDOUT))
         _wait("pipewire", lambda: (runtime / "pipewire-0").exists(), processes, log_path)
+        processes.append(subprocess.Popen(["wireplumber"], env=env, stdout=log, stderr=subprocess.STDOUT))
+        _wait("wireplumber", lambda: _pipewire_client(env, "WirePlumber [export]"), processes, log_path)
         argv = [
             "mutter",
             "--headless",
