@@ -19,12 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.display import on_display
 from sandbox.errors import DriverError, PausedByUserError, StoppedError, first_line
-from sandbox.geometry import Rect
 from sandbox.keys import normalize_combo, normalize_key, split_combo
+
+if TYPE_CHECKING:
+    from sandbox.geometry import Rect  # annotations only: `deskpilot stop` starts without it (bench/stop_command.py)
 
 DEFAULT_STOP_KEY = "ctrl+alt+x"
 OWN_INPUT_WINDOW_S = 0.3  # input that arrives this long after we sent something can be our own echo
