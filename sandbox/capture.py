@@ -299,6 +299,33 @@ def _region(mon: dict[str, Any]) -> dict[str, int]:
     return {"left": left, "top": top, "width": width, "height": height}
 
 
+def monitor_screenshot(
+    image: Image.Image,
+    screen: ScreenGeometry,
+    index: int,
+    *,
+    mask: Sequence[Rect],
+    cursor: tuple[int, int] | None,
+    started: float,
+    taken_at: float,
+) -> Screenshot:
+    """A picture of monitor `index` of `screen` as a Screenshot, as the Wayland routes grab one: the scale is the one
+    the picture shows (the frame is the truth, as on X11), `mask` greyed out; `started` from time.perf_counter."""
+    area = screen.monitors[index]
+    if image.width != round(area.width * area.scale):
+        area = Monitor(area.x, area.y, area.width, area.height, scale=image.width / area.width, name=area.name)
+    apply_mask(image, area, mask)
+    return Screenshot(
+        image=image,
+        monitor=area,
+        index=index,
+        screen=screen,
+        cursor=cursor,
+        taken_at=taken_at,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
 def apply_mask(image: Image.Image, area: Monitor, mask: Sequence[Rect]) -> None:
     """Grey out each rect (screen px) where it overlaps `area`; edges round outward, so nothing leaks."""
     for rect in mask:
@@ -315,4 +342,4 @@ def apply_mask(image: Image.Image, area: Monitor, mask: Sequence[Rect]) -> None:
         image.paste(MASK_RGB, box)
 
 
-__all__ = ["ALL_MONITORS", "MASK_RGB", "ScreenCapture", "Screenshot"]
+__all__ = ["ALL_MONITORS", "MASK_RGB", "ScreenCapture", "Screenshot", "apply_mask", "monitor_screenshot"]

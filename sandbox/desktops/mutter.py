@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.capture import Screenshot, apply_mask
+from sandbox.capture import Screenshot, monitor_screenshot
 from sandbox.desktops.dbus_calls import BusError, SessionBus
 from sandbox.desktops.pipewire_frame import missing_reader, read_frame
 from sandbox.desktops.portal import DbusProbe, PortalCapture, probe_screenshot
@@ -283,17 +283,8 @@ class MutterCapture:
                     self._cast = None
                 self._cast = ScreenCastNodes(self._bus, connectors)
             image = read_frame(self._cast.nodes[monitor])
-        area = screen.monitors[monitor]
-        area = Monitor(area.x, area.y, area.width, area.height, scale=image.width / area.width, name=area.name)
-        apply_mask(image, area, mask)
-        return Screenshot(
-            image=image,
-            monitor=area,
-            index=monitor,
-            screen=screen,
-            cursor=self._where(),
-            taken_at=taken_at,
-            elapsed_s=time.perf_counter() - started,
+        return monitor_screenshot(
+            image, screen, monitor, mask=mask, cursor=self._where(), started=started, taken_at=taken_at
         )
 
     def pointer(self) -> tuple[int, int] | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sandbox.capture import Screenshot, apply_mask
+from sandbox.capture import Screenshot, monitor_screenshot
 from sandbox.desktops.dbus_calls import BusError, SessionBus
 from sandbox.desktops.remote_input import RemoteDesktopDriver
 from sandbox.desktops.wlroots import RouteCheck
@@ -176,9 +176,8 @@ def portal_screenshot(bus: SessionBus) -> Any:
     return picture
 
 
-def crop_monitor(whole: Any, screen: ScreenGeometry, index: int) -> tuple[Any, Monitor]:
-    """One monitor's part of a whole-desktop picture; the scale is measured from the picture (the frame is the
-    truth, as on the other routes)."""
+def crop_monitor(whole: Any, screen: ScreenGeometry, index: int) -> Any:
+    """One monitor's part of a whole-desktop picture, at the scale the picture shows."""
     left, top, width, height = screen.bounds
     scale = whole.width / width
     area = screen.monitors[index]
@@ -188,8 +187,7 @@ def crop_monitor(whole: Any, screen: ScreenGeometry, index: int) -> tuple[Any, M
         round((area.x - left + area.width) * scale),
         round((area.y - top + area.height) * scale),
     )
-    part = whole.crop(box)
-    return part, Monitor(area.x, area.y, area.width, area.height, scale=part.width / area.width, name=area.name)
+    return whole.crop(box)
 
 
 class PortalCapture:
@@ -221,16 +219,14 @@ class PortalCapture:
             raise GeometryError(f"monitor {monitor} does not exist: the screen has {len(screen.monitors)} monitor(s)")
         with self._lock:
             whole = portal_screenshot(self._bus)
-        image, area = crop_monitor(whole, screen, monitor)
-        apply_mask(image, area, mask)
-        return Screenshot(
-            image=image,
-            monitor=area,
-            index=monitor,
-            screen=screen,
+        return monitor_screenshot(
+            crop_monitor(whole, screen, monitor),
+            screen,
+            monitor,
+            mask=mask,
             cursor=self._where(),
+            started=started,
             taken_at=taken_at,
-            elapsed_s=time.perf_counter() - started,
         )
 
     def pointer(self) -> tuple[int, int] | None:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sandbox.capture import Screenshot, apply_mask
+from sandbox.capture import Screenshot, monitor_screenshot
 from sandbox.desktops.sway_tree import SwayStacking, find_socket, read_tree
 from sandbox.desktops.wayland_wire import Output, WaylandConnection, WaylandError
 from sandbox.desktops.wlroots_input import Layout, WlrootsInput
@@ -161,18 +161,8 @@ class GrimCapture:
             reason = done.stderr.decode(errors="replace").strip().splitlines()
             raise DriverError(f"cannot capture the screen: grim failed ({reason[-1] if reason else done.returncode})")
         image = Image.open(io.BytesIO(done.stdout)).convert("RGB")
-        area = screen.monitors[monitor]
-        if image.width != round(area.width * area.scale):  # the frame is the truth: keep the scale it shows
-            area = Monitor(area.x, area.y, area.width, area.height, scale=image.width / area.width, name=area.name)
-        apply_mask(image, area, mask)
-        return Screenshot(
-            image=image,
-            monitor=area,
-            index=monitor,
-            screen=screen,
-            cursor=self._where(),
-            taken_at=taken_at,
-            elapsed_s=time.perf_counter() - started,
+        return monitor_screenshot(
+            image, screen, monitor, mask=mask, cursor=self._where(), started=started, taken_at=taken_at
         )
 
     def pointer(self) -> tuple[int, int] | None:
