@@ -61,8 +61,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """Every subcommand's parser, or with `only` just that one's (its module alone is imported: `deskpilot stop`
-    bound to a key must not wait for the others' imports)."""
+    """Every subcommand's parser, or with `only` just that one's: its module alone is imported (`deskpilot stop`
+    bound to a key must not wait for the others' imports, nor `deskpilot act` for the window's)."""
     parser = _Parser(prog="deskpilot", description="Plain-language tasks done on your desktop by a local VLM.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -99,8 +99,9 @@ def configure_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    only = "stop" if argv[:1] == ["stop"] else None  # from a key binding: import nothing else, log nothing
-    if only is None:
+    command = next((arg for arg in argv if not arg.startswith("-")), None)  # --debug is the only global flag
+    only = command if command in COMMANDS else None
+    if only != "stop":  # from a key binding: log nothing
         configure_logging()
     try:
         args = build_parser(only).parse_args(argv)
