@@ -189,8 +189,9 @@ def _stop_listeners(listeners: list[Any], display: str | None = None) -> None:
     """
     for listener in listeners:
         listener.stop()
+    deadline = time.monotonic() + 0.1  # one short wait for them all, not one each
     for listener in listeners:
-        listener.join(0.1)
+        listener.join(max(0.0, deadline - time.monotonic()))
     stuck = [listener for listener in listeners if listener.is_alive() and hasattr(listener, "_context")]
     if stuck:
         try:
