@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -121,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("interrupted", EXIT_REFUSED)
     except Exception as exc:  # the last line of defence: one line, no traceback unless --debug
         if debug:
+            import traceback  # only here: `deskpilot stop` from a key binding starts without it
+
             traceback.print_exc()
         return fail(f"{type(exc).__name__}: {exc}")
 

@@ -13,7 +13,6 @@ import itertools
 import os
 import socket
 import struct
-import tempfile
 import threading
 import time
 from collections import deque
@@ -389,6 +388,8 @@ def runs_dir() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
         return Path(runtime) / "deskpilot"
+    import tempfile  # only here: `deskpilot stop` from a key binding starts without it where the runtime dir is
+
     return Path(tempfile.gettempdir()) / f"deskpilot-{os.getuid()}"
 
 
