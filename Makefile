@@ -29,7 +29,7 @@ TEST_PACKAGES := xterm openbox python3-gi gir1.2-gtk-3.0 python3-tk dbus at-spi2
 run: system venv
 	$(BIN)/deskpilot gui --practice
 
-# the project's bytecode written first: where PYTHONDONTWRITEBYTECODE is set (CI's machines) every `deskpilot`
+# the project's bytecode written first: where PYTHONDONTWRITEBYTECODE is set (as on our build machine) every `deskpilot`
 # process the tests start would compile the editable install's modules again (`deskpilot act`: 1.54 s -> 1.19 s)
 test: system system-test venv-test serve-venv lint
 	$(BIN)/python -m compileall -q app agent sandbox
