@@ -61,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand's parser, or with `only` just that one's: its module alone is imported (`deskpilot stop`
-    bound to a key must not wait for the others' imports, nor `deskpilot act` for the window's)."""
+    bound to a key must not wait for the others' imports, nor `parse` or `sessions` for the window's)."""
     parser = _Parser(prog="deskpilot", description="Plain-language tasks done on your desktop by a local VLM.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

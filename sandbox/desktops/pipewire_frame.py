@@ -2,11 +2,12 @@
 
 Mutter's screen-cast streams (sandbox/desktops/mutter.py) hand their frames to PipeWire, not to D-Bus. A frame is
 read by a PipeWire client; deskpilot carries none in-process (it would need PipeWire's C library through
-GStreamer's Python bindings, which a virtual environment cannot install), so one `gst-launch-1.0` per grab
-connects to the stream's node, takes one buffer and writes its pixels (BGRx, Mutter's own format, so nothing is
-converted) to a private file; the size comes from the caps `gst-launch-1.0 -v` prints. A PNG on a pipe, as `grim`
-gives on wlroots, was tried first: GStreamer's PNG encoder took ~0.6 s for a 1080p frame even uncompressed. The compositor renders a fresh frame whenever a consumer connects, so each grab shows the screen as it
-is, even when nothing on it moved. Measured by `bench/stop_command.py --mutter`.
+GStreamer's Python bindings, which pip builds only with the system's development headers), so one
+`gst-launch-1.0` per grab connects to the stream's node, takes one buffer and writes its pixels (BGRx, Mutter's
+own format, so nothing is converted) to a private file; the size comes from the caps `gst-launch-1.0 -v` prints.
+A PNG on a pipe, as `grim` gives on wlroots, was tried first: GStreamer's PNG encoder took ~0.6 s for a 1080p
+frame even uncompressed. The compositor renders a fresh frame whenever a consumer connects, so each grab shows
+the screen as it is, even when nothing on it moved. Measured by `bench/stop_command.py --mutter`.
 
 Two things must be there besides the stream: the PipeWire source element (Debian: gstreamer1.0-pipewire,
 gstreamer1.0-tools for gst-launch-1.0) and PipeWire's session manager (WirePlumber, which every GNOME session
@@ -90,4 +91,4 @@ def _image(pixels: bytes, width: int, height: int, node: int) -> Any:
             f"cannot read the screen-cast stream (PipeWire node {node}): {len(pixels)} bytes for a "
             f"{width}x{height} BGRx frame"
         )
-    return Image.frombuffer("RGB", (width, height), pixels, "raw", "BGRX", 0, 1).copy()
+    return Image.frombytes("RGB", (width, height), pixels, "raw", "BGRX")  # one decoding copy, writable (the mask)
